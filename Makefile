@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# anchormap: userspace library, selftests, kernel module (see Kbuild).
+#
+#   make              build/libanchormap.{a,so} and build/anchormap.pc
+#   make check        install what is missing, run every test (plain, ASan+UBSan,
+#                     TSan, in-kernel under QEMU); ends with "N passed, N failed"
+#   make demo         boot a kernel under QEMU and show the example module
+#   make module       anchormap.ko against KDIR
+#   make install PREFIX=/usr/local
+
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+PREFIX	?= /usr/local
+CC	?= cc
+VERSION	:= 0.1.0
+B	:= build
+
+WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wvla -Wpointer-arith -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+AM_CFLAGS := -std=gnu11 $(WARN) -Werror -fPIC -I. -Iuserspace_shim -pthread $(CFLAGS)
+
+CORE_SRC := anchormap.c userspace_shim/shim.c
+CORE_HDR := anchormap.h userspace_shim/anchormap_deps.h
+
+TEST_SRC := $(wildcard selftests/user/test_*.c)
+TEST_DEP := selftests/harness.h selftests/common_tests.c $(wildcard selftests/user/*.h)
+
+# variant name -> extra flags
+VAR_plain :=
+VAR_asan  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+VAR_tsan  := -fsanitize=thread -O1
+VARIANTS  := plain asan tsan
+
+.PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
+	$(addprefix check-,$(VARIANTS)) pkgconfig-test
+
+all: lib
+lib: $(B)/libanchormap.a $(B)/libanchormap.so $(B)/anchormap.pc
+
+$(B)/plain/%.o: %.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(AM_CFLAGS) -c $< -o $@
+
+$(B)/libanchormap.a: $(patsubst %.c,$(B)/plain/%.o,$(CORE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libanchormap.so: $(patsubst %.c,$(B)/plain/%.o,$(CORE_SRC))
+	$(CC) -shared -Wl,-soname,libanchormap.so.0 -pthread -o $@ $^
+
+$(B)/anchormap.pc: scripts/anchormap.pc.in Makefile
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX),$(CURDIR))|' \
+	    -e 's|@LIBDIR@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX)/lib,$(CURDIR)/$(B))|' \
+	    -e 's|@INCDIR@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX)/include,$(CURDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Test binaries: build/<variant>/test_<name>, each linked with its own core build.
+define variant_rules
+$(B)/$(1)/core/%.o: %.c $(CORE_HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -c $$< -o $$@
+
+$(B)/$(1)/test_%: selftests/user/test_%.c $(patsubst %.c,$(B)/$(1)/core/%.o,$(CORE_SRC)) $(TEST_DEP)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -Iselftests $$< \
+		$(patsubst %.c,$(B)/$(1)/core/%.o,$(CORE_SRC)) -o $$@ -lm
+
+check-$(1): deps $(patsubst selftests/user/%.c,$(B)/$(1)/%,$(TEST_SRC))
+	bash selftests/run_user.sh $(1) $(B)/$(1)
+endef
+$(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
+
+deps:
+	@bash scripts/install-deps.sh user
+
+check-user:
+	@rm -f $(B)/results/*.count
+	@for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || exit 1; done
+
+pkgconfig-test: lib
+	bash selftests/pkgconfig_test.sh $(B)
+
+check:
+	@mkdir -p $(B)/results && rm -f $(B)/results/*.count
+	@rc=0; \
+	$(MAKE) --no-print-directory lib || rc=1; \
+	for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || rc=1; done; \
+	$(MAKE) --no-print-directory pkgconfig-test || rc=1; \
+	if [ -f selftests/qemu/run.sh ]; then $(MAKE) --no-print-directory check-kernel || rc=1; fi; \
+	bash selftests/summary.sh $(B)/results || rc=1; \
+	exit $$rc
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 anchormap.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libanchormap.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libanchormap.so $(DESTDIR)$(PREFIX)/lib/libanchormap.so.0
+	ln -sf libanchormap.so.0 $(DESTDIR)$(PREFIX)/lib/libanchormap.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PREFIX)/lib|' \
+	    -e 's|@INCDIR@|$(PREFIX)/include|' -e 's|@VERSION@|$(VERSION)|' \
+	    scripts/anchormap.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/anchormap.pc
+
+clean:
+	rm -rf $(B)
+	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers
+
+-include kernel/kernel.mk
+
+endif

@@ -1,0 +1,1599 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * anchormap.c - a concurrent hash map whose entries never move
+ *
+ * The core knows no operating system: what it needs from one comes from
+ * "anchormap_deps.h" (userspace_shim/ or kernel/, chosen by -I).
+ *
+ * Conventions in this file
+ *   map     the struct anchormap; read-mostly, see anchormap.h
+ *   seg     a segment: one Swiss table, never moved or freed while shared
+ *   h       the 64-bit hash of a key; its top 7 bits are the fingerprint,
+ *           its low bits pick the home group, bits 32..37 pick the stripe
+ *   st      a writer stripe: lock, credits and counters, one cache line
+ *   idx     a slot index inside one segment; slot = seg->slots + idx * size
+ *   am_*    static helpers; anchormap_* is the exported API
+ *
+ * Layout of a segment (one allocation):
+ *   header (2 cache lines) | ctrl: one byte per slot | slots: key, value
+ *
+ * Control bytes
+ *   0x00           EMPTY     never used since the segment was allocated
+ *   0x7f           RESERVED  claimed by a writer that is filling the slot
+ *   0x7e           DELETED   removed; bytes intact, released later
+ *   0x7d           DEAD      claimed but never published (init failed or
+ *                            ownership left with remove_entry); no release
+ *   0x80 | fp      FULL      live entry, fp = top 7 bits of the hash
+ *
+ * EMPTY is zero so that a freshly zeroed allocation is an empty segment and
+ * its pages are only touched as slots fill.  While the map is shared a
+ * control byte only moves forward: EMPTY -> RESERVED -> FULL -> DELETED (or
+ * RESERVED -> DEAD), never back to EMPTY.  Hence a group that once had no
+ * EMPTY byte never gets one again, which is what lets a lookup stop at the
+ * first group holding an EMPTY byte: any key further along its probe
+ * sequence was placed when this group was already full.
+ *
+ * Memory-ordering protocol (every __atomic call names its order; these are
+ * the pairs that matter):
+ *
+ *  1. Entry publication.  A writer claims a slot with a CAS EMPTY->RESERVED
+ *     on its control byte, copies key and value into the slot with plain
+ *     stores, then RELEASE-stores the fingerprint.  A reader scans a group
+ *     with RELAXED word loads (only to find candidates and EMPTY bytes) and,
+ *     for each candidate, ACQUIRE-loads that one control byte; seeing the
+ *     fingerprint there makes the writer's key and value stores visible, so
+ *     the reader may compare the key and return the slot.
+ *  2. Removal.  The remover RELEASE-stores DELETED.  Nothing is published by
+ *     it except "this entry is gone"; release makes the slot's bytes
+ *     readable to an acquirer of DELETED (iteration's duplicate check reads
+ *     keys of deleted slots).  The slot's bytes are never written again
+ *     while the map is shared.
+ *  3. Segment publication.  Growth (under the growth lock) allocates a
+ *     zeroed segment, fills its header, stores its pointer in map->seg[n],
+ *     and RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and
+ *     then read seg[0..nseg-1] and their headers with plain loads.
+ *  4. Counters (stripe live/deleted/removals/contended, segment avail) are
+ *     RELAXED: they carry no data.  Writers update stripe counters under the
+ *     stripe lock; readers sum them without it.  An iterator that
+ *     ACQUIRE-loads a fingerprint published after a removal on the same
+ *     stripe sees that removal's counter increment (the writer incremented
+ *     it before its RELEASE store, both under the stripe lock).
+ *  5. Stripe locks and the growth lock come from the platform and give
+ *     acquire/release semantics of their own.  All writers of one key use
+ *     the same stripe, so "is it present?" and "claim a slot" are atomic
+ *     per key; writers of different stripes meet only at the control-byte
+ *     CAS and at a segment's avail counter.
+ *
+ * Exclusive operations (anchormap.h) use the same accessors for simplicity
+ * but rely on the caller's guarantee that nobody else touches the map.
+ */
+#include "anchormap.h"
+#include "anchormap_deps.h"
+
+/* ---------------------------------------------------------------------
+ * Constants and private structures
+ */
+
+#define AM_GROUP		16
+#define AM_GROUP_SHIFT		4
+#define AM_LINE			64
+#define AM_MIN_SLOTS		16
+#define AM_MAX_FIELD		(1u << 20)	/* largest key or value, bytes */
+#define AM_MAX_ALIGN		4096u
+
+#define AM_EMPTY		0x00
+#define AM_DEAD			0x7d
+#define AM_DELETED		0x7e
+#define AM_RESERVED		0x7f
+#define AM_FULL_BIT		0x80
+
+#define AM_LSB			0x0101010101010101ULL
+#define AM_MSB			0x8080808080808080ULL
+#define AM_LOW7			0x7f7f7f7f7f7f7f7fULL
+
+#define AM_NO_SLOT		((size_t)-1)
+
+#define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
+
+/* A u64 view of control bytes that may alias them. */
+typedef u64 __attribute__((__may_alias__)) am_word_t;
+
+struct anchormap_segment {
+	/* read by every probe */
+	u8 *ctrl;
+	u8 *slots;
+	size_t gmask;		/* groups - 1 */
+	size_t nslots;
+	/* read by writers and statistics */
+	size_t limit;		/* claims allowed: 7/8 of the slots */
+	size_t chunk;		/* credits a stripe takes at once */
+	size_t bytes;		/* size of this allocation */
+	/* claims not yet handed out; writers touch it once per chunk */
+	long avail __attribute__((__aligned__(AM_LINE)));
+} __attribute__((__aligned__(AM_LINE)));
+
+struct am_stripe {
+	am_lock_t lock;
+	/* under the lock only */
+	u32 credit_seg;		/* segment index the credits belong to */
+	size_t credits;		/* claims this stripe may still make there */
+	/* written under the lock, read lock-free (RELAXED) */
+	long live;		/* entries present, of this stripe's keys */
+	long deleted;		/* DELETED + DEAD slots not yet reclaimed */
+	u32 removals;		/* removals ever: iterators compare it */
+	u32 longest_probe;
+	u64 contended;
+} __attribute__((__aligned__(AM_LINE)));
+
+struct anchormap_shared {
+	struct am_stripe stripes[ANCHORMAP_STRIPES];
+	am_mutex_t grow_lock;
+	struct am_registry_node reg;
+} __attribute__((__aligned__(AM_LINE)));
+
+/* What a writer puts into a freshly claimed slot. */
+struct am_filler {
+	const void *value;	/* copied when set, else the value is zeroed */
+	void (*init)(void *value, const void *key, void *arg);
+	int (*try_init)(void *value, const void *key, void *arg);
+	void *arg;
+};
+
+/* ---------------------------------------------------------------------
+ * Atomic accessors: every shared access goes through one of these
+ */
+
+#define am_load_relaxed(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#define am_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define am_store_relaxed(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define am_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Counters written under the stripe lock, read lock-free. */
+#define am_counter_add(p, d)	am_store_relaxed((p), am_load_relaxed(p) + (d))
+
+static __always_inline u64 am_group_word(const u8 *ctrl, size_t byte)
+{
+	u64 w = am_load_relaxed((const am_word_t *)(ctrl + byte));
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);	/* byte i of memory in bits 8i..8i+7 */
+#endif
+	return w;
+}
+
+/* ---------------------------------------------------------------------
+ * Hashing
+ */
+
+#define AM_K0	0x9e3779b97f4a7c15ULL
+#define AM_K1	0xc2b2ae3d27d4eb4fULL
+#define AM_K2	0x165667b19e3779f9ULL
+#define AM_K3	0xd6e8feb86659fd93ULL
+
+static __always_inline u64 am_read64(const u8 *p)
+{
+	u64 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static __always_inline u32 am_read32(const u8 *p)
+{
+	u32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* 64x64->128 multiply, folded: the core mixing step of the default hash. */
+static __always_inline u64 am_fold_mul(u64 a, u64 b)
+{
+#ifdef __SIZEOF_INT128__
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (u64)r ^ (u64)(r >> 64);
+#else
+	u64 al = (u32)a, ah = a >> 32, bl = (u32)b, bh = b >> 32;
+	u64 ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
+
+	return (ll ^ ((lh + hl) << 32)) ^ (hh + (lh >> 32) + (hl >> 32) + (mid >> 32));
+#endif
+}
+
+/*
+ * The default keyed hash: the key is read as two words (overlapping for
+ * short keys, a running fold for long ones), each mixed with the seed and
+ * multiplied, then folded once more with the length.  Two multiplies for
+ * keys up to 16 bytes.  Not collision-resistant against someone who can
+ * observe outputs: use anchormap_hash_siphash() for that.
+ */
+static __always_inline u64 am_hash_inline(const void *key, u32 len, u64 seed)
+{
+	const u8 *p = key;
+	u64 s = seed ^ AM_K0;
+	u64 a, b;
+
+	if (likely(len <= 16)) {
+		if (len >= 8) {
+			a = am_read64(p);
+			b = am_read64(p + len - 8);
+		} else if (len >= 4) {
+			a = am_read32(p);
+			b = am_read32(p + len - 4);
+		} else {
+			a = len ? ((u64)p[0] << 16) | ((u64)p[len >> 1] << 8) | p[len - 1] : 0;
+			b = 0;
+		}
+	} else {
+		const u8 *end = p + len;
+		u32 left = len;
+
+		while (left > 16) {
+			s = am_fold_mul(am_read64(p) ^ AM_K1, am_read64(p + 8) ^ s);
+			p += 16;
+			left -= 16;
+		}
+		a = am_read64(end - 16);
+		b = am_read64(end - 8);
+	}
+	return am_fold_mul(am_fold_mul(a ^ s ^ AM_K1, b ^ s ^ AM_K2) ^ AM_K3, len ^ s);
+}
+
+u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
+{
+	return am_hash_inline(key, key_size, seed);
+}
+AM_EXPORT(anchormap_hash_default);
+
+static __always_inline u64 am_rotl(u64 x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static __always_inline void am_sip_round(u64 v[4])
+{
+	v[0] += v[1];
+	v[1] = am_rotl(v[1], 13) ^ v[0];
+	v[0] = am_rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = am_rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = am_rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = am_rotl(v[1], 17) ^ v[2];
+	v[2] = am_rotl(v[2], 32);
+}
+
+static u64 am_le64(const u8 *p)
+{
+	u64 v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein): 2 rounds per word, 4 to finish. */
+u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1)
+{
+	const u8 *p = data;
+	u64 v[4] = {
+		k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+		k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL,
+	};
+	u64 m, last = (u64)len << 56;
+	size_t left = len, i;
+
+	for (; left >= 8; p += 8, left -= 8) {
+		m = am_le64(p);
+		v[3] ^= m;
+		am_sip_round(v);
+		am_sip_round(v);
+		v[0] ^= m;
+	}
+	for (i = 0; i < left; i++)
+		last |= (u64)p[i] << (8 * i);
+	v[3] ^= last;
+	am_sip_round(v);
+	am_sip_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (i = 0; i < 4; i++)
+		am_sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+AM_EXPORT(anchormap_siphash24);
+
+u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
+{
+	return anchormap_siphash24(key, key_size, seed, am_fold_mul(seed ^ AM_K2, AM_K3));
+}
+AM_EXPORT(anchormap_hash_siphash);
+
+static __always_inline u64 am_hash_key(const struct anchormap *map, const void *key)
+{
+	if (map->hash)
+		return map->hash(key, map->key_size, map->seed);
+	return am_hash_inline(key, map->key_size, map->seed);
+}
+
+static __always_inline u8 am_fp(u64 h)
+{
+	return AM_FULL_BIT | (u8)(h >> 57);
+}
+
+static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
+{
+	return &map->shared->stripes[(h >> 32) & (ANCHORMAP_STRIPES - 1)];
+}
+
+/* ---------------------------------------------------------------------
+ * Group matching, a word (8 control bytes) at a time
+ */
+
+/* 0x80 in every byte of @w that is zero, exactly (no false positives). */
+static __always_inline u64 am_zero_bytes(u64 w)
+{
+	return ~(((w & AM_LOW7) + AM_LOW7) | w | AM_LOW7);
+}
+
+static __always_inline u64 am_match(u64 w, u8 fp)
+{
+	return am_zero_bytes(w ^ (AM_LSB * fp));
+}
+
+static __always_inline u64 am_full_bytes(u64 w)
+{
+	return w & AM_MSB;
+}
+
+static __always_inline unsigned int am_first_byte(u64 mask)
+{
+	return (unsigned int)__builtin_ctzll(mask) >> 3;
+}
+
+/* ---------------------------------------------------------------------
+ * Keys and slots
+ */
+
+static __always_inline bool am_key_eq(const struct anchormap *map, const void *a, const u8 *b)
+{
+	if (map->equal)
+		return map->equal(a, b, map->key_size);
+	switch (map->key_size) {
+	case 4:
+		return am_read32(a) == am_read32(b);
+	case 8:
+		return am_read64(a) == am_read64(b);
+	case 16:
+		return ((am_read64(a) ^ am_read64(b)) |
+			(am_read64((const u8 *)a + 8) ^ am_read64(b + 8))) == 0;
+	default:
+		return !memcmp(a, b, map->key_size);
+	}
+}
+
+static __always_inline u8 *am_slot(const struct anchormap *map,
+				   const struct anchormap_segment *seg, size_t idx)
+{
+	return seg->slots + idx * map->slot_size;
+}
+
+/* ---------------------------------------------------------------------
+ * Lookup: lock-free
+ */
+
+/*
+ * Candidates from one word of a group.  The ACQUIRE load of the single
+ * control byte pairs with the writer's RELEASE store of the fingerprint
+ * (protocol 1); a byte that is no longer the fingerprint was removed.
+ */
+static __always_inline size_t am_word_find(const struct anchormap *map,
+					   const struct anchormap_segment *seg,
+					   size_t base, u64 m, u8 fp, const void *key)
+{
+	for (; m; m &= m - 1) {
+		size_t idx = base + am_first_byte(m);
+
+		if (am_load_acquire(&seg->ctrl[idx]) == fp &&
+		    am_key_eq(map, key, am_slot(map, seg, idx)))
+			return idx;
+	}
+	return AM_NO_SLOT;
+}
+
+static __always_inline size_t am_seg_find(const struct anchormap *map,
+					  const struct anchormap_segment *seg,
+					  const void *key, u64 h, u8 fp)
+{
+	size_t gmask = seg->gmask, g = h & gmask, step = 0, idx;
+	u64 w0, w1;
+
+	for (;;) {
+		size_t base = g << AM_GROUP_SHIFT;
+
+		w0 = am_group_word(seg->ctrl, base);
+		w1 = am_group_word(seg->ctrl, base + 8);
+		idx = am_word_find(map, seg, base, am_match(w0, fp), fp, key);
+		if (idx != AM_NO_SLOT)
+			return idx;
+		idx = am_word_find(map, seg, base + 8, am_match(w1, fp), fp, key);
+		if (idx != AM_NO_SLOT)
+			return idx;
+		/* an EMPTY byte ends every probe sequence through this group */
+		if (am_zero_bytes(w0) | am_zero_bytes(w1))
+			return AM_NO_SLOT;
+		if (unlikely(++step > gmask))
+			return AM_NO_SLOT;
+		g = (g + step) & gmask;		/* triangular: visits every group */
+	}
+}
+
+/* Newest segment first: it holds about half of the entries. */
+static __always_inline u8 *am_find(const struct anchormap *map, const void *key, u64 h,
+				   struct anchormap_segment **segp, size_t *idxp)
+{
+	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
+	u8 fp = am_fp(h);
+
+	while (n--) {
+		struct anchormap_segment *seg = map->seg[n];
+		size_t idx = am_seg_find(map, seg, key, h, fp);
+
+		if (idx != AM_NO_SLOT) {
+			if (segp) {
+				*segp = seg;
+				*idxp = idx;
+			}
+			return am_slot(map, seg, idx);
+		}
+	}
+	return NULL;
+}
+
+const void *anchormap_get(const struct anchormap *map, const void *key)
+{
+	const u8 *slot;
+
+	if (unlikely(!map || !key))
+		return NULL;
+	slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+	return slot ? slot + map->value_off : NULL;
+}
+AM_EXPORT(anchormap_get);
+
+const void *anchormap_get_key_value(const struct anchormap *map, const void *key,
+				    const void **value)
+{
+	const u8 *slot = NULL;
+
+	if (likely(map && key))
+		slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+	if (value)
+		*value = slot ? slot + map->value_off : NULL;
+	return slot;
+}
+AM_EXPORT(anchormap_get_key_value);
+
+bool anchormap_contains_key(const struct anchormap *map, const void *key)
+{
+	return anchormap_get_key_value(map, key, NULL) != NULL;
+}
+AM_EXPORT(anchormap_contains_key);
+
+/* ---------------------------------------------------------------------
+ * Segments
+ */
+
+#define AM_SEG_HDR	am_align_up(sizeof(struct anchormap_segment), AM_LINE)
+
+/* Claims a segment of @nslots allows before the map grows: 7/8 load. */
+static size_t am_limit(size_t nslots)
+{
+	return nslots - nslots / 8;
+}
+
+/*
+ * Slots for a segment that takes @entries inserts without growing.  A
+ * stripe takes credits a chunk (limit/1024) at a time and may strand up to
+ * a chunk when the map grows, so allow 1/16 on top of the load limit.
+ */
+static size_t am_slots_for(size_t entries)
+{
+	size_t need, slots = AM_MIN_SLOTS;
+
+	if (entries > ((size_t)-1 >> 4))
+		return 0;
+	need = entries + entries / 15 + 1;
+	while (am_limit(slots) < need) {
+		if (slots > ((size_t)-1 >> 2))
+			return 0;
+		slots <<= 1;
+	}
+	return slots;
+}
+
+static bool am_atomic(const struct anchormap *map)
+{
+	return map->flags & ANCHORMAP_F_ATOMIC;
+}
+
+static struct anchormap_segment *am_seg_alloc(const struct anchormap *map, size_t nslots)
+{
+	size_t align = map->value_align > AM_LINE ? map->value_align : AM_LINE;
+	size_t ctrl = am_align_up(nslots, AM_LINE);
+	size_t bytes, data;
+	struct anchormap_segment *seg;
+	uintptr_t slots;
+
+	if (!nslots || nslots > ((size_t)-1 >> 2) / map->slot_size)
+		return NULL;
+	data = nslots * map->slot_size;
+	bytes = AM_SEG_HDR + ctrl + (align - AM_LINE) + data;
+	if (bytes < data)
+		return NULL;
+	seg = am_zalloc(bytes, am_atomic(map));	/* zero: every byte EMPTY */
+	if (!seg)
+		return NULL;
+	seg->ctrl = (u8 *)seg + AM_SEG_HDR;
+	slots = am_align_up((uintptr_t)(seg->ctrl + ctrl), align);
+	seg->slots = (u8 *)slots;
+	seg->nslots = nslots;
+	seg->gmask = nslots / AM_GROUP - 1;
+	seg->limit = am_limit(nslots);
+	seg->chunk = seg->limit >> 10 ? seg->limit >> 10 : 1;
+	seg->bytes = bytes;
+	seg->avail = (long)seg->limit;
+	return seg;
+}
+
+static void am_seg_free(struct anchormap_segment *seg)
+{
+	if (seg)
+		am_free(seg, seg->bytes);
+}
+
+/* ---------------------------------------------------------------------
+ * Stripes, credits and growth (writers)
+ */
+
+static void am_stripe_lock(const struct anchormap *map, struct am_stripe *st,
+			   unsigned long *flags)
+{
+	if (am_lock(&st->lock, flags, am_atomic(map)))
+		am_counter_add(&st->contended, 1);
+}
+
+static void am_stripe_unlock(const struct anchormap *map, struct am_stripe *st,
+			     unsigned long flags)
+{
+	am_unlock(&st->lock, flags, am_atomic(map));
+}
+
+/*
+ * Take one claim in segment @n for a writer holding @st.  Credits come from
+ * the segment's shared avail counter a chunk at a time, so that writers on
+ * different stripes rarely touch the same cache line.
+ */
+static bool am_take_credit(struct anchormap *map, struct am_stripe *st, u32 n)
+{
+	struct anchormap_segment *seg = map->seg[n];
+	long avail, take;
+
+	if (st->credit_seg != n) {
+		st->credit_seg = n;
+		st->credits = 0;
+	}
+	if (st->credits) {
+		st->credits--;
+		return true;
+	}
+	avail = am_load_relaxed(&seg->avail);
+	do {
+		if (avail <= 0)
+			return false;
+		take = avail < (long)seg->chunk ? avail : (long)seg->chunk;
+	} while (!__atomic_compare_exchange_n(&seg->avail, &avail, avail - take, false,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	st->credits = take - 1;
+	return true;
+}
+
+/*
+ * Claim an EMPTY slot on @h's probe sequence: the first group that has an
+ * EMPTY byte, trying its EMPTY bytes in turn when other stripes win them.
+ */
+static size_t am_claim(struct anchormap_segment *seg, u64 h, u32 *probes)
+{
+	size_t gmask = seg->gmask, g = h & gmask, step = 0;
+
+	for (;;) {
+		size_t base = g << AM_GROUP_SHIFT;
+
+		for (;;) {
+			u64 m0 = am_zero_bytes(am_group_word(seg->ctrl, base));
+			u64 m1 = am_zero_bytes(am_group_word(seg->ctrl, base + 8));
+			size_t idx;
+			u8 expect = AM_EMPTY;
+
+			if (!(m0 | m1))
+				break;
+			idx = base + (m0 ? am_first_byte(m0) : 8 + am_first_byte(m1));
+			/* RELAXED: no data flows through RESERVED (protocol 1) */
+			if (__atomic_compare_exchange_n(&seg->ctrl[idx], &expect, AM_RESERVED,
+							false, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED)) {
+				*probes = (u32)step + 1;
+				return idx;
+			}
+		}
+		if (++step > gmask)
+			return AM_NO_SLOT;
+		g = (g + step) & gmask;
+	}
+}
+
+/*
+ * Fill a claimed slot and publish it.  On an init error the slot is left
+ * DEAD: it cannot go back to EMPTY while readers may have probed past it.
+ */
+static u8 *am_fill(struct anchormap *map, struct anchormap_segment *seg, struct am_stripe *st,
+		   const void *key, u64 h, const struct am_filler *f)
+{
+	u32 probes = 0;
+	size_t idx = am_claim(seg, h, &probes);
+	u8 *slot, *value;
+	int err;
+
+	if (unlikely(idx == AM_NO_SLOT))
+		return ERR_PTR(-ENOMEM);	/* credits make this unreachable */
+	slot = am_slot(map, seg, idx);
+	value = slot + map->value_off;
+	memcpy(slot, key, map->key_size);
+	if (f->value)
+		memcpy(value, f->value, map->value_size);
+	else
+		memset(value, 0, map->value_size);
+	if (f->init)
+		f->init(value, slot, f->arg);
+	if (f->try_init) {
+		err = f->try_init(value, slot, f->arg);
+		if (err) {
+			am_store_release(&seg->ctrl[idx], AM_DEAD);
+			am_counter_add(&st->deleted, 1);
+			return ERR_PTR(err > 0 ? -err : err);
+		}
+	}
+	am_store_release(&seg->ctrl[idx], am_fp(h));	/* publish: protocol 1 */
+	am_counter_add(&st->live, 1);
+	if (probes > st->longest_probe)
+		am_store_relaxed(&st->longest_probe, probes);
+	return slot;
+}
+
+/*
+ * Append a segment after @seen segments, big enough for @min_entries more
+ * inserts (0: just twice the last).  A writer that lost the race to grow
+ * finds nseg != seen and retries at once.
+ */
+static int am_grow(struct anchormap *map, u32 seen, size_t min_entries)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct anchormap_segment *seg, *last;
+	size_t slots, want;
+	int err = 0;
+	u32 n;
+
+	am_mutex_lock(&sh->grow_lock, am_atomic(map));
+	n = am_load_relaxed(&map->nseg);	/* only growers write it */
+	last = map->seg[n - 1];
+	if (!min_entries && n != seen)
+		goto out;
+	if (min_entries && am_load_relaxed(&last->avail) >= (long)(min_entries + min_entries / 15))
+		goto out;
+	if (n == ANCHORMAP_MAX_SEGMENTS) {
+		err = -ENOMEM;
+		goto out;
+	}
+	slots = last->nslots << 1;
+	want = am_slots_for(min_entries);
+	if (!want) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (want > slots)
+		slots = want;
+	seg = am_seg_alloc(map, slots);
+	if (!seg) {
+		err = -ENOMEM;
+		goto out;
+	}
+	map->seg[n] = seg;
+	am_store_release(&map->nseg, n + 1);	/* publish the segment: protocol 3 */
+out:
+	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
+	return err;
+}
+
+/*
+ * The one writer path: find @key or insert it, under its stripe lock.
+ * Growth may sleep, so it runs with the stripe dropped and the lookup is
+ * redone afterwards (another writer may have inserted the key meanwhile).
+ */
+static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
+		     const struct am_filler *f, bool *inserted)
+{
+	struct am_stripe *st = am_stripe_of(map, h);
+	unsigned long flags = 0;
+	u8 *slot;
+	u32 n;
+	int err;
+
+	*inserted = false;
+	for (;;) {
+		am_stripe_lock(map, st, &flags);
+		slot = am_find(map, key, h, NULL, NULL);
+		if (slot)
+			break;
+		n = am_load_acquire(&map->nseg);
+		if (am_take_credit(map, st, n - 1)) {
+			slot = am_fill(map, map->seg[n - 1], st, key, h, f);
+			*inserted = !IS_ERR(slot);
+			break;
+		}
+		am_stripe_unlock(map, st, flags);
+		err = am_grow(map, n, 0);
+		if (err)
+			return ERR_PTR(err);
+	}
+	am_stripe_unlock(map, st, flags);
+	return slot;
+}
+
+static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am_filler *f,
+			 bool *inserted)
+{
+	*inserted = false;
+	if (unlikely(!map || !key))
+		return ERR_PTR(-EINVAL);
+	return am_upsert(map, key, am_hash_key(map, key), f, inserted);
+}
+
+int anchormap_insert(struct anchormap *map, const void *key, const void *value)
+{
+	struct am_filler f = { .value = value };
+	bool inserted;
+	u8 *slot = am_upsert_key(map, key, &f, &inserted);
+
+	if (IS_ERR(slot))
+		return (int)PTR_ERR(slot);
+	return inserted;
+}
+AM_EXPORT(anchormap_insert);
+
+static const void *am_value_or_err(const struct anchormap *map, u8 *slot)
+{
+	return IS_ERR(slot) ? (const void *)slot : slot + map->value_off;
+}
+
+const void *anchormap_get_or_insert(struct anchormap *map, const void *key, const void *value)
+{
+	struct am_filler f = { .value = value };
+	bool inserted;
+
+	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+}
+AM_EXPORT(anchormap_get_or_insert);
+
+const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
+		void (*init)(void *value, const void *key, void *arg), void *arg)
+{
+	struct am_filler f = { .init = init, .arg = arg };
+	bool inserted;
+
+	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+}
+AM_EXPORT(anchormap_get_or_insert_with);
+
+const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *key,
+		int (*init)(void *value, const void *key, void *arg), void *arg)
+{
+	struct am_filler f = { .try_init = init, .arg = arg };
+	bool inserted;
+
+	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+}
+AM_EXPORT(anchormap_get_or_try_insert_with);
+
+int anchormap_reserve(struct anchormap *map, size_t additional)
+{
+	if (!map || !map->shared)
+		return -EINVAL;
+	if (!additional)
+		return 0;
+	return am_grow(map, 0, additional);
+}
+AM_EXPORT(anchormap_reserve);
+
+int anchormap_extend(struct anchormap *map, const void *keys, const void *values, size_t n)
+{
+	size_t i;
+	int added = 0, ret;
+
+	if (!map || (!keys && n) || n > 0x7fffffff)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = anchormap_insert(map, (const u8 *)keys + i * map->key_size,
+				       values ? (const u8 *)values + i * map->value_size : NULL);
+		if (ret < 0)
+			return ret;
+		added += ret;
+	}
+	return added;
+}
+AM_EXPORT(anchormap_extend);
+
+int anchormap_remove(struct anchormap *map, const void *key)
+{
+	struct anchormap_segment *seg;
+	struct am_stripe *st;
+	unsigned long flags = 0;
+	size_t idx;
+	u64 h;
+
+	if (unlikely(!map || !key))
+		return -EINVAL;
+	h = am_hash_key(map, key);
+	st = am_stripe_of(map, h);
+	am_stripe_lock(map, st, &flags);
+	if (!am_find(map, key, h, &seg, &idx)) {
+		am_stripe_unlock(map, st, flags);
+		return 0;
+	}
+	/* counters first: an iterator that sees a re-insert sees this (protocol 4) */
+	am_counter_add(&st->removals, 1);
+	am_counter_add(&st->live, -1);
+	am_counter_add(&st->deleted, 1);
+	am_store_release(&seg->ctrl[idx], AM_DELETED);	/* protocol 2 */
+	am_stripe_unlock(map, st, flags);
+	return 1;
+}
+AM_EXPORT(anchormap_remove);
+
+/* ---------------------------------------------------------------------
+ * Sizes and statistics (lock-free, RELAXED sums)
+ */
+
+size_t anchormap_len(const struct anchormap *map)
+{
+	long sum = 0;
+	int i;
+
+	if (!map || !map->shared)
+		return 0;
+	for (i = 0; i < ANCHORMAP_STRIPES; i++)
+		sum += am_load_relaxed(&map->shared->stripes[i].live);
+	return sum > 0 ? (size_t)sum : 0;
+}
+AM_EXPORT(anchormap_len);
+
+bool anchormap_is_empty(const struct anchormap *map)
+{
+	return anchormap_len(map) == 0;
+}
+AM_EXPORT(anchormap_is_empty);
+
+/* Claims still possible in the newest segment, counting stripes' credits. */
+static size_t am_free_claims(const struct anchormap *map)
+{
+	u32 n = am_load_acquire(&map->nseg);
+	long sum = am_load_relaxed(&map->seg[n - 1]->avail);
+	int i;
+
+	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
+		const struct am_stripe *st = &map->shared->stripes[i];
+
+		/* racy peek at lock-protected fields: an estimate is enough */
+		if (am_load_relaxed(&st->credit_seg) == n - 1)
+			sum += (long)am_load_relaxed(&st->credits);
+	}
+	return sum > 0 ? (size_t)sum : 0;
+}
+
+size_t anchormap_capacity(const struct anchormap *map)
+{
+	if (!map || !map->shared)
+		return 0;
+	return anchormap_len(map) + am_free_claims(map);
+}
+AM_EXPORT(anchormap_capacity);
+
+void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
+{
+	u32 n, i;
+
+	if (!s)
+		return;
+	memset(s, 0, sizeof(*s));
+	if (!map || !map->shared)
+		return;
+	s->name = map->name ? map->name : "anchormap";
+	s->len = anchormap_len(map);
+	s->capacity = s->len + am_free_claims(map);
+	n = am_load_acquire(&map->nseg);
+	s->segments = n;
+	s->bytes = sizeof(struct anchormap_shared);
+	for (i = 0; i < n; i++) {
+		s->slots += map->seg[i]->nslots;
+		s->bytes += map->seg[i]->bytes;
+	}
+	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
+		const struct am_stripe *st = &map->shared->stripes[i];
+		u32 probe = am_load_relaxed(&st->longest_probe);
+
+		s->deleted += am_load_relaxed(&st->deleted);
+		s->contended += am_load_relaxed(&st->contended);
+		if (probe > s->longest_probe)
+			s->longest_probe = probe;
+	}
+}
+AM_EXPORT(anchormap_stats);
+
+/* ---------------------------------------------------------------------
+ * Iteration
+ *
+ * Segments are walked from the newest present at init down to the oldest,
+ * so a key removed after being yielded and re-inserted (always into the
+ * newest segment) lands where the walk has already been, or in a segment
+ * newer than the walk covers.  The one place left is the newest segment
+ * itself (it->top - 1), where a re-insert can land in a later group; there,
+ * a key whose stripe saw a removal since init is checked for a deleted copy
+ * of itself in a group already walked, and skipped if one exists.
+ *
+ * Each group is read as a consistent snapshot (both words, then the first
+ * again: control bytes only move forward, so an unchanged word was constant
+ * meanwhile), so two copies of one key in one group are never both seen.
+ */
+
+static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map)
+{
+	int i;
+
+	memset(it, 0, sizeof(*it));
+	it->map = map;
+	if (!map || !map->shared)
+		return;
+	it->top = am_load_acquire(&map->nseg);
+	it->seg = it->top;
+	it->group = 0;
+	it->mask = 0;
+	for (i = 0; i < ANCHORMAP_STRIPES; i++)
+		it->removals[i] = am_load_relaxed(&map->shared->stripes[i].removals);
+	if (it->seg) {
+		it->seg--;
+		it->group = (size_t)-1;	/* advanced to 0 by the first load */
+	}
+}
+
+void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
+{
+	if (it)
+		am_iter_start(it, map);
+}
+AM_EXPORT(anchormap_iter_init);
+
+/* Snapshot the FULL bytes of the next group into it->mask (bit i: slot i). */
+static bool am_iter_load_group(struct anchormap_iter *it)
+{
+	const struct anchormap *map = it->map;
+
+	for (;;) {
+		const struct anchormap_segment *seg = map->seg[it->seg];
+		u64 w0, w1, again;
+		size_t base;
+
+		if (it->group == (size_t)-1 || it->group < seg->gmask) {
+			it->group++;
+		} else {
+			if (!it->seg)
+				return false;
+			it->seg--;
+			it->group = 0;
+			seg = map->seg[it->seg];
+		}
+		base = it->group << AM_GROUP_SHIFT;
+		do {
+			w0 = am_group_word(seg->ctrl, base);
+			w1 = am_group_word(seg->ctrl, base + 8);
+			again = am_group_word(seg->ctrl, base);
+		} while (again != w0);
+		w0 = am_full_bytes(w0);
+		w1 = am_full_bytes(w1);
+		it->mask = 0;
+		for (; w0; w0 &= w0 - 1)
+			it->mask |= 1ULL << am_first_byte(w0);
+		for (; w1; w1 &= w1 - 1)
+			it->mask |= 1ULL << (8 + am_first_byte(w1));
+		if (it->mask)
+			return true;
+	}
+}
+
+/* Is there a DELETED copy of @key in a group of @seg the walk has passed? */
+static bool am_iter_seen_copy(const struct anchormap_iter *it,
+			      const struct anchormap_segment *seg, const u8 *key, u64 h)
+{
+	const struct anchormap *map = it->map;
+	size_t gmask = seg->gmask, g = h & gmask, step = 0;
+
+	for (;;) {
+		size_t base = g << AM_GROUP_SHIFT, i;
+
+		if (g == it->group)
+			return false;	/* copies lie before the live one */
+		for (i = 0; i < AM_GROUP; i++) {
+			/* ACQUIRE pairs with the remover's RELEASE (protocol 2) */
+			if (g < it->group && am_load_acquire(&seg->ctrl[base + i]) == AM_DELETED &&
+			    am_key_eq(map, key, am_slot(map, seg, base + i)))
+				return true;
+		}
+		if (++step > gmask)
+			return false;
+		g = (g + step) & gmask;
+	}
+}
+
+static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
+{
+	const struct anchormap *map = it->map;
+
+	if (!map || !map->shared || !it->top)
+		return false;
+	for (;;) {
+		const struct anchormap_segment *seg;
+		size_t idx;
+		u8 *slot;
+		u64 h;
+
+		if (!it->mask && !am_iter_load_group(it)) {
+			it->top = 0;	/* ended: stay ended */
+			return false;
+		}
+		seg = map->seg[it->seg];
+		idx = (it->group << AM_GROUP_SHIFT) + (size_t)__builtin_ctzll(it->mask);
+		it->mask &= it->mask - 1;
+		/* ACQUIRE: protocol 1; a byte no longer FULL was removed meanwhile */
+		if (!(am_load_acquire(&seg->ctrl[idx]) & AM_FULL_BIT))
+			continue;
+		slot = am_slot(map, seg, idx);
+		if (shared && it->seg == it->top - 1) {
+			h = am_hash_key(map, slot);
+			if (am_load_relaxed(&am_stripe_of(map, h)->removals) !=
+			    it->removals[(h >> 32) & (ANCHORMAP_STRIPES - 1)] &&
+			    am_iter_seen_copy(it, seg, slot, h))
+				continue;
+		}
+		*keyp = slot;
+		return true;
+	}
+}
+
+bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void **value)
+{
+	u8 *slot;
+
+	if (!it || !am_iter_next(it, &slot, true))
+		return false;
+	if (key)
+		*key = slot;
+	if (value)
+		*value = slot + it->map->value_off;
+	return true;
+}
+AM_EXPORT(anchormap_iter_next);
+
+bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value)
+{
+	u8 *slot;
+
+	if (!it || !am_iter_next(it, &slot, false))
+		return false;
+	if (key)
+		*key = slot;
+	if (value)
+		*value = slot + it->map->value_off;
+	return true;
+}
+AM_EXPORT(anchormap_iter_next_mut);
+
+/* ---------------------------------------------------------------------
+ * Life cycle
+ */
+
+static u32 am_natural_align(u32 size)
+{
+	u32 a = size & -size;	/* largest power of two dividing size */
+
+	if (!a)
+		return 1;
+	return a > 16 ? 16 : a;
+}
+
+static int am_check_params(const struct anchormap_params *p)
+{
+	if (!p || !p->key_size || p->key_size > AM_MAX_FIELD || p->value_size > AM_MAX_FIELD)
+		return -EINVAL;
+	if (p->value_align & (p->value_align - 1) || p->value_align > AM_MAX_ALIGN)
+		return -EINVAL;
+	if (p->flags & ~ANCHORMAP_F_ALL)
+		return -EINVAL;
+	return 0;
+}
+
+/* Geometry of a slot: key, then the value at its alignment. */
+static void am_set_geometry(struct anchormap *map, const struct anchormap_params *p)
+{
+	u32 kalign = am_natural_align(p->key_size);
+	u32 valign = p->value_align ? p->value_align : am_natural_align(p->value_size);
+	u32 salign = kalign > valign ? kalign : valign;
+
+	map->key_size = p->key_size;
+	map->value_size = p->value_size;
+	map->value_align = valign;
+	map->value_off = (u32)am_align_up(p->key_size, valign);
+	map->slot_size = (u32)am_align_up(map->value_off + p->value_size, salign);
+}
+
+static void am_params_of(const struct anchormap *map, struct anchormap_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->key_size = map->key_size;
+	p->value_size = map->value_size;
+	p->value_align = map->value_align;
+	p->flags = map->flags;
+	p->hash = map->hash;
+	p->equal = map->equal;
+	p->release = map->release;
+	p->priv = map->priv;
+	p->name = map->name;
+}
+
+int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity)
+{
+	struct anchormap_shared *sh;
+	size_t slots;
+	int i, err;
+
+	if (!map)
+		return -EINVAL;
+	err = am_check_params(p);
+	if (err)
+		return err;
+	memset(map, 0, sizeof(*map));
+	am_set_geometry(map, p);
+	map->flags = p->flags;
+	map->hash = p->hash;
+	map->equal = p->equal;
+	map->release = p->release;
+	map->priv = p->priv;
+	map->name = p->name;
+	map->seed = am_random_seed();
+
+	slots = am_slots_for(capacity);
+	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)
+		return -ENOMEM;
+	sh = am_zalloc(sizeof(*sh), am_atomic(map));
+	if (!sh)
+		return -ENOMEM;
+	map->seg[0] = am_seg_alloc(map, slots);
+	if (!map->seg[0]) {
+		am_free(sh, sizeof(*sh));
+		return -ENOMEM;
+	}
+	for (i = 0; i < ANCHORMAP_STRIPES; i++)
+		am_lock_init(&sh->stripes[i].lock);
+	am_mutex_init(&sh->grow_lock);
+	map->shared = sh;
+	/* the map is not shared yet: the caller publishes it */
+	am_store_release(&map->nseg, 1);
+	am_registry_add(&sh->reg, map);
+	return 0;
+}
+AM_EXPORT(anchormap_init);
+
+static void am_release_slot(const struct anchormap *map, u8 *slot)
+{
+	if (map->release)
+		map->release(slot, slot + map->value_off, map->priv);
+}
+
+/*
+ * Exclusive walk over every slot holding bytes the map owns: live entries
+ * (@fn_live) and removed ones (released here).  Preempts now and then:
+ * these walks can cover millions of slots.
+ */
+static void am_walk_owned(struct anchormap *map,
+			  void (*fn_live)(struct anchormap *map, u8 *slot, void *arg), void *arg)
+{
+	u32 n = am_load_relaxed(&map->nseg), i;
+	size_t idx;
+
+	for (i = 0; i < n; i++) {
+		struct anchormap_segment *seg = map->seg[i];
+
+		for (idx = 0; idx < seg->nslots; idx++) {
+			u8 c = am_load_relaxed(&seg->ctrl[idx]);
+			u8 *slot = am_slot(map, seg, idx);
+
+			if (c & AM_FULL_BIT) {
+				if (fn_live)
+					fn_live(map, slot, arg);
+			} else if (c == AM_DELETED) {
+				am_release_slot(map, slot);
+			}
+			if ((idx & 4095) == 4095)
+				am_cond_resched(am_atomic(map));
+		}
+	}
+}
+
+static void am_release_live(struct anchormap *map, u8 *slot, void *arg)
+{
+	am_release_slot(map, slot);
+}
+
+static void am_reset_stripes(struct anchormap *map)
+{
+	int i;
+
+	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
+		struct am_stripe *st = &map->shared->stripes[i];
+
+		st->credit_seg = 0;
+		st->credits = 0;
+		am_store_relaxed(&st->live, 0);
+		am_store_relaxed(&st->deleted, 0);
+	}
+}
+
+/* Free every segment but @keep (may be NULL), making @keep the only one. */
+static void am_drop_segments(struct anchormap *map, struct anchormap_segment *keep)
+{
+	u32 n = am_load_relaxed(&map->nseg), i;
+
+	for (i = 0; i < n; i++) {
+		if (map->seg[i] != keep)
+			am_seg_free(map->seg[i]);
+		map->seg[i] = NULL;
+	}
+	map->seg[0] = keep;
+	am_store_release(&map->nseg, keep ? 1 : 0);
+}
+
+static void am_destroy(struct anchormap *map, bool release)
+{
+	if (!map || !map->shared)
+		return;
+	if (release)
+		am_walk_owned(map, am_release_live, NULL);
+	am_drop_segments(map, NULL);
+	am_registry_del(&map->shared->reg);
+	am_free(map->shared, sizeof(*map->shared));
+	map->shared = NULL;
+}
+
+void anchormap_destroy(struct anchormap *map)
+{
+	am_destroy(map, true);
+}
+AM_EXPORT(anchormap_destroy);
+
+/* ---------------------------------------------------------------------
+ * Exclusive operations
+ */
+
+void *anchormap_get_mut(struct anchormap *map, const void *key)
+{
+	return (void *)anchormap_get(map, key);
+}
+AM_EXPORT(anchormap_get_mut);
+
+bool anchormap_modify(struct anchormap *map, const void *key,
+		      void (*fn)(void *value, const void *key, void *arg), void *arg)
+{
+	u8 *slot;
+
+	if (!map || !key)
+		return false;
+	slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+	if (!slot)
+		return false;
+	if (fn)
+		fn(slot + map->value_off, slot, arg);
+	return true;
+}
+AM_EXPORT(anchormap_modify);
+
+int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out, void *value_out)
+{
+	struct anchormap_segment *seg;
+	struct am_stripe *st;
+	size_t idx, base;
+	u8 *slot;
+	u64 h, w0, w1;
+
+	if (!map || !key || !map->shared)
+		return -EINVAL;
+	h = am_hash_key(map, key);
+	slot = am_find(map, key, h, &seg, &idx);
+	if (!slot)
+		return 0;
+	if (key_out)
+		memcpy(key_out, slot, map->key_size);
+	if (value_out)
+		memcpy(value_out, slot + map->value_off, map->value_size);
+	st = am_stripe_of(map, h);
+	am_counter_add(&st->live, -1);
+	am_counter_add(&st->removals, 1);
+	base = idx & ~(size_t)(AM_GROUP - 1);
+	w0 = am_group_word(seg->ctrl, base);
+	w1 = am_group_word(seg->ctrl, base + 8);
+	if (am_zero_bytes(w0) | am_zero_bytes(w1)) {
+		/*
+		 * The group still has an EMPTY byte, so it always had one and no
+		 * probe sequence ever continued past it: the slot can be EMPTY
+		 * again, and claimed again.
+		 */
+		am_store_relaxed(&seg->ctrl[idx], AM_EMPTY);
+		if (seg == map->seg[map->nseg - 1])
+			am_store_relaxed(&seg->avail, am_load_relaxed(&seg->avail) + 1);
+	} else {
+		/* the caller owns the bytes now: a tombstone that is never released */
+		am_store_relaxed(&seg->ctrl[idx], AM_DEAD);
+		am_counter_add(&st->deleted, 1);
+	}
+	return 1;
+}
+AM_EXPORT(anchormap_remove_entry);
+
+/* Empty the newest segment in place and free the others. */
+static void am_reset(struct anchormap *map)
+{
+	struct anchormap_segment *keep = map->seg[map->nseg - 1];
+
+	am_drop_segments(map, keep);
+	memset(keep->ctrl, 0, keep->nslots);	/* all EMPTY */
+	keep->avail = (long)keep->limit;
+	am_reset_stripes(map);
+}
+
+void anchormap_clear(struct anchormap *map)
+{
+	if (!map || !map->shared)
+		return;
+	am_walk_owned(map, am_release_live, NULL);
+	am_reset(map);
+}
+AM_EXPORT(anchormap_clear);
+
+struct am_drain_ctx {
+	void (*fn)(void *key, void *value, void *arg);
+	void *arg;
+};
+
+static void am_drain_one(struct anchormap *map, u8 *slot, void *arg)
+{
+	struct am_drain_ctx *ctx = arg;
+
+	if (ctx->fn)
+		ctx->fn(slot, slot + map->value_off, ctx->arg);
+}
+
+void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, void *arg),
+		     void *arg)
+{
+	struct am_drain_ctx ctx = { .fn = fn, .arg = arg };
+
+	if (!map || !map->shared)
+		return;
+	am_walk_owned(map, am_drain_one, &ctx);
+	am_reset(map);
+}
+AM_EXPORT(anchormap_drain);
+
+/* Copy a live entry into a private, not yet shared segment. */
+static void am_move_into(struct anchormap *map, struct anchormap_segment *dst, u8 *slot)
+{
+	u64 h = am_hash_key(map, slot);
+	struct am_stripe *st = am_stripe_of(map, h);
+	u32 probes = 0;
+	size_t idx = am_claim(dst, h, &probes);
+
+	memcpy(am_slot(map, dst, idx), slot, map->slot_size);
+	am_store_relaxed(&dst->ctrl[idx], am_fp(h));
+	dst->avail--;
+	am_counter_add(&st->live, 1);
+	if (probes > st->longest_probe)
+		st->longest_probe = probes;
+}
+
+static void am_move_live(struct anchormap *map, u8 *slot, void *arg)
+{
+	am_move_into(map, arg, slot);
+}
+
+/*
+ * Rebuild into one segment sized for the live entries: removed entries are
+ * released, dead slots dropped.  Nothing changes if the allocation fails.
+ */
+static int am_compact(struct anchormap *map)
+{
+	struct anchormap_segment *seg = am_seg_alloc(map, am_slots_for(anchormap_len(map)));
+
+	if (!seg)
+		return -ENOMEM;
+	am_reset_stripes(map);
+	am_walk_owned(map, am_move_live, seg);
+	am_drop_segments(map, seg);
+	return 0;
+}
+
+int anchormap_shrink_to_fit(struct anchormap *map)
+{
+	if (!map || !map->shared)
+		return -EINVAL;
+	return am_compact(map);
+}
+AM_EXPORT(anchormap_shrink_to_fit);
+
+void anchormap_retain(struct anchormap *map,
+		      bool (*keep)(const void *key, void *value, void *arg), void *arg)
+{
+	u32 n, i;
+	size_t idx;
+
+	if (!map || !map->shared || !keep)
+		return;
+	n = map->nseg;
+	for (i = 0; i < n; i++) {
+		struct anchormap_segment *seg = map->seg[i];
+
+		for (idx = 0; idx < seg->nslots; idx++) {
+			u8 *slot = am_slot(map, seg, idx);
+			struct am_stripe *st;
+
+			if (!(seg->ctrl[idx] & AM_FULL_BIT) ||
+			    keep(slot, slot + map->value_off, arg))
+				continue;
+			am_release_slot(map, slot);
+			/* released now, so DEAD: compaction must not release it again */
+			seg->ctrl[idx] = AM_DEAD;
+			st = am_stripe_of(map, am_hash_key(map, slot));
+			am_counter_add(&st->live, -1);
+			am_counter_add(&st->deleted, 1);
+			am_counter_add(&st->removals, 1);
+		}
+	}
+	/* reclaim tombstones; on -ENOMEM the map stays correct, with them */
+	(void)am_compact(map);
+}
+AM_EXPORT(anchormap_retain);
+
+/* ---------------------------------------------------------------------
+ * Entry API (exclusive)
+ */
+
+struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
+					struct anchormap_entry *e)
+{
+	if (!map || !key || !e || !map->shared)
+		return NULL;
+	e->map = map;
+	e->key = key;
+	e->hash = am_hash_key(map, key);
+	e->slot = am_find(map, key, e->hash, NULL, NULL);
+	return e;
+}
+AM_EXPORT(anchormap_entry);
+
+bool anchormap_entry_is_occupied(const struct anchormap_entry *e)
+{
+	return e && e->slot;
+}
+AM_EXPORT(anchormap_entry_is_occupied);
+
+struct anchormap_entry *anchormap_entry_and_modify(struct anchormap_entry *e,
+		void (*fn)(void *value, const void *key, void *arg), void *arg)
+{
+	if (e && e->slot && fn)
+		fn((u8 *)e->slot + e->map->value_off, e->slot, arg);
+	return e;
+}
+AM_EXPORT(anchormap_entry_and_modify);
+
+static void *am_entry_fill(struct anchormap_entry *e, const struct am_filler *f)
+{
+	bool inserted;
+	u8 *slot;
+
+	if (!e || !e->map)
+		return ERR_PTR(-EINVAL);
+	if (!e->slot) {
+		slot = am_upsert(e->map, e->key, e->hash, f, &inserted);
+		if (IS_ERR(slot))
+			return slot;
+		e->slot = slot;
+	}
+	return (u8 *)e->slot + e->map->value_off;
+}
+
+void *anchormap_entry_or_insert(struct anchormap_entry *e, const void *value)
+{
+	struct am_filler f = { .value = value };
+
+	return am_entry_fill(e, &f);
+}
+AM_EXPORT(anchormap_entry_or_insert);
+
+void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
+		void (*init)(void *value, const void *key, void *arg), void *arg)
+{
+	struct am_filler f = { .init = init, .arg = arg };
+
+	return am_entry_fill(e, &f);
+}
+AM_EXPORT(anchormap_entry_or_insert_with);
+
+/* ---------------------------------------------------------------------
+ * Whole map
+ */
+
+int anchormap_clone(struct anchormap *dst, const struct anchormap *src)
+{
+	struct anchormap_params p;
+	struct anchormap_iter it;
+	const void *key, *value;
+	int err;
+
+	if (!dst || !src || !src->shared || dst == src)
+		return -EINVAL;
+	am_params_of(src, &p);
+	err = anchormap_init(dst, &p, anchormap_len(src));
+	if (err)
+		return err;
+	anchormap_for_each(src, &it, &key, &value) {
+		err = anchormap_insert(dst, key, value);
+		if (err < 0) {
+			/* the copies share resources with src: never release them */
+			am_destroy(dst, false);
+			return err;
+		}
+	}
+	return 0;
+}
+AM_EXPORT(anchormap_clone);
+
+bool anchormap_equal(const struct anchormap *a, const struct anchormap *b)
+{
+	struct anchormap_iter it;
+	const void *key, *value;
+
+	if (!a || !b)
+		return a == b;
+	if (a == b)
+		return true;
+	if (a->key_size != b->key_size || a->value_size != b->value_size ||
+	    anchormap_len(a) != anchormap_len(b))
+		return false;
+	anchormap_for_each(a, &it, &key, &value) {
+		const void *other = anchormap_get(b, key);
+
+		if (!other || memcmp(other, value, a->value_size))
+			return false;
+	}
+	return true;
+}
+AM_EXPORT(anchormap_equal);

@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * anchormap: a concurrent hash map whose entries never move.
+ *
+ * Lookups are lock-free and return plain pointers into the map.  Such a
+ * pointer stays valid, and the key and value bytes it points at are never
+ * changed by the map, until anchormap_destroy() or an *exclusive* operation
+ * runs.  No lock, RCU read section, guard or epoch pin is needed to use it.
+ *
+ * Three kinds of operation, named in every kernel-doc below:
+ *
+ *  - shared, lock-free: any number of threads/CPUs, any context (process,
+ *    softirq, hardirq), never sleeps, never locks.
+ *  - shared, stripe-locked: writers; they take one of 64 stripe locks chosen
+ *    by the key's hash and may run concurrently with each other and with
+ *    lookups.  anchormap_remove() only marks the slot deleted: the bytes stay
+ *    readable for whoever still holds a pointer, and the slot is never reused
+ *    while the map is shared.
+ *  - exclusive: the caller guarantees that no other thread uses the map
+ *    during the call and that no pointer obtained before the call is used
+ *    after it.  Only these reclaim deleted slots or move entries.
+ *
+ * Errors are negative errno values; functions returning pointers encode
+ * them with ERR_PTR().
+ */
+#ifndef _ANCHORMAP_H
+#define _ANCHORMAP_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/err.h>
+#else
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+#ifndef ANCHORMAP_NO_ERR_PTR
+#define MAX_ERRNO	4095
+#define IS_ERR_VALUE(x)	((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
+
+static inline void *ERR_PTR(long error)
+{
+	return (void *)error;
+}
+
+static inline long PTR_ERR(const void *ptr)
+{
+	return (long)ptr;
+}
+
+static inline bool IS_ERR(const void *ptr)
+{
+	return IS_ERR_VALUE((unsigned long)ptr);
+}
+
+static inline bool IS_ERR_OR_NULL(const void *ptr)
+{
+	return !ptr || IS_ERR_VALUE((unsigned long)ptr);
+}
+#endif /* ANCHORMAP_NO_ERR_PTR */
+#endif /* __KERNEL__ */
+
+/* Writers take 1 << ANCHORMAP_STRIPE_SHIFT stripe locks, chosen by hash. */
+#define ANCHORMAP_STRIPE_SHIFT	6
+#define ANCHORMAP_STRIPES	(1 << ANCHORMAP_STRIPE_SHIFT)
+/* Segments double, so this bounds the map far beyond any memory size. */
+#define ANCHORMAP_MAX_SEGMENTS	48
+
+/*
+ * ANCHORMAP_F_ATOMIC: writers may run in atomic context (softirq, hardirq,
+ * under a spinlock).  Stripes are then taken irq-safe and growth allocates
+ * without sleeping (GFP_ATOMIC in the kernel), so it fails more easily:
+ * call anchormap_reserve() from process context first.
+ */
+#define ANCHORMAP_F_ATOMIC	0x1u
+#define ANCHORMAP_F_ALL		ANCHORMAP_F_ATOMIC
+
+/**
+ * struct anchormap_params - what a map stores and how it hashes, fixed at init
+ * @key_size:    bytes of key copied into each slot, > 0.
+ * @value_size:  bytes of value copied into each slot; 0 makes the map a set.
+ * @value_align: alignment of the value in the slot, a power of two up to
+ *               4096; 0 picks the natural one (largest power of two dividing
+ *               @value_size, at most 16).
+ * @flags:       ANCHORMAP_F_*.
+ * @hash:        NULL for the built-in keyed hash (fast, seeded per map);
+ *               anchormap_hash_siphash() for DoS resistance; or your own.
+ * @equal:       NULL compares the key bytes.  Must agree with @hash.
+ * @release:     called exactly once per entry the map still owns when it
+ *               lets go of it (destroy, clear, retain, shrink of a removed
+ *               slot...), never for entries handed to the caller by
+ *               anchormap_remove_entry() or anchormap_drain().  May be NULL.
+ * @priv:        passed to @release.
+ * @name:        shown in statistics (/proc/anchormap in the kernel); the
+ *               string must outlive the map.  NULL shows "anchormap".
+ */
+struct anchormap_params {
+	u32 key_size;
+	u32 value_size;
+	u32 value_align;
+	u32 flags;
+	u64 (*hash)(const void *key, u32 key_size, u64 seed);
+	bool (*equal)(const void *a, const void *b, u32 key_size);
+	void (*release)(void *key, void *value, void *priv);
+	void *priv;
+	const char *name;
+};
+
+struct anchormap_segment;
+struct anchormap_shared;
+
+/**
+ * struct anchormap - the map; caller-allocated and embeddable
+ *
+ * All fields are private.  The first group is read by every lookup and
+ * written only by init, growth (append-only, see anchormap.c) and exclusive
+ * operations, so it stays shared in every CPU's cache.
+ */
+struct anchormap {
+	u64 seed;
+	u64 (*hash)(const void *key, u32 key_size, u64 seed);
+	bool (*equal)(const void *a, const void *b, u32 key_size);
+	u32 key_size;
+	u32 value_size;
+	u32 value_off;
+	u32 slot_size;
+	u32 nseg;
+	u32 flags;
+	struct anchormap_segment *seg[ANCHORMAP_MAX_SEGMENTS];
+	/* writer side: stripes, growth lock, counters; separately allocated */
+	struct anchormap_shared *shared;
+	void (*release)(void *key, void *value, void *priv);
+	void *priv;
+	const char *name;
+	u32 value_align;
+};
+
+/**
+ * struct anchormap_iter - iteration cursor; caller-allocated, all private
+ *
+ * Segments are walked from the newest present at anchormap_iter_init() down
+ * to the oldest, a 16-slot group at a time from a consistent snapshot of
+ * its control bytes.  @removals snapshots the per-stripe removal counters
+ * so a key removed and re-inserted during the walk is not yielded twice.
+ */
+struct anchormap_iter {
+	const struct anchormap *map;
+	u32 seg;
+	u32 top;
+	size_t group;
+	u64 mask;
+	u32 removals[ANCHORMAP_STRIPES];
+};
+
+/**
+ * struct anchormap_entry - a looked-up place for one key (exclusive use)
+ */
+struct anchormap_entry {
+	struct anchormap *map;
+	const void *key;
+	u64 hash;
+	void *slot;
+};
+
+/**
+ * struct anchormap_stats - a snapshot of a map's shape
+ * @len:           live entries.
+ * @capacity:      entries storable before the next growth.
+ * @segments:      segments allocated.
+ * @slots:         slots in all segments.
+ * @deleted:       slots removed under shared access and not yet reclaimed.
+ * @bytes:         bytes allocated for the map (segments and stripes).
+ * @longest_probe: most groups an insert has probed in one segment.
+ * @contended:     times a writer found its stripe lock already held.
+ * @name:          the map's name.
+ */
+struct anchormap_stats {
+	size_t len;
+	size_t capacity;
+	size_t segments;
+	size_t slots;
+	size_t deleted;
+	size_t bytes;
+	u32 longest_probe;
+	u64 contended;
+	const char *name;
+};
+
+/* ---- life cycle ---- */
+
+/**
+ * anchormap_init() - set up a map for @capacity entries without growth
+ * @map:      caller-allocated map.
+ * @p:        parameters, copied (the @name string and @priv are not).
+ * @capacity: entries to hold before the first growth; 0 is fine.
+ *
+ * Context: process context; may sleep unless @p has ANCHORMAP_F_ATOMIC.
+ * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when the first
+ * segment cannot be allocated (or @capacity is absurd).  On error nothing
+ * is allocated and @map must not be used.
+ */
+int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity);
+
+/**
+ * anchormap_destroy() - release every entry and free the map's memory
+ *
+ * Context: exclusive.  May sleep unless the map is ANCHORMAP_F_ATOMIC.
+ * Calls @release on every entry the map still owns (live or removed).
+ */
+void anchormap_destroy(struct anchormap *map);
+
+/* ---- shared, lock-free ---- */
+
+/**
+ * anchormap_get() - look up a key
+ *
+ * Context: shared, lock-free, any context.
+ * Return: the stored value (valid until destroy or an exclusive op), or NULL.
+ */
+const void *anchormap_get(const struct anchormap *map, const void *key);
+
+/**
+ * anchormap_get_key_value() - look up a key, returning the stored key too
+ * @value: if not NULL, receives the stored value (or NULL).
+ *
+ * Context: shared, lock-free, any context.
+ * Return: the stored key, or NULL when absent.
+ */
+const void *anchormap_get_key_value(const struct anchormap *map, const void *key,
+				    const void **value);
+
+/**
+ * anchormap_contains_key() - is the key present?
+ *
+ * Context: shared, lock-free, any context.
+ */
+bool anchormap_contains_key(const struct anchormap *map, const void *key);
+
+/**
+ * anchormap_len() - number of live entries (exact when no writer runs)
+ *
+ * Context: shared, lock-free; sums 64 per-stripe counters.
+ */
+size_t anchormap_len(const struct anchormap *map);
+
+/** anchormap_is_empty() - anchormap_len() == 0.  Context: shared, lock-free. */
+bool anchormap_is_empty(const struct anchormap *map);
+
+/**
+ * anchormap_capacity() - entries storable before the next growth
+ *
+ * Context: shared, lock-free.
+ */
+size_t anchormap_capacity(const struct anchormap *map);
+
+/**
+ * anchormap_iter_init() - start a walk over the map
+ *
+ * Context: shared, lock-free.  Every entry present for the whole walk is
+ * seen exactly once; entries inserted or removed meanwhile may or may not
+ * be seen; no key is seen twice.
+ */
+void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map);
+
+/**
+ * anchormap_iter_next() - next entry of a walk
+ * @key, @value: receive pointers into the map (valid as for lookups); either
+ *               may be NULL.
+ *
+ * Context: shared, lock-free.
+ * Return: true with an entry, false at the end.
+ */
+bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void **value);
+
+#define anchormap_for_each(map, it, k, v)				\
+	for (anchormap_iter_init((it), (map));				\
+	     anchormap_iter_next((it), (k), (v));)
+
+/* ---- shared, writers serialised per stripe ---- */
+
+/**
+ * anchormap_insert() - insert a key if absent (the first value wins)
+ * @value: value_size bytes to copy, or NULL for a zero-filled value.
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: 1 inserted; 0 already present (map unchanged); -EINVAL for NULL
+ * @map or @key; -ENOMEM when growth failed.
+ */
+int anchormap_insert(struct anchormap *map, const void *key, const void *value);
+
+/**
+ * anchormap_remove() - remove a key (its slot is marked deleted, not freed)
+ *
+ * Pointers to the removed entry held by other threads stay readable and
+ * unchanged; the slot is reclaimed (and @release called) only by an
+ * exclusive operation or destroy.
+ *
+ * Context: shared, stripe-locked; never sleeps.
+ * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.
+ */
+int anchormap_remove(struct anchormap *map, const void *key);
+
+/**
+ * anchormap_get_or_insert() - the value for @key, inserting @value if absent
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: the stored value, or ERR_PTR(-EINVAL / -ENOMEM).
+ */
+const void *anchormap_get_or_insert(struct anchormap *map, const void *key, const void *value);
+
+/**
+ * anchormap_get_or_insert_with() - like get_or_insert, value built by @init
+ * @init: fills the (zeroed) value in place; runs at most once, only when
+ *        the key is absent, under the stripe lock (it must not sleep or
+ *        touch this map).
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: the stored value, or ERR_PTR(-EINVAL / -ENOMEM).
+ */
+const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
+		void (*init)(void *value, const void *key, void *arg), void *arg);
+
+/**
+ * anchormap_get_or_try_insert_with() - like get_or_insert_with, @init may fail
+ * @init: returns 0 or a negative errno; on error nothing is inserted (the
+ *        claimed slot is left dead, counted as deleted, never released).
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: the stored value, ERR_PTR(-ENOMEM / -EINVAL), or ERR_PTR of
+ * @init's error.
+ */
+const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *key,
+		int (*init)(void *value, const void *key, void *arg), void *arg);
+
+/**
+ * anchormap_reserve() - make room for @additional more inserts without growth
+ *
+ * Context: shared; may sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: 0, -EINVAL, or -ENOMEM (the map is unchanged).
+ */
+int anchormap_reserve(struct anchormap *map, size_t additional);
+
+/* ---- exclusive: no other user, and earlier pointers die ---- */
+
+/**
+ * anchormap_get_mut() - look up a key for in-place change
+ *
+ * Context: exclusive.
+ * Return: the value, writable until the next exclusive op, or NULL.
+ */
+void *anchormap_get_mut(struct anchormap *map, const void *key);
+
+/**
+ * anchormap_modify() - run @fn on the value of @key
+ *
+ * Context: exclusive.
+ * Return: true if the key was present (and @fn ran).
+ */
+bool anchormap_modify(struct anchormap *map, const void *key,
+		      void (*fn)(void *value, const void *key, void *arg), void *arg);
+
+/**
+ * anchormap_remove_entry() - remove a key and hand its bytes to the caller
+ * @key_out, @value_out: receive copies of the stored key and value; either
+ *                       may be NULL.
+ *
+ * @release is not called: ownership moves to the caller.  The slot is
+ * reclaimed at once where the probe protocol allows it.
+ *
+ * Context: exclusive.
+ * Return: 1 removed, 0 absent, -EINVAL.
+ */
+int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out, void *value_out);
+
+/**
+ * anchormap_clear() - release every entry; keeps the newest segment
+ *
+ * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
+ */
+void anchormap_clear(struct anchormap *map);
+
+/**
+ * anchormap_drain() - hand every live entry to @fn, then clear
+ * @fn: owns the entry (release is not called for it); may be NULL.
+ *
+ * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
+ */
+void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, void *arg), void *arg);
+
+/**
+ * anchormap_retain() - keep only the entries for which @keep returns true
+ *
+ * Dropped entries are released at once.  Deleted slots are reclaimed by
+ * compacting into one segment; if that allocation fails the map stays
+ * correct with its deleted slots counted in anchormap_stats().
+ *
+ * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
+ */
+void anchormap_retain(struct anchormap *map,
+		      bool (*keep)(const void *key, void *value, void *arg), void *arg);
+
+/**
+ * anchormap_shrink_to_fit() - compact into one right-sized segment
+ *
+ * Releases removed entries and leaves no deleted slot.
+ *
+ * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: 0, or -ENOMEM with the map unchanged.
+ */
+int anchormap_shrink_to_fit(struct anchormap *map);
+
+/**
+ * anchormap_iter_next_mut() - next entry with a writable value
+ *
+ * Context: exclusive (start with anchormap_iter_init()).
+ */
+bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value);
+
+/* ---- entry API, exclusive ---- */
+
+/**
+ * anchormap_entry() - find the place of @key
+ * @e: caller-allocated; @key must stay valid while @e is used.
+ *
+ * Context: exclusive.
+ * Return: @e, or NULL for NULL arguments.
+ */
+struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
+					struct anchormap_entry *e);
+
+/** anchormap_entry_is_occupied() - does the entry hold a value?  Exclusive. */
+bool anchormap_entry_is_occupied(const struct anchormap_entry *e);
+
+/**
+ * anchormap_entry_and_modify() - run @fn on the value if occupied
+ *
+ * Context: exclusive.
+ * Return: @e.
+ */
+struct anchormap_entry *anchormap_entry_and_modify(struct anchormap_entry *e,
+		void (*fn)(void *value, const void *key, void *arg), void *arg);
+
+/**
+ * anchormap_entry_or_insert() - the value, inserting @value if vacant
+ * @value: value_size bytes, or NULL for zero (Rust's or_default()).
+ *
+ * Context: exclusive.
+ * Return: the writable value, or ERR_PTR(-ENOMEM / -EINVAL).
+ */
+void *anchormap_entry_or_insert(struct anchormap_entry *e, const void *value);
+
+/**
+ * anchormap_entry_or_insert_with() - the value, built by @init if vacant
+ *
+ * Context: exclusive.
+ * Return: the writable value, or ERR_PTR(-ENOMEM / -EINVAL).
+ */
+void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
+		void (*init)(void *value, const void *key, void *arg), void *arg);
+
+/* ---- whole map ---- */
+
+/**
+ * anchormap_clone() - a new map @dst holding a copy of every entry of @src
+ *
+ * @dst gets @src's params (and so its @release: clone only maps whose
+ * values can be released twice, or set no @release).
+ *
+ * Context: @src shared (lock-free walk: entries changed meanwhile may or
+ * may not be copied); may sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: 0, -EINVAL, or -ENOMEM with @dst left uninitialised.
+ */
+int anchormap_clone(struct anchormap *dst, const struct anchormap *src);
+
+/**
+ * anchormap_equal() - same key set and equal value bytes?
+ *
+ * Context: shared, lock-free (meaningful when no writer runs).
+ */
+bool anchormap_equal(const struct anchormap *a, const struct anchormap *b);
+
+/**
+ * anchormap_extend() - insert @n keys and values from two arrays
+ * @values: n * value_size bytes, or NULL for zero values.
+ *
+ * Context: shared, stripe-locked; may sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: how many keys were new, or -EINVAL (also for @n > INT_MAX) /
+ * -ENOMEM (the keys before the failing one stay inserted).
+ */
+int anchormap_extend(struct anchormap *map, const void *keys, const void *values, size_t n);
+
+/**
+ * anchormap_stats() - a snapshot of the map's shape
+ *
+ * Context: shared, lock-free.
+ */
+void anchormap_stats(const struct anchormap *map, struct anchormap_stats *st);
+
+/* ---- hashing ---- */
+
+/**
+ * anchormap_hash_default() - the built-in keyed hash (fast, not DoS-hard)
+ */
+u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed);
+
+/**
+ * anchormap_hash_siphash() - SipHash-2-4 keyed by (seed, mix(seed))
+ *
+ * Pass as @hash to make collisions hard to provoke from outside.
+ */
+u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed);
+
+/** anchormap_siphash24() - SipHash-2-4 with a full 128-bit key (k0, k1). */
+u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
+
+/* ---- test hooks, implemented by each platform (shim / kernel glue) ---- */
+
+/**
+ * anchormap_debug_fail_nth() - make the @n-th allocation from now fail
+ * @n: 1 fails the next allocation, 0 turns injection off.
+ *
+ * Affects every map in the process (userspace) or kernel.  For tests.
+ */
+void anchormap_debug_fail_nth(long n);
+
+/** anchormap_debug_allocs_live() - allocations made by maps and not yet freed */
+long anchormap_debug_allocs_live(void);
+
+#endif /* _ANCHORMAP_H */

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Install the Debian packages a target needs, only when something is missing.
+#   install-deps.sh user     compiler, make, pkg-config, sanitizer runtimes
+#   install-deps.sh kernel   headers, image, qemu, busybox, cpio, kmod, sparse
+#   install-deps.sh bench    the peer maps and gnuplot
+set -e
+
+pkgs_user="gcc make pkg-config libc6-dev libasan8 libubsan1 libtsan2"
+pkgs_kernel="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod sparse gzip"
+pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
+
+missing=()
+for group in "$@"; do
+	var="pkgs_$group"
+	for p in ${!var}; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
