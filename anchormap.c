@@ -376,6 +376,40 @@ static __always_inline bool am_key_eq(const struct anchormap *map, const void *a
 	}
 }
 
+/*
+ * Lookups are specialised at compile time, as rhashtable's inline fast path
+ * is: with the built-in hash and byte compare and a common key size passed
+ * as the constant @ks, the hash and the compare inline to a few
+ * instructions.  @ks == AM_GENERIC goes through the map's function pointers
+ * (or the built-in ones with a run-time size).
+ */
+#define AM_GENERIC	0
+
+static __always_inline u64 am_hash_k(const struct anchormap *map, const void *key, u32 ks)
+{
+	if (ks == AM_GENERIC)
+		return am_hash_key(map, key);
+	return am_hash_inline(key, ks, map->seed);
+}
+
+static __always_inline bool am_key_eq_k(const struct anchormap *map, const void *a,
+					const u8 *b, u32 ks)
+{
+	if (ks == AM_GENERIC)
+		return am_key_eq(map, a, b);
+	switch (ks) {
+	case 4:
+		return am_read32(a) == am_read32(b);
+	case 8:
+		return am_read64(a) == am_read64(b);
+	case 16:
+		return ((am_read64(a) ^ am_read64(b)) |
+			(am_read64((const u8 *)a + 8) ^ am_read64(b + 8))) == 0;
+	default:
+		return !memcmp(a, b, ks);
+	}
+}
+
 static __always_inline u8 *am_slot(const struct anchormap *map,
 				   const struct anchormap_segment *seg, size_t idx)
 {
@@ -393,13 +427,13 @@ static __always_inline u8 *am_slot(const struct anchormap *map,
  */
 static __always_inline size_t am_word_find(const struct anchormap *map,
 					   const struct anchormap_segment *seg,
-					   size_t base, u64 m, u8 fp, const void *key)
+					   size_t base, u64 m, u8 fp, const void *key, u32 ks)
 {
 	for (; m; m &= m - 1) {
 		size_t idx = base + am_first_byte(m);
 
 		if (am_load_acquire(&seg->ctrl[idx]) == fp &&
-		    am_key_eq(map, key, am_slot(map, seg, idx)))
+		    am_key_eq_k(map, key, am_slot(map, seg, idx), ks))
 			return idx;
 	}
 	return AM_NO_SLOT;
@@ -407,7 +441,7 @@ static __always_inline size_t am_word_find(const struct anchormap *map,
 
 static __always_inline size_t am_seg_find(const struct anchormap *map,
 					  const struct anchormap_segment *seg,
-					  const void *key, u64 h, u8 fp)
+					  const void *key, u64 h, u8 fp, u32 ks)
 {
 	size_t gmask = seg->gmask, g = h & gmask, step = 0, idx;
 	u64 w0, w1;
@@ -417,10 +451,10 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
 
 		w0 = am_group_word(seg->ctrl, base);
 		w1 = am_group_word(seg->ctrl, base + 8);
-		idx = am_word_find(map, seg, base, am_match(w0, fp), fp, key);
+		idx = am_word_find(map, seg, base, am_match(w0, fp), fp, key, ks);
 		if (idx != AM_NO_SLOT)
 			return idx;
-		idx = am_word_find(map, seg, base + 8, am_match(w1, fp), fp, key);
+		idx = am_word_find(map, seg, base + 8, am_match(w1, fp), fp, key, ks);
 		if (idx != AM_NO_SLOT)
 			return idx;
 		/* an EMPTY byte ends every probe sequence through this group */
@@ -433,15 +467,15 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
 }
 
 /* Newest segment first: it holds about half of the entries. */
-static __always_inline u8 *am_find(const struct anchormap *map, const void *key, u64 h,
-				   struct anchormap_segment **segp, size_t *idxp)
+static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
+				     u32 ks, struct anchormap_segment **segp, size_t *idxp)
 {
 	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
 	u8 fp = am_fp(h);
 
 	while (n--) {
 		struct anchormap_segment *seg = map->seg[n];
-		size_t idx = am_seg_find(map, seg, key, h, fp);
+		size_t idx = am_seg_find(map, seg, key, h, fp, ks);
 
 		if (idx != AM_NO_SLOT) {
 			if (segp) {
@@ -454,13 +488,39 @@ static __always_inline u8 *am_find(const struct anchormap *map, const void *key,
 	return NULL;
 }
 
+/* The writers' lookup, with the hash already known: generic code. */
+static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
+		   struct anchormap_segment **segp, size_t *idxp)
+{
+	return am_find_k(map, key, h, AM_GENERIC, segp, idxp);
+}
+
+#define AM_LOOKUP_K(map, key, ks)	\
+	am_find_k((map), (key), am_hash_k((map), (key), (ks)), (ks), NULL, NULL)
+
+/* The readers' lookup: one specialised copy per common key size. */
+static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key)
+{
+	if (likely(!map->hash && !map->equal)) {
+		switch (map->key_size) {
+		case 8:
+			return AM_LOOKUP_K(map, key, 8);
+		case 4:
+			return AM_LOOKUP_K(map, key, 4);
+		case 16:
+			return AM_LOOKUP_K(map, key, 16);
+		}
+	}
+	return AM_LOOKUP_K(map, key, AM_GENERIC);
+}
+
 const void *anchormap_get(const struct anchormap *map, const void *key)
 {
 	const u8 *slot;
 
 	if (unlikely(!map || !key))
 		return NULL;
-	slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+	slot = am_lookup(map, key);
 	return slot ? slot + map->value_off : NULL;
 }
 AM_EXPORT(anchormap_get);
@@ -471,7 +531,7 @@ const void *anchormap_get_key_value(const struct anchormap *map, const void *key
 	const u8 *slot = NULL;
 
 	if (likely(map && key))
-		slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+		slot = am_lookup(map, key);
 	if (value)
 		*value = slot ? slot + map->value_off : NULL;
 	return slot;
