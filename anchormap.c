@@ -334,10 +334,15 @@ static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *ma
  * Group matching, a word (8 control bytes) at a time
  */
 
-/* 0x80 in every byte of @w that is zero, exactly (no false positives). */
+/*
+ * 0x80 in every byte of @w that is zero, and possibly in bytes above a zero
+ * byte (a borrow runs upward).  So: "any zero byte?" is exact, the lowest
+ * flagged byte is a real zero, and higher flags are candidates to recheck.
+ * Three operations instead of five for the borrow-free form.
+ */
 static __always_inline u64 am_zero_bytes(u64 w)
 {
-	return ~(((w & AM_LOW7) + AM_LOW7) | w | AM_LOW7);
+	return (w - AM_LSB) & ~w & AM_MSB;
 }
 
 static __always_inline u64 am_match(u64 w, u8 fp)
@@ -425,40 +430,92 @@ static __always_inline u8 *am_slot(const struct anchormap *map,
  * control byte pairs with the writer's RELEASE store of the fingerprint
  * (protocol 1); a byte that is no longer the fingerprint was removed.
  */
-static __always_inline size_t am_word_find(const struct anchormap *map,
-					   const struct anchormap_segment *seg,
-					   size_t base, u64 m, u8 fp, const void *key, u32 ks)
-{
-	for (; m; m &= m - 1) {
-		size_t idx = base + am_first_byte(m);
+/*
+ * A group as the probe sees it.  SWAR by default (the kernel has no SSE):
+ * candidates of both words go into one mask, so that the probe does not
+ * branch on which half matched (a mispredict there throws away the loads
+ * the CPU had issued for the lookups that follow): slot i of the first word
+ * is bit 8i, slot i of the second is bit 8i + 7.  Userspace on x86-64 may
+ * use SSE2 (AM_GROUP_SSE2 from anchormap_deps.h): bit i is slot i.
+ */
+#ifdef AM_GROUP_SSE2
+typedef __m128i am_group_t;
 
-		if (am_load_acquire(&seg->ctrl[idx]) == fp &&
-		    am_key_eq_k(map, key, am_slot(map, seg, idx), ks))
-			return idx;
-	}
-	return AM_NO_SLOT;
+static __always_inline am_group_t am_group_load(const u8 *ctrl, size_t base)
+{
+	/* a plain 16-byte load: only candidates, each rechecked with ACQUIRE */
+	return _mm_load_si128((const __m128i *)(ctrl + base));
 }
+
+static __always_inline u64 am_group_match(am_group_t g, u8 fp)
+{
+	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
+}
+
+static __always_inline bool am_group_has_empty(am_group_t g)
+{
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
+}
+
+static __always_inline size_t am_group_slot(u64 m)
+{
+	return (size_t)__builtin_ctzll(m);
+}
+#else
+typedef struct {
+	u64 w0, w1;
+} am_group_t;
+
+static __always_inline am_group_t am_group_load(const u8 *ctrl, size_t base)
+{
+	am_group_t g = { am_group_word(ctrl, base), am_group_word(ctrl, base + 8) };
+
+	return g;
+}
+
+static __always_inline u64 am_group_match(am_group_t g, u8 fp)
+{
+	return am_match(g.w0, fp) >> 7 | am_match(g.w1, fp);
+}
+
+static __always_inline bool am_group_has_empty(am_group_t g)
+{
+	return (am_zero_bytes(g.w0) | am_zero_bytes(g.w1)) != 0;
+}
+
+static __always_inline size_t am_group_slot(u64 m)
+{
+	unsigned int b = (unsigned int)__builtin_ctzll(m);
+
+	return (b >> 3) | ((b & 4) << 1);
+}
+#endif
 
 static __always_inline size_t am_seg_find(const struct anchormap *map,
 					  const struct anchormap_segment *seg,
 					  const void *key, u64 h, u8 fp, u32 ks)
 {
-	size_t gmask = seg->gmask, g = h & gmask, step = 0, idx;
-	u64 w0, w1;
+	size_t gmask = seg->gmask, g = h & gmask, step = 0;
+	am_group_t grp;
+	u64 m;
 
 	for (;;) {
 		size_t base = g << AM_GROUP_SHIFT;
 
-		w0 = am_group_word(seg->ctrl, base);
-		w1 = am_group_word(seg->ctrl, base + 8);
-		idx = am_word_find(map, seg, base, am_match(w0, fp), fp, key, ks);
-		if (idx != AM_NO_SLOT)
-			return idx;
-		idx = am_word_find(map, seg, base + 8, am_match(w1, fp), fp, key, ks);
-		if (idx != AM_NO_SLOT)
-			return idx;
+		grp = am_group_load(seg->ctrl, base);
+		for (m = am_group_match(grp, fp); m; m &= m - 1) {
+			size_t idx = base + am_group_slot(m);
+
+			/*
+			 * ACQUIRE pairs with the writer's RELEASE (protocol 1); it
+			 * also weeds out candidates the group match over-reports.
+			 */
+			if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&
+			    likely(am_key_eq_k(map, key, am_slot(map, seg, idx), ks)))
+				return idx;
+		}
 		/* an EMPTY byte ends every probe sequence through this group */
-		if (am_zero_bytes(w0) | am_zero_bytes(w1))
+		if (likely(am_group_has_empty(grp)))
 			return AM_NO_SLOT;
 		if (unlikely(++step > gmask))
 			return AM_NO_SLOT;
@@ -498,20 +555,36 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 #define AM_LOOKUP_K(map, key, ks)	\
 	am_find_k((map), (key), am_hash_k((map), (key), (ks)), (ks), NULL, NULL)
 
-/* The readers' lookup: one specialised copy per common key size. */
+/*
+ * The readers' lookup: one specialised copy per common key size, each out
+ * of line so that it gets the registers to itself.
+ */
+#define AM_DEFINE_LOOKUP(ks)							\
+static u8 *am_lookup_##ks(const struct anchormap *map, const void *key)	\
+{										\
+	return AM_LOOKUP_K(map, key, ks);					\
+}
+AM_DEFINE_LOOKUP(4)
+AM_DEFINE_LOOKUP(8)
+AM_DEFINE_LOOKUP(16)
+
+static u8 *am_lookup_generic(const struct anchormap *map, const void *key)
+{
+	return AM_LOOKUP_K(map, key, AM_GENERIC);
+}
+
 static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key)
 {
-	if (likely(!map->hash && !map->equal)) {
-		switch (map->key_size) {
-		case 8:
-			return AM_LOOKUP_K(map, key, 8);
-		case 4:
-			return AM_LOOKUP_K(map, key, 4);
-		case 16:
-			return AM_LOOKUP_K(map, key, 16);
-		}
+	switch (map->lookup_ks) {
+	case 8:
+		return am_lookup_8(map, key);
+	case 4:
+		return am_lookup_4(map, key);
+	case 16:
+		return am_lookup_16(map, key);
+	default:
+		return am_lookup_generic(map, key);
 	}
-	return AM_LOOKUP_K(map, key, AM_GENERIC);
 }
 
 const void *anchormap_get(const struct anchormap *map, const void *key)
@@ -1241,6 +1314,9 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	map->priv = p->priv;
 	map->name = p->name;
 	map->seed = am_random_seed();
+	if (!p->hash && !p->equal &&
+	    (p->key_size == 4 || p->key_size == 8 || p->key_size == 16))
+		map->lookup_ks = p->key_size;	/* a specialised lookup exists */
 
 	slots = am_slots_for(capacity);
 	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)

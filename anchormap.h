@@ -131,7 +131,7 @@ struct anchormap {
 	u32 value_off;
 	u32 slot_size;
 	u32 nseg;
-	u32 flags;
+	u32 lookup_ks;
 	struct anchormap_segment *seg[ANCHORMAP_MAX_SEGMENTS];
 	/* writer side: stripes, growth lock, counters; separately allocated */
 	struct anchormap_shared *shared;
@@ -139,6 +139,7 @@ struct anchormap {
 	void *priv;
 	const char *name;
 	u32 value_align;
+	u32 flags;
 };
 
 /**
