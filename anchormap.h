@@ -503,6 +503,45 @@ int anchormap_extend(struct anchormap *map, const void *keys, const void *values
  */
 void anchormap_stats(const struct anchormap *map, struct anchormap_stats *st);
 
+/* ---- snapshots (format: docs/snapshot-format.md) ---- */
+
+/**
+ * anchormap_save() - write every entry to a byte stream
+ * @write: called with consecutive pieces of the snapshot; returns 0, or a
+ *         negative errno that ends the save.
+ *
+ * The snapshot holds every entry present for the whole save, exactly once;
+ * entries inserted or removed meanwhile may or may not be in it.  Values
+ * are copied as opaque bytes: pointers inside them are the caller's
+ * business.
+ *
+ * Context: shared, lock-free (may run while others read and write); may
+ * sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: 0, -EINVAL, -ENOMEM, or @write's error.
+ */
+int anchormap_save(const struct anchormap *map,
+		   int (*write)(const void *buf, size_t len, void *arg), void *arg);
+
+/**
+ * anchormap_load() - fill an empty map from a snapshot
+ * @read: fills up to @len bytes of @buf; returns the number of bytes
+ *        placed (fewer than @len only at the end of the data), or a
+ *        negative errno.  anchormap_load() never asks for more than the
+ *        snapshot's next field and uses only what @read returned.
+ *
+ * The map must be initialised, empty, with the snapshot's key and value
+ * sizes.  Everything is validated: on any error the map is left empty and
+ * consistent (no @release is called for entries read from the snapshot).
+ *
+ * Context: exclusive; may sleep unless ANCHORMAP_F_ATOMIC.
+ * Return: 0; -EINVAL (NULL, non-empty map, size mismatch); -EBADMSG (bad
+ * magic, byte order, checksum, count, block, or a duplicate key);
+ * -EPROTONOSUPPORT (unknown version); -ENODATA (truncated); -ENOMEM; or
+ * @read's error.
+ */
+int anchormap_load(struct anchormap *map, int (*read)(void *buf, size_t len, void *arg),
+		   void *arg);
+
 /* ---- hashing ---- */
 
 /**
