@@ -36,6 +36,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
+	fuzz check-fuzz \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -82,6 +83,16 @@ check-user:
 	@rm -f $(B)/results/*.count
 	@for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || exit 1; done
 
+# libFuzzer targets: 30 s each inside make check, FUZZ_SECONDS each for make fuzz
+FUZZ_SECONDS ?= 600
+check-fuzz:
+	@bash scripts/install-deps.sh fuzz
+	bash selftests/fuzz/run.sh 30 $(B)
+
+fuzz:
+	@bash scripts/install-deps.sh fuzz
+	bash selftests/fuzz/run.sh $(FUZZ_SECONDS) $(B)
+
 pkgconfig-test: lib
 	bash selftests/pkgconfig_test.sh $(B)
 
@@ -91,6 +102,7 @@ check:
 	$(MAKE) --no-print-directory lib || rc=1; \
 	for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || rc=1; done; \
 	$(MAKE) --no-print-directory pkgconfig-test || rc=1; \
+	$(MAKE) --no-print-directory check-fuzz || rc=1; \
 	if [ -f selftests/qemu/run.sh ]; then $(MAKE) --no-print-directory check-kernel || rc=1; fi; \
 	bash selftests/summary.sh $(B)/results || rc=1; \
 	exit $$rc

@@ -2,11 +2,13 @@
 # Install the Debian packages a target needs, only when something is missing.
 #   install-deps.sh user     compiler, make, pkg-config, sanitizer runtimes
 #   install-deps.sh kernel   headers, image, qemu, busybox, cpio, kmod, sparse
+#   install-deps.sh fuzz     clang with libFuzzer
 #   install-deps.sh bench    the peer maps and gnuplot
 set -e
 
 pkgs_user="gcc make pkg-config libc6-dev libasan8 libubsan1 libtsan2"
 pkgs_kernel="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod sparse gzip"
+pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
 
 missing=()
