@@ -52,6 +52,7 @@ $(B)/libanchormap.a: $(patsubst %.c,$(B)/plain/%.o,$(CORE_SRC))
 
 $(B)/libanchormap.so: $(patsubst %.c,$(B)/plain/%.o,$(CORE_SRC))
 	$(CC) -shared -Wl,-soname,libanchormap.so.0 -pthread -o $@ $^
+	ln -sf libanchormap.so $(B)/libanchormap.so.0
 
 $(B)/anchormap.pc: scripts/anchormap.pc.in Makefile
 	@mkdir -p $(B)
@@ -75,6 +76,8 @@ check-$(1): deps $(patsubst selftests/user/%.c,$(B)/$(1)/%,$(TEST_SRC))
 	bash selftests/run_user.sh $(1) $(B)/$(1)
 endef
 $(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
+
+.SECONDARY:
 
 deps:
 	@bash scripts/install-deps.sh user

@@ -807,6 +807,16 @@ static u8 *am_fill(struct anchormap *map, struct anchormap_segment *seg, struct 
 	return slot;
 }
 
+/* Does @seg have claims left for @entries more inserts, with credit slack? */
+static bool am_room(const struct anchormap_segment *seg, size_t entries)
+{
+	long avail = am_load_relaxed(&seg->avail);
+
+	if (entries > ((size_t)-1 >> 4))
+		return false;	/* no segment is that big: am_slots_for() says so */
+	return avail > 0 && (size_t)avail >= entries + entries / 15;
+}
+
 /*
  * Append a segment after @seen segments, big enough for @min_entries more
  * inserts (0: just twice the last).  A writer that lost the race to grow
@@ -825,7 +835,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries)
 	last = map->seg[n - 1];
 	if (!min_entries && n != seen)
 		goto out;
-	if (min_entries && am_load_relaxed(&last->avail) >= (long)(min_entries + min_entries / 15))
+	if (min_entries && am_room(last, min_entries))
 		goto out;
 	if (n == ANCHORMAP_MAX_SEGMENTS) {
 		err = -ENOMEM;
@@ -1535,7 +1545,8 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
 
 	if (!map || !map->shared)
 		return;
-	am_walk_owned(map, am_drain_one, &ctx);
+	/* nobody to take the entries: the map still owns them, release them */
+	am_walk_owned(map, fn ? am_drain_one : am_release_live, &ctx);
 	am_reset(map);
 }
 AM_EXPORT(anchormap_drain);

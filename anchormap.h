@@ -388,7 +388,8 @@ void anchormap_clear(struct anchormap *map);
 
 /**
  * anchormap_drain() - hand every live entry to @fn, then clear
- * @fn: owns the entry (release is not called for it); may be NULL.
+ * @fn: owns the entry (release is not called for it); NULL makes drain a
+ *       clear (the map still owns the entries, so it releases them).
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
