@@ -7,6 +7,7 @@
 #                     TSan, in-kernel under QEMU); ends with "N passed, N failed"
 #   make demo         boot a kernel under QEMU and show the example module
 #   make module       anchormap.ko against KDIR
+#   make fuzz, make soak  long libFuzzer and soak runs
 #   make install PREFIX=/usr/local
 
 ifneq ($(KERNELRELEASE),)
@@ -36,7 +37,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
-	fuzz check-fuzz \
+	fuzz check-fuzz soak \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -95,6 +96,12 @@ check-fuzz:
 fuzz:
 	@bash scripts/install-deps.sh fuzz
 	bash selftests/fuzz/run.sh $(FUZZ_SECONDS) $(B)
+
+# The soak test for minutes under ASan+UBSan (make check runs it for 2 s
+# in every variant).
+SOAK_SECONDS ?= 300
+soak: deps $(B)/asan/test_soak
+	AM_SOAK_SECONDS=$(SOAK_SECONDS) $(B)/asan/test_soak
 
 pkgconfig-test: lib
 	bash selftests/pkgconfig_test.sh $(B)
