@@ -654,7 +654,8 @@ static bool am_atomic(const struct anchormap *map)
 	return map->flags & ANCHORMAP_F_ATOMIC;
 }
 
-static struct anchormap_segment *am_seg_alloc(const struct anchormap *map, size_t nslots)
+static struct anchormap_segment *am_seg_alloc(const struct anchormap *map, size_t nslots,
+					      bool atomic)
 {
 	size_t align = map->value_align > AM_LINE ? map->value_align : AM_LINE;
 	size_t ctrl = am_align_up(nslots, AM_LINE);
@@ -668,7 +669,7 @@ static struct anchormap_segment *am_seg_alloc(const struct anchormap *map, size_
 	bytes = AM_SEG_HDR + ctrl + (align - AM_LINE) + data;
 	if (bytes < data)
 		return NULL;
-	seg = am_zalloc(bytes, am_atomic(map));	/* zero: every byte EMPTY */
+	seg = am_zalloc(bytes, atomic);	/* zero: every byte EMPTY */
 	if (!seg)
 		return NULL;
 	seg->ctrl = (u8 *)seg + AM_SEG_HDR;
@@ -822,42 +823,76 @@ static bool am_room(const struct anchormap_segment *seg, size_t entries)
  * inserts (0: just twice the last).  A writer that lost the race to grow
  * finds nseg != seen and retries at once.
  */
-static int am_grow(struct anchormap *map, u32 seen, size_t min_entries)
+/* What growth should append after the newest segment, or 0 for nothing. */
+static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entries,
+			size_t *slots)
+{
+	const struct anchormap_segment *last = map->seg[n - 1];
+	size_t want;
+
+	*slots = 0;
+	if (!min_entries && n != seen)
+		return 0;	/* another writer grew it meanwhile */
+	if (min_entries && am_room(last, min_entries))
+		return 0;
+	if (n == ANCHORMAP_MAX_SEGMENTS)
+		return -ENOMEM;
+	want = am_slots_for(min_entries);
+	if (!want)
+		return -ENOMEM;
+	*slots = last->nslots << 1;
+	if (want > *slots)
+		*slots = want;
+	return 0;
+}
+
+/*
+ * Append a segment after @seen segments, big enough for @min_entries more
+ * inserts (0: just twice the last).  A writer that lost the race to grow
+ * finds nseg != seen and retries at once.
+ *
+ * The growth lock is held across the allocation, so that racing writers
+ * wait rather than each allocate a segment, except when a sleeping
+ * allocation (@may_sleep: reserve) is made for an ANCHORMAP_F_ATOMIC map,
+ * whose growth lock is a spinlock: then the lock is dropped around the
+ * allocation and the decision is made again afterwards (the xas_nomem
+ * pattern).
+ */
+static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may_sleep)
 {
 	struct anchormap_shared *sh = map->shared;
-	struct anchormap_segment *seg, *last;
-	size_t slots, want;
-	int err = 0;
+	struct anchormap_segment *seg = NULL;
+	bool drop = may_sleep && am_atomic(map);
+	size_t slots;
+	int err;
 	u32 n;
 
 	am_mutex_lock(&sh->grow_lock, am_atomic(map));
-	n = am_load_relaxed(&map->nseg);	/* only growers write it */
-	last = map->seg[n - 1];
-	if (!min_entries && n != seen)
-		goto out;
-	if (min_entries && am_room(last, min_entries))
-		goto out;
-	if (n == ANCHORMAP_MAX_SEGMENTS) {
-		err = -ENOMEM;
-		goto out;
+	for (;;) {
+		n = am_load_relaxed(&map->nseg);	/* only growers write it */
+		err = am_grow_size(map, n, seen, min_entries, &slots);
+		if (err || !slots || (seg && seg->nslots >= slots))
+			break;
+		if (drop)
+			am_mutex_unlock(&sh->grow_lock, true);
+		am_seg_free(seg);
+		seg = am_seg_alloc(map, slots, !may_sleep && am_atomic(map));
+		if (drop)
+			am_mutex_lock(&sh->grow_lock, true);
+		if (!seg) {
+			err = -ENOMEM;
+			break;
+		}
+		if (!drop)
+			break;	/* nothing changed: we held the lock */
 	}
-	slots = last->nslots << 1;
-	want = am_slots_for(min_entries);
-	if (!want) {
-		err = -ENOMEM;
-		goto out;
+	if (!err && slots && seg) {
+		map->seg[n] = seg;
+		am_store_release(&map->nseg, n + 1);	/* publish: protocol 3 */
+		seg = NULL;
 	}
-	if (want > slots)
-		slots = want;
-	seg = am_seg_alloc(map, slots);
-	if (!seg) {
-		err = -ENOMEM;
-		goto out;
-	}
-	map->seg[n] = seg;
-	am_store_release(&map->nseg, n + 1);	/* publish the segment: protocol 3 */
-out:
 	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
+	am_seg_free(seg);	/* allocated but not needed after all */
 	return err;
 }
 
@@ -888,7 +923,7 @@ static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 			break;
 		}
 		am_stripe_unlock(map, st, flags);
-		err = am_grow(map, n, 0);
+		err = am_grow(map, n, 0, false);
 		if (err)
 			return ERR_PTR(err);
 	}
@@ -957,7 +992,7 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 		return -EINVAL;
 	if (!additional)
 		return 0;
-	return am_grow(map, 0, additional);
+	return am_grow(map, 0, additional, true);
 }
 AM_EXPORT(anchormap_reserve);
 
@@ -1331,10 +1366,10 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	slots = am_slots_for(capacity);
 	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)
 		return -ENOMEM;
-	sh = am_zalloc(sizeof(*sh), am_atomic(map));
+	sh = am_zalloc(sizeof(*sh), false);	/* init runs in process context */
 	if (!sh)
 		return -ENOMEM;
-	map->seg[0] = am_seg_alloc(map, slots);
+	map->seg[0] = am_seg_alloc(map, slots, false);
 	if (!map->seg[0]) {
 		am_free(sh, sizeof(*sh));
 		return -ENOMEM;
@@ -1410,6 +1445,9 @@ static void am_drop_segments(struct anchormap *map, struct anchormap_segment *ke
 {
 	u32 n = am_load_relaxed(&map->nseg), i;
 
+	/* /proc readers (anchormap_stats) must not see the segments change */
+	if (keep)
+		am_registry_del(&map->shared->reg);
 	for (i = 0; i < n; i++) {
 		if (map->seg[i] != keep)
 			am_seg_free(map->seg[i]);
@@ -1417,16 +1455,18 @@ static void am_drop_segments(struct anchormap *map, struct anchormap_segment *ke
 	}
 	map->seg[0] = keep;
 	am_store_release(&map->nseg, keep ? 1 : 0);
+	if (keep)
+		am_registry_add(&map->shared->reg, map);
 }
 
 static void am_destroy(struct anchormap *map, bool release)
 {
 	if (!map || !map->shared)
 		return;
+	am_registry_del(&map->shared->reg);	/* before anything is freed */
 	if (release)
 		am_walk_owned(map, am_release_live, NULL);
 	am_drop_segments(map, NULL);
-	am_registry_del(&map->shared->reg);
 	am_free(map->shared, sizeof(*map->shared));
 	map->shared = NULL;
 }
@@ -1578,7 +1618,8 @@ static void am_move_live(struct anchormap *map, u8 *slot, void *arg)
  */
 static int am_compact(struct anchormap *map)
 {
-	struct anchormap_segment *seg = am_seg_alloc(map, am_slots_for(anchormap_len(map)));
+	struct anchormap_segment *seg = am_seg_alloc(map, am_slots_for(anchormap_len(map)),
+						     am_atomic(map));
 
 	if (!seg)
 		return -ENOMEM;

@@ -201,7 +201,8 @@ struct anchormap_stats {
  * @p:        parameters, copied (the @name string and @priv are not).
  * @capacity: entries to hold before the first growth; 0 is fine.
  *
- * Context: process context; may sleep unless @p has ANCHORMAP_F_ATOMIC.
+ * Context: process context; may sleep (also for ANCHORMAP_F_ATOMIC maps:
+ * their first segment is allocated with GFP_KERNEL, so it may be large).
  * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when the first
  * segment cannot be allocated (or @capacity is absurd).  On error nothing
  * is allocated and @map must not be used.
@@ -342,7 +343,11 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
 /**
  * anchormap_reserve() - make room for @additional more inserts without growth
  *
- * Context: shared; may sleep unless ANCHORMAP_F_ATOMIC.
+ * This is how an ANCHORMAP_F_ATOMIC map gets room for its atomic writers:
+ * the allocation here may sleep (GFP_KERNEL), so it can be large and is
+ * unlikely to fail, where growth from an atomic writer may not sleep.
+ *
+ * Context: shared; process context; may sleep.
  * Return: 0, -EINVAL, or -ENOMEM (the map is unchanged).
  */
 int anchormap_reserve(struct anchormap *map, size_t additional);

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Kernel targets, included at the end of the top Makefile.
+#
+#   make module        build/kmod/anchormap.ko against KDIR, W=1, no warnings
+#   make sparse        anchormap.ko, the selftest and the demo through sparse (C=2)
+#   make check-kernel  install deps, build, run the in-kernel selftests under QEMU
+#   make demo          install deps, build, run the example client under QEMU
+#
+# KVER defaults to the newest installed release that has both headers and a
+# /boot image (kernel/kver.sh), not the running kernel.
+
+KVER	?= $(shell sh kernel/kver.sh)
+KDIR	?= /lib/modules/$(KVER)/build
+KB	:= $(B)/kmod
+KTEST	:= selftests/kernel
+KDEMO	:= examples/kernel_registry
+
+# Every file the kernel builds read, mirrored into $(KB) as symlinks with
+# the same relative paths, so that Kbuild writes its objects there and
+# relative #includes still resolve.
+KSRC	:= Kbuild anchormap.c anchormap.h $(wildcard kernel/*.c kernel/*.h) \
+	   $(wildcard selftests/harness.h selftests/common_tests.c) \
+	   $(wildcard $(KTEST)/Kbuild $(KTEST)/*.c $(KTEST)/*.h) \
+	   $(wildcard $(KDEMO)/Kbuild $(KDEMO)/*.c $(KDEMO)/*.h)
+
+KMAKE	= $(MAKE) --no-print-directory -C $(KDIR) W=1
+KSYMS	= KBUILD_EXTRA_SYMBOLS=$(CURDIR)/$(KB)/Module.symvers
+
+# $(call kbuild,LOG,ARGS): run Kbuild with ARGS, show its output, and fail
+# on an error or on any warning (compiler, sparse or modpost).
+define kbuild
+@log=$(KB)/$(1).log; \
+	$(KMAKE) $(2) >$$log 2>&1; rc=$$?; cat $$log; \
+	if [ $$rc -ne 0 ]; then echo "kernel: $(1) failed" >&2; exit 1; fi; \
+	if grep -Eiq 'warning|error:' $$log; then \
+		echo "kernel: $(1) has warnings (see $$log)" >&2; exit 1; fi
+endef
+
+# $(call nofpu,KO): a kernel module must not touch SSE/AVX registers.
+define nofpu
+@if objdump -d $(1) | grep -Eq '%[xyz]mm[0-9]'; then \
+		echo "kernel: $(1) uses vector registers" >&2; exit 1; fi
+endef
+
+.PHONY: kmirror kmod-test kmod-demo clean-kernel
+
+kmirror:
+	@if [ -z "$(KVER)" ] || [ ! -e "$(KDIR)/Makefile" ]; then \
+		echo "kernel: no kernel headers at '$(KDIR)'" \
+		     "(bash scripts/install-deps.sh kernel)" >&2; exit 1; fi
+	@mkdir -p $(KB)
+	@for f in $(KSRC); do \
+		mkdir -p $(KB)/$$(dirname $$f) && ln -sfn $(CURDIR)/$$f $(KB)/$$f || exit 1; \
+	done
+
+module: kmirror
+	$(call kbuild,module,M=$(CURDIR)/$(KB) modules)
+	$(call nofpu,$(KB)/anchormap.ko)
+	@echo "kernel: built $(KB)/anchormap.ko for $(KVER)"
+
+kmod-test: module
+	$(call kbuild,test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) modules)
+	$(call nofpu,$(KB)/$(KTEST)/test_anchormap.ko)
+
+kmod-demo: module
+	$(call kbuild,demo,M=$(CURDIR)/$(KB)/$(KDEMO) $(KSYMS) modules)
+	$(call nofpu,$(KB)/$(KDEMO)/registry_demo.ko)
+
+sparse: module
+	$(call kbuild,sparse,M=$(CURDIR)/$(KB) C=2 modules)
+	$(call kbuild,sparse-test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) C=2 modules)
+	$(call kbuild,sparse-demo,M=$(CURDIR)/$(KB)/$(KDEMO) $(KSYMS) C=2 modules)
+	@echo "kernel: sparse clean"
+
+# A build failure still leaves a failed count for selftests/summary.sh.
+check-kernel:
+	@mkdir -p $(B)/results
+	@bash scripts/install-deps.sh kernel
+	@$(MAKE) --no-print-directory kmod-test || { echo "0 1 0" > $(B)/results/kernel.count; exit 1; }
+	bash selftests/qemu/run.sh test
+
+demo:
+	@bash scripts/install-deps.sh kernel
+	@$(MAKE) --no-print-directory kmod-demo
+	bash selftests/qemu/run.sh demo
+
+# Outputs of a direct `make -C $KDIR M=$PWD` in the source tree.
+clean: clean-kernel
+clean-kernel:
+	rm -f kernel/*.o kernel/.*.cmd $(KTEST)/*.o $(KTEST)/*.ko $(KTEST)/*.mod \
+	      $(KTEST)/*.mod.[co] $(KTEST)/.*.cmd $(KTEST)/modules.order \
+	      $(KTEST)/Module.symvers $(KDEMO)/*.o $(KDEMO)/*.ko $(KDEMO)/*.mod \
+	      $(KDEMO)/*.mod.[co] $(KDEMO)/.*.cmd $(KDEMO)/modules.order \
+	      $(KDEMO)/Module.symvers .*.o.d kernel/.*.o.d

@@ -1,0 +1,1184 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * test_anchormap.ko - anchormap's selftests inside the kernel
+ *
+ * At load time this runs
+ *  - the portable functional tests of selftests/common_tests.c, through the
+ *    same harness as in userspace, and
+ *  - kernel-only tests: one kthread per online CPU (at least two) hammering
+ *    a map while others hold pointers into it, racing inserts of the same
+ *    keys, lookups from softirq (a timer) and hardirq (a hard hrtimer)
+ *    during writes, inserts into an ANCHORMAP_F_ATOMIC map from both after
+ *    anchormap_reserve(), iteration during writes, /proc/anchormap read
+ *    while maps are created, reshaped and destroyed, snapshots in kernel
+ *    memory, and the kernel glue (failure injection, alignment,
+ *    atomic-context init).
+ *
+ * Results are kselftest/TAP lines ("ok N name", "not ok N name"), then
+ * "# anchormap selftests: P passed, F failed" and "P passed, F failed".
+ * Loading always succeeds so that the runner can go on to unload it; a few
+ * maps stay alive while the module is loaded to show in /proc/anchormap.
+ *
+ * Only anchormap.h is used: this is a client like any other.
+ */
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/jiffies.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/spinlock.h>
+#include <linux/timer.h>
+
+#include "../harness.h"
+#include "../common_tests.c"
+
+static unsigned int run_ms = 1500;
+module_param(run_ms, uint, 0444);
+MODULE_PARM_DESC(run_ms, "upper bound of each concurrency test's run, in ms (default 1500)");
+
+/* ---- helpers: values with a checkable pattern, a per-thread PRNG ---- */
+
+static u64 kt_mix(u64 x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static u64 kt_rand(u64 *state)
+{
+	u64 x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
+/* 48 bytes derived from the key: any change or mix-up shows. */
+struct kt_val {
+	u64 key;
+	u64 word[5];
+};
+
+static void kt_val_fill(struct kt_val *v, u64 key)
+{
+	int i;
+
+	v->key = key;
+	for (i = 0; i < ARRAY_SIZE(v->word); i++)
+		v->word[i] = kt_mix(key * 8 + i);
+}
+
+static bool kt_val_ok(const struct kt_val *v, u64 key)
+{
+	int i;
+
+	if (READ_ONCE(v->key) != key)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(v->word); i++)
+		if (READ_ONCE(v->word[i]) != kt_mix(key * 8 + i))
+			return false;
+	return true;
+}
+
+static int kt_map_init(struct anchormap *map, const char *name, u32 value_size,
+		       u32 flags, size_t capacity)
+{
+	struct anchormap_params p = {
+		.key_size = sizeof(u64),
+		.value_size = value_size,
+		.flags = flags,
+		.name = name,
+	};
+
+	return anchormap_init(map, &p, capacity);
+}
+
+static int kt_insert_val(struct anchormap *map, u64 key)
+{
+	struct kt_val v;
+
+	kt_val_fill(&v, key);
+	return anchormap_insert(map, &key, &v);
+}
+
+/* A looked-up value must be the one of its key; NULL is fine unless @must. */
+static bool kt_lookup_ok(const struct anchormap *map, u64 key, bool must)
+{
+	const struct kt_val *v = anchormap_get(map, &key);
+
+	if (!v)
+		return !must;
+	return kt_val_ok(v, key);
+}
+
+/* ---- kthreads: one per online CPU (at least two), started together ---- */
+
+struct kt_run;
+
+struct kt_worker {
+	struct kt_run *run;
+	struct task_struct *task;
+	int id;
+	u64 rng;
+	long errors;
+	long ops;
+};
+
+struct kt_run {
+	void (*fn)(struct kt_worker *w);
+	void *priv;
+	int nworkers;
+	unsigned long deadline;		/* jiffies */
+	atomic_t ready;
+	atomic_t left;
+	atomic_t writers_left;		/* for tests whose readers wait on writers */
+	struct completion go;
+	struct completion done;
+	struct kt_worker *workers;
+};
+
+static int kt_worker_main(void *arg)
+{
+	struct kt_worker *w = arg;
+	struct kt_run *run = w->run;
+
+	atomic_inc(&run->ready);
+	wait_for_completion(&run->go);
+	run->fn(w);
+	if (atomic_dec_and_test(&run->left))
+		complete(&run->done);
+	/* stay until kthread_stop(), which needs the task alive */
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+static int kt_nworkers(void)
+{
+	return max_t(int, 2, num_online_cpus());
+}
+
+static bool kt_time_left(const struct kt_run *run)
+{
+	return time_before(jiffies, run->deadline);
+}
+
+/*
+ * Run @fn in @n kthreads, worker i bound to the i-th online CPU (mod the
+ * count), all released at once.  Return: the sum of their errors, or
+ * -ENOMEM / the kthread error when they could not all be created (then
+ * none has run).
+ */
+static long kt_run_workers(struct kt_run *run, int n, void (*fn)(struct kt_worker *w),
+			   void *priv)
+{
+	int cpus[64], ncpu = 0, cpu, i;
+	long errors = 0;
+
+	for_each_online_cpu(cpu) {
+		if (ncpu < ARRAY_SIZE(cpus))
+			cpus[ncpu++] = cpu;
+	}
+	run->fn = fn;
+	run->priv = priv;
+	run->nworkers = n;
+	atomic_set(&run->ready, 0);
+	atomic_set(&run->left, n);
+	init_completion(&run->go);
+	init_completion(&run->done);
+	run->workers = kcalloc(n, sizeof(*run->workers), GFP_KERNEL);
+	if (!run->workers)
+		return -ENOMEM;
+	/* create all first: a kthread stopped before its first wake-up never runs */
+	for (i = 0; i < n; i++) {
+		struct kt_worker *w = &run->workers[i];
+
+		w->run = run;
+		w->id = i;
+		w->rng = kt_mix(get_random_u64() | 1) | 1;
+		w->task = kthread_create(kt_worker_main, w, "kt_anchormap/%d", i);
+		if (IS_ERR(w->task)) {
+			long err = PTR_ERR(w->task);
+
+			while (--i >= 0)
+				kthread_stop(run->workers[i].task);
+			kfree(run->workers);
+			run->workers = NULL;
+			return err;
+		}
+		kthread_bind(w->task, cpus[i % ncpu]);
+	}
+	run->deadline = jiffies + msecs_to_jiffies(run_ms);
+	for (i = 0; i < n; i++)
+		wake_up_process(run->workers[i].task);
+	while (atomic_read(&run->ready) < n)
+		msleep(1);
+	complete_all(&run->go);
+	wait_for_completion(&run->done);
+	for (i = 0; i < n; i++) {
+		kthread_stop(run->workers[i].task);
+		errors += run->workers[i].errors;
+	}
+	return errors;
+}
+
+static long kt_ops(const struct kt_run *run)
+{
+	long ops = 0;
+	int i;
+
+	for (i = 0; run->workers && i < run->nworkers; i++)
+		ops += run->workers[i].ops;
+	return ops;
+}
+
+static void kt_run_free(struct kt_run *run)
+{
+	kfree(run->workers);
+	run->workers = NULL;
+}
+
+/* ==== 1. readers keep pointers while writers insert, grow and remove ==== */
+
+#define KT1_STABLE	2048		/* inserted before, never removed */
+#define KT1_PER_WRITER	30000		/* at most, bounded by run_ms too */
+#define KT1_HELD	32
+#define KT1_LAG		64		/* a writer removes key j - LAG ... */
+/* ... when (j - LAG) % 3 == 0, so readers see removed entries too. */
+
+struct kt1 {
+	struct anchormap map;
+	int nwriters;
+	long inserted[64];		/* per writer */
+};
+
+static u64 kt1_key(int writer, long j)
+{
+	return KT1_STABLE + (u64)writer * KT1_PER_WRITER + j;
+}
+
+static void kt1_writer(struct kt_worker *w, struct kt1 *t)
+{
+	long j;
+
+	for (j = 0; j < KT1_PER_WRITER && kt_time_left(w->run); j++) {
+		if (kt_insert_val(&t->map, kt1_key(w->id, j)) != 1)
+			w->errors++;
+		if (j >= KT1_LAG && (j - KT1_LAG) % 3 == 0 &&
+		    anchormap_remove(&t->map, &(u64){ kt1_key(w->id, j - KT1_LAG) }) != 1)
+			w->errors++;
+		w->ops++;
+		if ((j & 63) == 63)
+			cond_resched();
+	}
+	t->inserted[w->id] = j;
+	atomic_dec(&w->run->writers_left);
+}
+
+static void kt1_reader(struct kt_worker *w, struct kt1 *t)
+{
+	const struct kt_val *held[KT1_HELD] = { NULL };
+	u64 held_key[KT1_HELD] = { 0 };
+	u64 span = KT1_STABLE + (u64)t->nwriters * KT1_PER_WRITER;
+	unsigned int next = 0, i;
+	bool last = false;
+
+	while (!last) {
+		/* one more full pass after the writers are done */
+		last = atomic_read(&w->run->writers_left) == 0;
+		for (i = 0; i < 64; i++) {
+			u64 key = kt_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+			const void *stored;
+			const struct kt_val *v;
+
+			stored = anchormap_get_key_value(&t->map, &key, (const void **)&v);
+			if (!stored) {
+				if (key < KT1_STABLE)
+					w->errors++;	/* stable keys never go */
+				continue;
+			}
+			if (memcmp(stored, &key, sizeof(key)) || !kt_val_ok(v, key)) {
+				w->errors++;
+				continue;
+			}
+			held[next] = v;
+			held_key[next] = key;
+			next = (next + 1) % KT1_HELD;
+			w->ops++;
+		}
+		/* every pointer kept, even to entries removed since, is intact */
+		for (i = 0; i < KT1_HELD; i++)
+			if (held[i] && !kt_val_ok(held[i], held_key[i]))
+				w->errors++;
+		cond_resched();
+	}
+}
+
+static void kt1_fn(struct kt_worker *w)
+{
+	struct kt1 *t = w->run->priv;
+
+	if (w->id < t->nwriters)
+		kt1_writer(w, t);
+	else
+		kt1_reader(w, t);
+}
+
+TEST(k_readers_keep_pointers_while_writers_grow_and_remove)
+{
+	struct kt_run run = { };
+	struct anchormap_stats st;
+	struct kt1 *t;
+	size_t expect = KT1_STABLE;
+	long errors, j;
+	int n = kt_nworkers(), w;
+	u64 key;
+
+	t = am_test_alloc(sizeof(*t));
+	ASSERT_NOT_NULL(t);
+	t->nwriters = min(n / 2, (int)ARRAY_SIZE(t->inserted));
+	if (kt_map_init(&t->map, "test_readers_writers", sizeof(struct kt_val), 0, 16)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	for (key = 0; key < KT1_STABLE; key++)
+		EXPECT_EQ(kt_insert_val(&t->map, key), 1);
+	atomic_set(&run.writers_left, t->nwriters);
+	errors = kt_run_workers(&run, n, kt1_fn, t);
+	EXPECT_EQ(errors, 0);
+	am_test_log("%d writers, %d readers: %ld operations", t->nwriters,
+		    n - t->nwriters, kt_ops(&run));
+
+	/* the final contents follow from what each writer did */
+	for (w = 0; w < t->nwriters; w++) {
+		long ins = t->inserted[w];
+
+		for (j = 0; j < ins; j++) {
+			bool removed = j % 3 == 0 && j + KT1_LAG < ins;
+
+			key = kt1_key(w, j);
+			if (!removed && !kt_lookup_ok(&t->map, key, true))
+				errors++;
+			if (removed && anchormap_contains_key(&t->map, &key))
+				errors++;
+		}
+		expect += ins - (ins > KT1_LAG ? (ins - KT1_LAG - 1) / 3 + 1 : 0);
+	}
+	for (key = 0; key < KT1_STABLE; key++)
+		if (!kt_lookup_ok(&t->map, key, true))
+			errors++;
+	EXPECT_EQ(errors, 0);
+	EXPECT_EQ(anchormap_len(&t->map), expect);
+	anchormap_stats(&t->map, &st);
+	EXPECT_GT(st.segments, 1);		/* it grew while shared */
+	EXPECT_GT(st.deleted, 0);
+	kt_run_free(&run);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/* ==== 2. racing inserts of the same keys: exactly one wins each ==== */
+
+#define KT2_KEYS	4096
+
+struct kt2_val {
+	u64 key;
+	u32 owner;
+	u32 pad;
+};
+
+struct kt2 {
+	struct anchormap map;
+	atomic_t winner[KT2_KEYS];		/* worker id + 1 */
+	const void *shared_ptr[KT2_KEYS];	/* get_or_insert results */
+};
+
+static void kt2_fn(struct kt_worker *w)
+{
+	struct kt2 *t = w->run->priv;
+	int n = w->run->nworkers;
+	u64 i, start = (u64)w->id * KT2_KEYS / n;
+
+	/* each worker starts elsewhere, so that every key is raced somewhere */
+	for (i = 0; i < KT2_KEYS; i++) {
+		u64 key = (start + i) % KT2_KEYS;
+		struct kt2_val v = { .key = key, .owner = w->id };
+		int ret = anchormap_insert(&t->map, &key, &v);
+
+		if (ret == 1) {
+			if (atomic_cmpxchg(&t->winner[key], 0, w->id + 1) != 0)
+				w->errors++;	/* a second winner */
+		} else if (ret != 0) {
+			w->errors++;
+		}
+		w->ops++;
+		if ((i & 255) == 255)
+			cond_resched();
+	}
+	/* get_or_insert: everyone gets the one stored value */
+	for (i = 0; i < KT2_KEYS; i++) {
+		u64 key = KT2_KEYS + (start + i) % KT2_KEYS;
+		struct kt2_val v = { .key = key, .owner = w->id };
+		const struct kt2_val *got = anchormap_get_or_insert(&t->map, &key, &v);
+		const void *prev;
+
+		if (IS_ERR_OR_NULL(got) || got->key != key) {
+			w->errors++;
+			continue;
+		}
+		prev = cmpxchg(&t->shared_ptr[key - KT2_KEYS], NULL, (const void *)got);
+		if (prev && prev != got)
+			w->errors++;
+		if ((i & 255) == 255)
+			cond_resched();
+	}
+}
+
+TEST(k_racing_inserts_of_the_same_keys_have_one_winner)
+{
+	struct kt_run run = { };
+	struct kt2 *t;
+	long errors;
+	u64 key;
+
+	t = am_test_alloc(sizeof(*t));
+	ASSERT_NOT_NULL(t);
+	if (kt_map_init(&t->map, "test_racing_inserts", sizeof(struct kt2_val), 0, 0)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	errors = kt_run_workers(&run, kt_nworkers(), kt2_fn, t);
+	EXPECT_EQ(errors, 0);
+	for (key = 0; key < KT2_KEYS; key++) {
+		const struct kt2_val *v = anchormap_get(&t->map, &key);
+		int winner = atomic_read(&t->winner[key]);
+
+		if (!winner || !v || v->key != key || v->owner != winner - 1)
+			errors++;
+	}
+	for (key = KT2_KEYS; key < 2 * KT2_KEYS; key++)
+		if (anchormap_get(&t->map, &key) != t->shared_ptr[key - KT2_KEYS])
+			errors++;
+	EXPECT_EQ(errors, 0);
+	EXPECT_EQ(anchormap_len(&t->map), 2 * KT2_KEYS);
+	kt_run_free(&run);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/* ==== 3. lookups from softirq and hardirq while writers run ==== */
+
+#define KT3_STABLE	1024
+#define KT3_SPAN	(1u << 16)	/* writers' keys: STABLE .. STABLE + SPAN */
+#define KT3_HR_NS	(500 * NSEC_PER_USEC)
+
+struct kt3 {
+	struct anchormap map;
+	struct timer_list timer;
+	struct hrtimer hrtimer;
+	int stop;
+	u64 rng_soft, rng_hard;
+	atomic_long_t soft_runs, hard_runs, soft_errors, hard_errors;
+	atomic_t bad_context;
+};
+
+static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
+{
+	long errors = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		u64 stable = kt_rand(rng) % KT3_STABLE;
+		u64 any = KT3_STABLE + kt_rand(rng) % KT3_SPAN;
+
+		if (!kt_lookup_ok(&t->map, stable, true))
+			errors++;
+		if (!kt_lookup_ok(&t->map, any, false))
+			errors++;
+	}
+	return errors;
+}
+
+static void kt3_timer_fn(struct timer_list *timer)
+{
+	struct kt3 *t = from_timer(t, timer, timer);
+
+	if (!in_serving_softirq())
+		atomic_inc(&t->bad_context);
+	atomic_long_add(kt3_lookups(t, &t->rng_soft, 32), &t->soft_errors);
+	atomic_long_inc(&t->soft_runs);
+	if (!READ_ONCE(t->stop))
+		mod_timer(&t->timer, jiffies + 1);
+}
+
+static enum hrtimer_restart kt3_hrtimer_fn(struct hrtimer *hr)
+{
+	struct kt3 *t = container_of(hr, struct kt3, hrtimer);
+
+	if (!in_hardirq())
+		atomic_inc(&t->bad_context);
+	atomic_long_add(kt3_lookups(t, &t->rng_hard, 8), &t->hard_errors);
+	atomic_long_inc(&t->hard_runs);
+	if (READ_ONCE(t->stop))
+		return HRTIMER_NORESTART;
+	hrtimer_forward_now(hr, ns_to_ktime(KT3_HR_NS));
+	return HRTIMER_RESTART;
+}
+
+static void kt3_writer(struct kt_worker *w)
+{
+	struct kt3 *t = w->run->priv;
+	long i;
+
+	/* random inserts and removes over the span: the map keeps growing */
+	for (i = 0; kt_time_left(w->run) && i < 200000; i++) {
+		u64 key = KT3_STABLE + kt_rand(&w->rng) % KT3_SPAN;
+		int ret;
+
+		if (i % 4 == 3)
+			ret = anchormap_remove(&t->map, &key);
+		else
+			ret = kt_insert_val(&t->map, key);
+		if (ret < 0)
+			w->errors++;
+		w->ops++;
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+}
+
+TEST(k_lookups_from_softirq_and_hardirq_during_writes)
+{
+	struct kt_run run = { };
+	struct kt3 *t;
+	long errors;
+	u64 key;
+
+	t = am_test_alloc(sizeof(*t));
+	ASSERT_NOT_NULL(t);
+	if (kt_map_init(&t->map, "test_irq_lookups", sizeof(struct kt_val), 0, 0)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	for (key = 0; key < KT3_STABLE; key++)
+		EXPECT_EQ(kt_insert_val(&t->map, key), 1);
+	t->rng_soft = get_random_u64() | 1;
+	t->rng_hard = get_random_u64() | 1;
+	timer_setup(&t->timer, kt3_timer_fn, 0);
+	hrtimer_init(&t->hrtimer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	t->hrtimer.function = kt3_hrtimer_fn;
+	mod_timer(&t->timer, jiffies + 1);
+	hrtimer_start(&t->hrtimer, ns_to_ktime(KT3_HR_NS), HRTIMER_MODE_REL_HARD);
+
+	errors = kt_run_workers(&run, kt_nworkers(), kt3_writer, t);
+
+	WRITE_ONCE(t->stop, 1);
+	hrtimer_cancel(&t->hrtimer);
+	del_timer_sync(&t->timer);
+	am_test_log("writers: %ld operations; timer: %ld runs; hrtimer: %ld runs",
+		    kt_ops(&run), atomic_long_read(&t->soft_runs),
+		    atomic_long_read(&t->hard_runs));
+	EXPECT_EQ(errors, 0);
+	EXPECT_EQ(atomic_long_read(&t->soft_errors), 0);
+	EXPECT_EQ(atomic_long_read(&t->hard_errors), 0);
+	EXPECT_EQ(atomic_read(&t->bad_context), 0);
+	EXPECT_GT(atomic_long_read(&t->soft_runs), 0);
+	EXPECT_GT(atomic_long_read(&t->hard_runs), 0);
+	for (key = 0; key < KT3_STABLE; key++)
+		EXPECT_TRUE(kt_lookup_ok(&t->map, key, true));
+	kt_run_free(&run);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/* ==== 4. an ANCHORMAP_F_ATOMIC map written from softirq and hardirq ==== */
+
+#define KT4_SOFT	4096		/* keys the timer inserts, 64 a tick */
+#define KT4_HARD	2048		/* keys the hrtimer inserts, 16 a shot */
+#define KT4_PROC	4096		/* keys each kthread inserts */
+#define KT4_SOFT_BASE	0
+#define KT4_HARD_BASE	(1ULL << 32)
+#define KT4_PROC_BASE	(2ULL << 32)
+#define KT4_PROC_STEP	(1ULL << 24)
+
+struct kt4 {
+	struct anchormap map;
+	struct timer_list timer;
+	struct hrtimer hrtimer;
+	u64 soft_next, hard_next;	/* touched by one callback each */
+	atomic_long_t errors;
+	struct completion soft_done, hard_done;
+};
+
+static int kt4_insert(struct anchormap *map, u64 key)
+{
+	u64 value = kt_mix(key);
+	const u64 *got;
+	int ret = anchormap_insert(map, &key, &value);
+
+	if (ret != 1)
+		return 1;
+	got = anchormap_get(map, &key);
+	return !got || *got != value;
+}
+
+static void kt4_timer_fn(struct timer_list *timer)
+{
+	struct kt4 *t = from_timer(t, timer, timer);
+	int i;
+
+	for (i = 0; i < 64 && t->soft_next < KT4_SOFT; i++, t->soft_next++)
+		atomic_long_add(kt4_insert(&t->map, KT4_SOFT_BASE + t->soft_next), &t->errors);
+	if (t->soft_next < KT4_SOFT)
+		mod_timer(&t->timer, jiffies + 1);
+	else
+		complete(&t->soft_done);
+}
+
+static enum hrtimer_restart kt4_hrtimer_fn(struct hrtimer *hr)
+{
+	struct kt4 *t = container_of(hr, struct kt4, hrtimer);
+	int i;
+
+	for (i = 0; i < 16 && t->hard_next < KT4_HARD; i++, t->hard_next++)
+		atomic_long_add(kt4_insert(&t->map, KT4_HARD_BASE + t->hard_next), &t->errors);
+	if (t->hard_next >= KT4_HARD) {
+		complete(&t->hard_done);
+		return HRTIMER_NORESTART;
+	}
+	hrtimer_forward_now(hr, ns_to_ktime(KT3_HR_NS));
+	return HRTIMER_RESTART;
+}
+
+static void kt4_proc_fn(struct kt_worker *w)
+{
+	struct kt4 *t = w->run->priv;
+	u64 i;
+
+	for (i = 0; i < KT4_PROC; i++) {
+		w->errors += kt4_insert(&t->map, KT4_PROC_BASE + w->id * KT4_PROC_STEP + i);
+		w->ops++;
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+}
+
+TEST(k_atomic_map_inserts_from_timer_and_hrtimer_after_reserve)
+{
+	struct kt_run run = { };
+	struct anchormap_stats before, after;
+	int n = kt_nworkers(), w;
+	size_t total = KT4_SOFT + KT4_HARD + (size_t)n * KT4_PROC;
+	struct kt4 *t;
+	long errors = 0;
+	u64 i;
+
+	t = am_test_alloc(sizeof(*t));
+	ASSERT_NOT_NULL(t);
+	if (kt_map_init(&t->map, "test_atomic_irq_inserts", sizeof(u64), ANCHORMAP_F_ATOMIC, 0)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ(anchormap_reserve(&t->map, total), 0);
+	EXPECT_GE(anchormap_capacity(&t->map), total);
+	anchormap_stats(&t->map, &before);
+	init_completion(&t->soft_done);
+	init_completion(&t->hard_done);
+	timer_setup(&t->timer, kt4_timer_fn, 0);
+	hrtimer_init(&t->hrtimer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	t->hrtimer.function = kt4_hrtimer_fn;
+	mod_timer(&t->timer, jiffies + 1);
+	hrtimer_start(&t->hrtimer, ns_to_ktime(KT3_HR_NS), HRTIMER_MODE_REL_HARD);
+
+	/* the kthreads share the stripes with both callbacks */
+	errors = kt_run_workers(&run, n, kt4_proc_fn, t);
+	EXPECT_EQ(errors, 0);
+	EXPECT_GT(wait_for_completion_timeout(&t->soft_done, 60 * HZ), 0);
+	EXPECT_GT(wait_for_completion_timeout(&t->hard_done, 60 * HZ), 0);
+	hrtimer_cancel(&t->hrtimer);
+	del_timer_sync(&t->timer);
+	EXPECT_EQ(atomic_long_read(&t->errors), 0);
+
+	anchormap_stats(&t->map, &after);
+	EXPECT_EQ(after.segments, before.segments);	/* no growth was needed */
+	EXPECT_EQ(anchormap_len(&t->map), total);
+	errors = 0;
+	for (i = 0; i < KT4_SOFT; i++)
+		errors += !anchormap_contains_key(&t->map, &(u64){ KT4_SOFT_BASE + i });
+	for (i = 0; i < KT4_HARD; i++)
+		errors += !anchormap_contains_key(&t->map, &(u64){ KT4_HARD_BASE + i });
+	for (w = 0; w < n; w++)
+		for (i = 0; i < KT4_PROC; i++)
+			errors += !anchormap_contains_key(&t->map,
+				&(u64){ KT4_PROC_BASE + w * KT4_PROC_STEP + i });
+	EXPECT_EQ(errors, 0);
+	kt_run_free(&run);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/* ==== 5. iteration while writers run: no key twice, stable keys seen ==== */
+
+#define KT5_STABLE	2048
+#define KT5_SPAN	8192
+#define KT5_KEYS	(KT5_STABLE + KT5_SPAN)
+
+struct kt5 {
+	struct anchormap map;
+	unsigned long seen[BITS_TO_LONGS(KT5_KEYS)];
+	atomic_t walkers_left;
+	long walks;
+};
+
+static void kt5_walker(struct kt_worker *w, struct kt5 *t)
+{
+	struct anchormap_iter *it;
+	const void *k, *v;
+	int walk;
+
+	it = kmalloc(sizeof(*it), GFP_KERNEL);
+	if (!it) {
+		w->errors++;
+		goto out;
+	}
+	for (walk = 0; walk < 40 && kt_time_left(w->run); walk++) {
+		long stable = 0;
+
+		bitmap_zero(t->seen, KT5_KEYS);
+		anchormap_for_each(&t->map, it, &k, &v) {
+			u64 key = *(const u64 *)k;
+
+			if (key >= KT5_KEYS || __test_and_set_bit(key, t->seen) ||
+			    !kt_val_ok(v, key)) {
+				w->errors++;
+				continue;
+			}
+			stable += key < KT5_STABLE;
+		}
+		if (stable != KT5_STABLE)
+			w->errors++;
+		t->walks++;
+		cond_resched();
+	}
+	kfree(it);
+out:
+	atomic_dec(&t->walkers_left);
+}
+
+static void kt5_fn(struct kt_worker *w)
+{
+	struct kt5 *t = w->run->priv;
+	long i;
+
+	if (w->id == 0) {
+		kt5_walker(w, t);
+		return;
+	}
+	/* insert, remove and re-insert keys while the walks go on */
+	for (i = 0; atomic_read(&t->walkers_left) && i < 1000000; i++) {
+		u64 key = KT5_STABLE + kt_rand(&w->rng) % KT5_SPAN;
+		int ret = i % 3 == 2 ? anchormap_remove(&t->map, &key) :
+				       kt_insert_val(&t->map, key);
+
+		if (ret < 0)
+			w->errors++;
+		w->ops++;
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+}
+
+TEST(k_iteration_during_writes_sees_no_key_twice)
+{
+	struct kt_run run = { };
+	struct kt5 *t;
+	long errors;
+	u64 key;
+
+	t = am_test_alloc(sizeof(*t));
+	ASSERT_NOT_NULL(t);
+	if (kt_map_init(&t->map, "test_iterate_writes", sizeof(struct kt_val), 0, 64)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	for (key = 0; key < KT5_STABLE; key++)
+		EXPECT_EQ(kt_insert_val(&t->map, key), 1);
+	atomic_set(&t->walkers_left, 1);
+	errors = kt_run_workers(&run, kt_nworkers(), kt5_fn, t);
+	am_test_log("%ld walks during %ld writes", t->walks, kt_ops(&run));
+	EXPECT_EQ(errors, 0);
+	EXPECT_GT(t->walks, 0);
+	kt_run_free(&run);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/* ==== 6. the kernel glue: injection, live count, alignment, contexts ==== */
+
+TEST(k_glue_failure_injection_and_live_count)
+{
+	struct anchormap map;
+	long live = anchormap_debug_allocs_live();
+	u64 key = 1;
+	int n, ret, failures = 0;
+
+	/* every allocation of init, in turn, fails cleanly */
+	for (n = 1; n <= 8; n++) {
+		anchormap_debug_fail_nth(n);
+		ret = kt_map_init(&map, "test_fail_nth", sizeof(u64), 0, 100);
+		anchormap_debug_fail_nth(0);
+		if (ret == -ENOMEM) {
+			failures++;
+			EXPECT_EQ(anchormap_debug_allocs_live(), live);
+			continue;
+		}
+		ASSERT_EQ(ret, 0);
+		EXPECT_GT(anchormap_debug_allocs_live(), live);
+		anchormap_destroy(&map);
+		EXPECT_EQ(anchormap_debug_allocs_live(), live);
+	}
+	EXPECT_GE(failures, 1);
+
+	/* a growth failing inside an insert reports -ENOMEM, changes nothing */
+	ASSERT_EQ(kt_map_init(&map, "test_fail_nth", sizeof(u64), 0, 0), 0);
+	ret = 1;
+	anchormap_debug_fail_nth(1);	/* the first growth */
+	for (key = 0; key < 100000 && ret == 1; key++)
+		ret = anchormap_insert(&map, &key, &key);
+	anchormap_debug_fail_nth(0);
+	key--;
+	EXPECT_EQ(ret, -ENOMEM);
+	EXPECT_EQ(anchormap_len(&map), key);
+	EXPECT_FALSE(anchormap_contains_key(&map, &key));
+	EXPECT_EQ(anchormap_insert(&map, &key, &key), 1);
+	EXPECT_EQ(anchormap_len(&map), key + 1);
+	anchormap_destroy(&map);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);
+}
+
+TEST(k_glue_value_alignment_64)
+{
+	struct anchormap_params p = {
+		.key_size = sizeof(u64), .value_size = 24, .value_align = 64,
+		.name = "test_align",
+	};
+	struct anchormap map;
+	const void *v;
+	u64 key;
+	long bad = 0;
+
+	ASSERT_EQ(anchormap_init(&map, &p, 0), 0);
+	for (key = 0; key < 3000; key++) {
+		EXPECT_EQ(anchormap_insert(&map, &key, NULL), 1);
+		v = anchormap_get(&map, &key);
+		if (!v || !IS_ALIGNED((unsigned long)v, 64))
+			bad++;
+	}
+	EXPECT_EQ(bad, 0);
+	anchormap_destroy(&map);
+}
+
+static DEFINE_SPINLOCK(kt6_lock);
+
+TEST(k_glue_atomic_map_lives_under_a_spinlock)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	unsigned long flags;
+	int init_ret, len_ok = 1;
+	u64 key;
+
+	ASSERT_NOT_NULL(map);
+	/* init, writes, growth and destroy with interrupts off */
+	spin_lock_irqsave(&kt6_lock, flags);
+	init_ret = kt_map_init(map, "test_atomic_ctx", sizeof(u64), ANCHORMAP_F_ATOMIC, 0);
+	if (!init_ret) {
+		for (key = 0; key < 500; key++)
+			if (anchormap_insert(map, &key, &key) != 1)
+				len_ok = 0;
+		for (key = 0; key < 500; key += 2)
+			if (anchormap_remove(map, &key) != 1)
+				len_ok = 0;
+		if (anchormap_len(map) != 250)
+			len_ok = 0;
+		anchormap_destroy(map);
+	}
+	spin_unlock_irqrestore(&kt6_lock, flags);
+	am_test_free(map);
+	EXPECT_EQ(init_ret, 0);
+	EXPECT_TRUE(len_ok);
+}
+
+/* ==== 7. /proc/anchormap read while maps come, change shape and go ==== */
+
+struct kt7 {
+	atomic_t churners_left;
+	long reads, lines, cycles;
+};
+
+static void kt7_reader(struct kt_worker *w, struct kt7 *t)
+{
+	static const char head[] = "name ";
+	char *buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	struct file *f;
+	loff_t pos;
+	ssize_t got;
+	bool first;
+
+	if (!buf) {
+		w->errors++;
+		return;
+	}
+	while (atomic_read(&t->churners_left)) {
+		f = filp_open("/proc/anchormap", O_RDONLY, 0);
+		if (IS_ERR(f)) {
+			w->errors++;
+			break;
+		}
+		pos = 0;
+		first = true;
+		while ((got = kernel_read(f, buf, PAGE_SIZE - 1, &pos)) > 0) {
+			buf[got] = 0;
+			if (first && strncmp(buf, head, sizeof(head) - 1))
+				w->errors++;
+			first = false;
+			t->lines += strnlen(buf, got) ? 1 : 0;
+		}
+		if (got < 0)
+			w->errors++;
+		filp_close(f, NULL);
+		t->reads++;
+		cond_resched();
+	}
+	kfree(buf);
+}
+
+static void kt7_churner(struct kt_worker *w, struct kt7 *t)
+{
+	struct anchormap *map = kmalloc(sizeof(*map), GFP_KERNEL);
+	long cycle;
+	u64 key;
+
+	if (!map) {
+		w->errors++;
+		goto out;
+	}
+	for (cycle = 0; kt_time_left(w->run) && cycle < 2000; cycle++) {
+		if (kt_map_init(map, "test_proc_churn", sizeof(u64), 0, cycle % 3 ? 0 : 300)) {
+			w->errors++;
+			break;
+		}
+		for (key = 0; key < 300; key++)
+			w->errors += anchormap_insert(map, &key, &key) != 1;
+		for (key = 0; key < 300; key += 3)
+			w->errors += anchormap_remove(map, &key) != 1;
+		/* exclusive reshaping: the map is ours, /proc is not a user */
+		if (cycle % 2)
+			w->errors += anchormap_shrink_to_fit(map) != 0;
+		else
+			anchormap_clear(map);
+		anchormap_destroy(map);
+		w->ops++;
+		cond_resched();
+	}
+	kfree(map);
+out:
+	atomic_dec(&t->churners_left);
+}
+
+static void kt7_fn(struct kt_worker *w)
+{
+	struct kt7 *t = w->run->priv;
+
+	if (w->id == 0)
+		kt7_reader(w, t);
+	else
+		kt7_churner(w, t);
+}
+
+TEST(k_proc_reads_while_maps_come_reshape_and_go)
+{
+	struct kt_run run = { };
+	struct kt7 *t = am_test_alloc(sizeof(*t));
+	int n = kt_nworkers();
+	long errors;
+
+	ASSERT_NOT_NULL(t);
+	atomic_set(&t->churners_left, n - 1);
+	errors = kt_run_workers(&run, n, kt7_fn, t);
+	am_test_log("%ld reads of /proc/anchormap during %ld map lifetimes",
+		    t->reads, kt_ops(&run));
+	EXPECT_EQ(errors, 0);
+	EXPECT_GT(t->reads, 0);
+	kt_run_free(&run);
+	am_test_free(t);
+}
+
+/* ==== 8. snapshots through a kernel buffer ==== */
+
+struct kt8_buf {
+	u8 *data;
+	size_t len, cap, pos;
+};
+
+static int kt8_write(const void *buf, size_t len, void *arg)
+{
+	struct kt8_buf *b = arg;
+
+	if (len > b->cap - b->len)
+		return -ENOSPC;
+	memcpy(b->data + b->len, buf, len);
+	b->len += len;
+	return 0;
+}
+
+static int kt8_read(void *buf, size_t len, void *arg)
+{
+	struct kt8_buf *b = arg;
+	size_t n = min(len, b->len - b->pos);
+
+	memcpy(buf, b->data + b->pos, n);
+	b->pos += n;
+	return (int)n;
+}
+
+TEST(k_snapshot_save_load_in_kernel_memory)
+{
+	struct kt8_buf b = { .cap = 1 << 20 };
+	struct anchormap *a = am_test_alloc(sizeof(*a));
+	struct anchormap *c = am_test_alloc(sizeof(*c));
+	size_t full;
+	u64 key;
+	int ret;
+
+	b.data = am_test_alloc(b.cap);
+	if (!a || !c || !b.data)
+		goto out_free;
+	if (kt_map_init(a, "test_snapshot", sizeof(struct kt_val), 0, 0)) {
+		EXPECT_TRUE(false);
+		goto out_free;
+	}
+	for (key = 0; key < 5000; key++)
+		EXPECT_EQ(kt_insert_val(a, key), 1);
+	for (key = 0; key < 5000; key += 7)
+		EXPECT_EQ(anchormap_remove(a, &key), 1);
+	EXPECT_EQ(anchormap_save(a, kt8_write, &b), 0);
+	full = b.len;
+	EXPECT_GT(full, 0);
+
+	/* the whole snapshot: the same map */
+	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
+		EXPECT_EQ(anchormap_load(c, kt8_read, &b), 0);
+		EXPECT_TRUE(anchormap_equal(a, c));
+		EXPECT_EQ(anchormap_len(c), anchormap_len(a));
+		for (key = 1; key < 5000; key += 7)
+			EXPECT_TRUE(kt_lookup_ok(c, key, true));
+		anchormap_destroy(c);
+	}
+	/* cut short: refused, and the map is left empty */
+	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
+		b.pos = 0;
+		b.len = full / 2;
+		ret = anchormap_load(c, kt8_read, &b);
+		EXPECT_TRUE(ret == -ENODATA || ret == -EBADMSG);
+		EXPECT_EQ(anchormap_len(c), 0);
+		anchormap_destroy(c);
+	}
+	/* one byte changed in the middle: refused, and the map is left empty */
+	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
+		b.pos = 0;
+		b.len = full;
+		b.data[full / 2] ^= 0x20;
+		ret = anchormap_load(c, kt8_read, &b);
+		EXPECT_EQ(ret, -EBADMSG);
+		EXPECT_EQ(anchormap_len(c), 0);
+		anchormap_destroy(c);
+	}
+	anchormap_destroy(a);
+out_free:
+	EXPECT_TRUE(a && c && b.data);
+	am_test_free(b.data);
+	am_test_free(c);
+	am_test_free(a);
+}
+
+static const struct am_test_case kt_kernel_cases[] = {
+	AM_TEST_ENTRY(k_glue_failure_injection_and_live_count)
+	AM_TEST_ENTRY(k_glue_value_alignment_64)
+	AM_TEST_ENTRY(k_glue_atomic_map_lives_under_a_spinlock)
+	AM_TEST_ENTRY(k_snapshot_save_load_in_kernel_memory)
+	AM_TEST_ENTRY(k_readers_keep_pointers_while_writers_grow_and_remove)
+	AM_TEST_ENTRY(k_racing_inserts_of_the_same_keys_have_one_winner)
+	AM_TEST_ENTRY(k_lookups_from_softirq_and_hardirq_during_writes)
+	AM_TEST_ENTRY(k_atomic_map_inserts_from_timer_and_hrtimer_after_reserve)
+	AM_TEST_ENTRY(k_iteration_during_writes_sees_no_key_twice)
+	AM_TEST_ENTRY(k_proc_reads_while_maps_come_reshape_and_go)
+};
+
+/* ---- maps kept while loaded, for /proc/anchormap ---- */
+
+static struct anchormap kt_keep_map;
+static struct anchormap kt_keep_atomic;
+static bool kt_keep_ok, kt_keep_atomic_ok;
+
+static void kt_keep_maps(void)
+{
+	u64 key;
+
+	kt_keep_ok = !kt_map_init(&kt_keep_map, "test_anchormap_kept", sizeof(struct kt_val), 0, 0);
+	for (key = 0; kt_keep_ok && key < 1000; key++)
+		kt_insert_val(&kt_keep_map, key);
+	for (key = 0; kt_keep_ok && key < 1000; key += 10)
+		anchormap_remove(&kt_keep_map, &key);
+	kt_keep_atomic_ok = !kt_map_init(&kt_keep_atomic, "test_anchormap_kept_atomic",
+					 sizeof(u64), ANCHORMAP_F_ATOMIC, 100);
+}
+
+static int __init test_anchormap_init(void)
+{
+	int ncommon = ARRAY_SIZE(am_common_cases), nkernel = ARRAY_SIZE(kt_kernel_cases);
+	int passed = 0, failed = 0, skipped = 0;
+	unsigned long start = jiffies;
+
+	am_test_out("TAP version 13");
+	am_test_out("1..%d", ncommon + nkernel);
+	am_test_log("anchormap selftests on %u online CPUs", num_online_cpus());
+	am_test_run(am_common_cases, ncommon, 1, &passed, &failed, &skipped);
+	am_test_run(kt_kernel_cases, nkernel, ncommon + 1, &passed, &failed, &skipped);
+
+	am_test_log("took %u ms", jiffies_to_msecs(jiffies - start));
+	am_test_out("# anchormap selftests: %d passed, %d failed, %d skipped",
+		    passed, failed, skipped);
+	am_test_out("%d passed, %d failed", passed, failed);
+	kt_keep_maps();
+	return 0;
+}
+
+static void __exit test_anchormap_exit(void)
+{
+	if (kt_keep_ok)
+		anchormap_destroy(&kt_keep_map);
+	if (kt_keep_atomic_ok)
+		anchormap_destroy(&kt_keep_atomic);
+}
+
+module_init(test_anchormap_init);
+module_exit(test_anchormap_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("anchormap in-kernel selftests");
+MODULE_AUTHOR("The anchormap authors");

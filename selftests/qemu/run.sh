@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Boot the distribution kernel under QEMU with anchormap.ko and a client.
+#
+#   run.sh test   the in-kernel selftests (selftests/kernel/test_anchormap.ko);
+#                 writes "P F S" to build/results/kernel.count
+#   run.sh demo   the example client (examples/kernel_registry/registry_demo.ko)
+#
+# The modules come from build/kmod/ (make module kmod-test / kmod-demo).
+# The guest (selftests/qemu/init.sh) loads them, checks /proc/anchormap and
+# unloads them; this side reads the serial console and fails on a "not ok",
+# a missing summary, an oops, a BUG, a WARNING, a panic or a time-out.
+#
+# Environment: KVER (kernel release, default kernel/kver.sh), QEMU_TIMEOUT
+# (seconds, default 300), QEMU_SMP (default 2).
+set -u
+
+mode=${1:-test}
+case $mode in
+test) client=selftests/kernel/test_anchormap.ko ;;
+demo) client=examples/kernel_registry/registry_demo.ko ;;
+*) echo "usage: $0 [test|demo]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build
+kmod=$build/kmod
+work=$build/qemu-$mode
+results=$build/results
+kver=${KVER:-$(sh "$root/kernel/kver.sh")}
+kernel=/boot/vmlinuz-$kver
+timeout_s=${QEMU_TIMEOUT:-300}
+smp=${QEMU_SMP:-2}
+
+die() {
+	echo "qemu: $*" >&2
+	[ "$mode" = test ] && mkdir -p "$results" && echo "0 1 0" > "$results/kernel.count"
+	exit 1
+}
+
+[ -n "$kver" ] && [ -r "$kernel" ] || die "no kernel image /boot/vmlinuz-$kver (bash scripts/install-deps.sh kernel)"
+for f in anchormap.ko "$client"; do
+	[ -r "$kmod/$f" ] || die "missing $kmod/$f (make module kmod-$mode)"
+done
+busybox=$(command -v busybox) || die "busybox not found (busybox-static)"
+file -L "$busybox" 2>/dev/null | grep -q 'dynamically linked' &&
+	die "$busybox is dynamically linked: install busybox-static"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found"
+
+# ---- initramfs: busybox, /init, the two modules, the mode ----
+rm -rf "$work"
+mkdir -p "$work/root/bin" "$work/root/lib/modules" "$work/root/proc" \
+	 "$work/root/sys" "$work/root/dev" "$work/root/tmp"
+cp "$busybox" "$work/root/bin/busybox"
+cp "$root/selftests/qemu/init.sh" "$work/root/init"
+chmod 755 "$work/root/init" "$work/root/bin/busybox"
+cp "$kmod/anchormap.ko" "$kmod/$client" "$work/root/lib/modules/"
+echo "$mode" > "$work/root/mode"
+(cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz" ||
+	die "cannot make the initramfs"
+
+# ---- boot ----
+# An oops, a soft lockup or a hung task panics, and panic=-1 with
+# -no-reboot ends QEMU at once, instead of waiting for the time-out.
+panic_on="oops=panic softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60"
+log=$work/console.log
+echo "qemu: booting $kver (TCG, $smp CPUs) with anchormap.ko and $(basename "$client"), log $log"
+start=$(date +%s.%N)
+timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m 1024 \
+	-nographic -no-reboot -nic none -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 quiet $panic_on" </dev/null >"$work/raw.log" 2>&1
+qrc=$?
+end=$(date +%s.%N)
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+# drop carriage returns and terminal escapes of the firmware
+sed -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' "$work/raw.log" > "$log"
+
+# ---- verdict ----
+problems=()
+[ $qrc -eq 124 ] && problems+=("timed out after ${timeout_s}s")
+[ $qrc -ne 0 ] && [ $qrc -ne 124 ] && problems+=("qemu exited with status $qrc")
+grep -q 'GUEST: done' "$log" || problems+=("the guest did not finish its script")
+bad='Oops|BUG:|kernel BUG|WARNING:|Call Trace|general protection|Kernel panic|soft lockup|hung_task|rcu_sched self-detected|RCU stall'
+if grep -Eq "$bad" "$log"; then
+	problems+=("kernel reported: $(grep -Em1 "$bad" "$log" | sed 's/^\[[ 0-9.]*\] //')")
+fi
+
+# what matters: everything from the guest's first line on (the boot is quiet)
+echo "---- console (from /init on) ----"
+awk '/GUEST:|insmod|anchormap|test_anchormap|registry_demo|^\[ *[0-9.]+\] (ok|not ok|#)/ { on = 1 } on' "$log" |
+	sed 's/^\[ *[0-9.]*\] //'
+echo "---- end of console ----"
+# guest-side checks, and kernel test lines (numbered "ok N"/"not ok N")
+g_pass=$(grep -c 'GUEST: ok ' "$log")
+g_fail=$(grep -c 'GUEST: not ok ' "$log")
+k_pass=0 k_fail=0 k_skip=0
+if [ "$mode" = test ]; then
+	sum=$(sed -n 's/.*# anchormap selftests: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -n 1)
+	k_notok=$(grep -Ec '(^|\] )not ok [0-9]+ ' "$log")
+	k_ok=$(grep -Ec '(^|\] )ok [0-9]+ ' "$log")
+	k_skip=$(grep -Ec '(^|\] )ok [0-9]+ .*# SKIP' "$log")
+	if [ -z "$sum" ]; then
+		problems+=("no '# anchormap selftests:' summary from test_anchormap")
+		k_pass=$((k_ok - k_skip))
+		k_fail=$k_notok
+	else
+		read -r k_pass k_fail <<< "$sum"
+		[ $((k_pass + k_fail + k_skip)) -eq $((k_ok + k_notok)) ] ||
+			problems+=("summary $k_pass+$k_fail(+$k_skip skipped) disagrees with $((k_ok + k_notok)) result lines")
+		[ "$k_fail" -eq "$k_notok" ] ||
+			problems+=("summary says $k_fail failed, $k_notok 'not ok' lines")
+	fi
+	[ "$k_notok" -gt 0 ] && problems+=("$k_notok in-kernel test(s) not ok")
+fi
+[ "$g_fail" -gt 0 ] && problems+=("$g_fail guest check(s) not ok")
+if [ "$mode" = demo ] && ! grep -q 'registry_demo: OK: ' "$log"; then
+	problems+=("registry_demo did not report OK")
+fi
+
+passed=$((k_pass + g_pass))
+failed=$((k_fail + g_fail + (${#problems[@]} > 0 && k_fail + g_fail == 0 ? 1 : 0)))
+for p in "${problems[@]}"; do
+	echo "qemu: FAIL: $p"
+done
+if [ "$mode" = test ]; then
+	echo "qemu: test run took ${secs}s (kernel tests: $k_pass passed, $k_fail failed, $k_skip skipped; guest checks: $g_pass passed, $g_fail failed)"
+else
+	echo "qemu: demo run took ${secs}s (guest checks: $g_pass passed, $g_fail failed)"
+fi
+if [ "$mode" = test ]; then
+	mkdir -p "$results"
+	echo "$passed $failed $k_skip" > "$results/kernel.count"
+	echo "kernel: $passed passed, $failed failed"
+fi
+[ ${#problems[@]} -eq 0 ]
