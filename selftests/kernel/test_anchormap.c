@@ -1164,6 +1164,8 @@ static int __init test_anchormap_init(void)
 	am_test_out("# anchormap selftests: %d passed, %d failed, %d skipped",
 		    passed, failed, skipped);
 	am_test_out("%d passed, %d failed", passed, failed);
+	if (failed)
+		return -EINVAL;	/* a failed suite does not stay loaded */
 	kt_keep_maps();
 	return 0;
 }
