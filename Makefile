@@ -55,12 +55,11 @@ $(B)/libanchormap.so: $(patsubst %.c,$(B)/plain/%.o,$(CORE_SRC))
 	$(CC) -shared -Wl,-soname,libanchormap.so.0 -pthread -o $@ $^
 	ln -sf libanchormap.so $(B)/libanchormap.so.0
 
+# The in-tree .pc points at this checkout; make install writes its own.
 $(B)/anchormap.pc: scripts/anchormap.pc.in Makefile
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX),$(CURDIR))|' \
-	    -e 's|@LIBDIR@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX)/lib,$(CURDIR)/$(B))|' \
-	    -e 's|@INCDIR@|$(if $(filter install,$(MAKECMDGOALS)),$(PREFIX)/include,$(CURDIR))|' \
-	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+	sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(B)|' \
+	    -e 's|@INCDIR@|$(CURDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Test binaries: build/<variant>/test_<name>, each linked with its own core build.
 define variant_rules
