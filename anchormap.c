@@ -952,17 +952,21 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value)
 }
 AM_EXPORT(anchormap_insert);
 
-static const void *am_value_or_err(const struct anchormap *map, u8 *slot)
+/* The get_or_insert family: the stored value, or ERR_PTR. */
+static const void *am_get_or_fill(struct anchormap *map, const void *key,
+				  const struct am_filler *f)
 {
+	bool inserted;
+	u8 *slot = am_upsert_key(map, key, f, &inserted);
+
 	return IS_ERR(slot) ? (const void *)slot : slot + map->value_off;
 }
 
 const void *anchormap_get_or_insert(struct anchormap *map, const void *key, const void *value)
 {
 	struct am_filler f = { .value = value };
-	bool inserted;
 
-	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+	return am_get_or_fill(map, key, &f);
 }
 AM_EXPORT(anchormap_get_or_insert);
 
@@ -970,9 +974,8 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
 		void (*init)(void *value, const void *key, void *arg), void *arg)
 {
 	struct am_filler f = { .init = init, .arg = arg };
-	bool inserted;
 
-	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+	return am_get_or_fill(map, key, &f);
 }
 AM_EXPORT(anchormap_get_or_insert_with);
 
@@ -980,9 +983,8 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
 		int (*init)(void *value, const void *key, void *arg), void *arg)
 {
 	struct am_filler f = { .try_init = init, .arg = arg };
-	bool inserted;
 
-	return am_value_or_err(map, am_upsert_key(map, key, &f, &inserted));
+	return am_get_or_fill(map, key, &f);
 }
 AM_EXPORT(anchormap_get_or_try_insert_with);
 
@@ -1259,11 +1261,12 @@ static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
 	}
 }
 
-bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void **value)
+/* Both iter_next flavours: @shared adds the no-duplicate check. */
+static bool am_iter_step(struct anchormap_iter *it, const void **key, void **value, bool shared)
 {
 	u8 *slot;
 
-	if (!it || !am_iter_next(it, &slot, true))
+	if (!it || !am_iter_next(it, &slot, shared))
 		return false;
 	if (key)
 		*key = slot;
@@ -1271,19 +1274,16 @@ bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void
 		*value = slot + it->map->value_off;
 	return true;
 }
+
+bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void **value)
+{
+	return am_iter_step(it, key, (void **)value, true);
+}
 AM_EXPORT(anchormap_iter_next);
 
 bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value)
 {
-	u8 *slot;
-
-	if (!it || !am_iter_next(it, &slot, false))
-		return false;
-	if (key)
-		*key = slot;
-	if (value)
-		*value = slot + it->map->value_off;
-	return true;
+	return am_iter_step(it, key, value, false);
 }
 AM_EXPORT(anchormap_iter_next_mut);
 
