@@ -364,11 +364,10 @@ static __always_inline unsigned int am_first_byte(u64 mask)
  * Keys and slots
  */
 
-static __always_inline bool am_key_eq(const struct anchormap *map, const void *a, const u8 *b)
+/* Byte compare, unrolled for the common key sizes (@n constant or not). */
+static __always_inline bool am_bytes_eq(const void *a, const u8 *b, u32 n)
 {
-	if (map->equal)
-		return map->equal(a, b, map->key_size);
-	switch (map->key_size) {
+	switch (n) {
 	case 4:
 		return am_read32(a) == am_read32(b);
 	case 8:
@@ -377,8 +376,15 @@ static __always_inline bool am_key_eq(const struct anchormap *map, const void *a
 		return ((am_read64(a) ^ am_read64(b)) |
 			(am_read64((const u8 *)a + 8) ^ am_read64(b + 8))) == 0;
 	default:
-		return !memcmp(a, b, map->key_size);
+		return !memcmp(a, b, n);
 	}
+}
+
+static __always_inline bool am_key_eq(const struct anchormap *map, const void *a, const u8 *b)
+{
+	if (map->equal)
+		return map->equal(a, b, map->key_size);
+	return am_bytes_eq(a, b, map->key_size);
 }
 
 /*
@@ -402,17 +408,7 @@ static __always_inline bool am_key_eq_k(const struct anchormap *map, const void 
 {
 	if (ks == AM_GENERIC)
 		return am_key_eq(map, a, b);
-	switch (ks) {
-	case 4:
-		return am_read32(a) == am_read32(b);
-	case 8:
-		return am_read64(a) == am_read64(b);
-	case 16:
-		return ((am_read64(a) ^ am_read64(b)) |
-			(am_read64((const u8 *)a + 8) ^ am_read64(b + 8))) == 0;
-	default:
-		return !memcmp(a, b, ks);
-	}
+	return am_bytes_eq(a, b, ks);
 }
 
 static __always_inline u8 *am_slot(const struct anchormap *map,
