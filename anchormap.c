@@ -203,11 +203,13 @@ static __always_inline u64 am_fold_mul(u64 a, u64 b)
 }
 
 /*
- * The default keyed hash: the key is read as two words (overlapping for
- * short keys, a running fold for long ones), each mixed with the seed and
- * multiplied, then folded once more with the length.  Two multiplies for
- * keys up to 16 bytes.  Not collision-resistant against someone who can
- * observe outputs: use anchormap_hash_siphash() for that.
+ * The default keyed hash, built on one primitive: a 64x64->128 multiply
+ * folded to 64 bits, which spreads every input bit over the high and the
+ * low half.  Keys up to 8 bytes are one word and one multiply (as Abseil
+ * hashes integers); up to 16 bytes two words and one multiply; longer keys
+ * fold 16 bytes a round into a running state and finish with the last 16
+ * bytes and the length.  Keyed by the map's random seed, but not built to
+ * resist someone who can observe outputs: anchormap_hash_siphash() is.
  */
 static __always_inline u64 am_hash_inline(const void *key, u32 len, u64 seed)
 {
@@ -215,30 +217,21 @@ static __always_inline u64 am_hash_inline(const void *key, u32 len, u64 seed)
 	u64 s = seed ^ AM_K0;
 	u64 a, b;
 
-	if (likely(len <= 16)) {
-		if (len >= 8) {
+	if (likely(len <= 8)) {
+		if (len == 8)
 			a = am_read64(p);
-			b = am_read64(p + len - 8);
-		} else if (len >= 4) {
-			a = am_read32(p);
-			b = am_read32(p + len - 4);
-		} else {
+		else if (len >= 4)
+			a = (u64)am_read32(p) << 32 | am_read32(p + len - 4);
+		else
 			a = len ? ((u64)p[0] << 16) | ((u64)p[len >> 1] << 8) | p[len - 1] : 0;
-			b = 0;
-		}
-	} else {
-		const u8 *end = p + len;
-		u32 left = len;
-
-		while (left > 16) {
-			s = am_fold_mul(am_read64(p) ^ AM_K1, am_read64(p + 8) ^ s);
-			p += 16;
-			left -= 16;
-		}
-		a = am_read64(end - 16);
-		b = am_read64(end - 8);
+		return am_fold_mul(a ^ s, AM_K1 ^ len);
 	}
-	return am_fold_mul(am_fold_mul(a ^ s ^ AM_K1, b ^ s ^ AM_K2) ^ AM_K3, len ^ s);
+	if (len <= 16)
+		return am_fold_mul(am_read64(p) ^ s ^ AM_K1, am_read64(p + len - 8) ^ s ^ AM_K2);
+	for (b = len; len > 16; p += 16, len -= 16)
+		s = am_fold_mul(am_read64(p) ^ AM_K1, am_read64(p + 8) ^ s);
+	a = am_fold_mul(am_read64(p + len - 16) ^ s ^ AM_K1, am_read64(p + len - 8) ^ s ^ AM_K2);
+	return am_fold_mul(a ^ AM_K3, b ^ s);
 }
 
 u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
@@ -487,29 +480,39 @@ static __always_inline size_t am_group_slot(u64 m)
 }
 #endif
 
+/* Candidates of one group: the slot holding @key, or AM_NO_SLOT. */
+static __always_inline size_t am_group_find(const struct anchormap *map,
+					    const struct anchormap_segment *seg, am_group_t grp,
+					    size_t base, const void *key, u8 fp, u32 ks)
+{
+	u64 m;
+
+	for (m = am_group_match(grp, fp); m; m &= m - 1) {
+		size_t idx = base + am_group_slot(m);
+
+		/*
+		 * ACQUIRE pairs with the writer's RELEASE (protocol 1); it also
+		 * weeds out candidates the group match over-reports.
+		 */
+		if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&
+		    likely(am_key_eq_k(map, key, am_slot(map, seg, idx), ks)))
+			return idx;
+	}
+	return AM_NO_SLOT;
+}
+
 static __always_inline size_t am_seg_find(const struct anchormap *map,
 					  const struct anchormap_segment *seg,
 					  const void *key, u64 h, u8 fp, u32 ks)
 {
-	size_t gmask = seg->gmask, g = h & gmask, step = 0;
+	size_t gmask = seg->gmask, g = h & gmask, step = 0, idx;
 	am_group_t grp;
-	u64 m;
 
 	for (;;) {
-		size_t base = g << AM_GROUP_SHIFT;
-
-		grp = am_group_load(seg->ctrl, base);
-		for (m = am_group_match(grp, fp); m; m &= m - 1) {
-			size_t idx = base + am_group_slot(m);
-
-			/*
-			 * ACQUIRE pairs with the writer's RELEASE (protocol 1); it
-			 * also weeds out candidates the group match over-reports.
-			 */
-			if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&
-			    likely(am_key_eq_k(map, key, am_slot(map, seg, idx), ks)))
-				return idx;
-		}
+		grp = am_group_load(seg->ctrl, g << AM_GROUP_SHIFT);
+		idx = am_group_find(map, seg, grp, g << AM_GROUP_SHIFT, key, fp, ks);
+		if (idx != AM_NO_SLOT)
+			return idx;
 		/* an EMPTY byte ends every probe sequence through this group */
 		if (likely(am_group_has_empty(grp)))
 			return AM_NO_SLOT;
@@ -519,16 +522,19 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
 	}
 }
 
-/* Newest segment first: it holds about half of the entries. */
-static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
-				     u32 ks, struct anchormap_segment **segp, size_t *idxp)
+/*
+ * Segments n-1 down to 0, each probed in full: the rare part of a lookup
+ * (a probe past its first group, or a map that grew), out of line and
+ * generic, so that the common path stays short and needs few registers.
+ */
+static noinline u8 *am_find_slow(const struct anchormap *map, const void *key, u64 h, u32 n,
+				 struct anchormap_segment **segp, size_t *idxp)
 {
-	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
 	u8 fp = am_fp(h);
 
 	while (n--) {
 		struct anchormap_segment *seg = map->seg[n];
-		size_t idx = am_seg_find(map, seg, key, h, fp, ks);
+		size_t idx = am_seg_find(map, seg, key, h, fp, AM_GENERIC);
 
 		if (idx != AM_NO_SLOT) {
 			if (segp) {
@@ -541,6 +547,35 @@ static __always_inline u8 *am_find_k(const struct anchormap *map, const void *ke
 	return NULL;
 }
 
+/*
+ * Newest segment first: it holds about half of the entries, and a map that
+ * was sized right has no other.  The first group of the probe is done here,
+ * specialised on @ks; anything more goes to am_find_slow() as a tail call.
+ */
+static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
+				     u32 ks, struct anchormap_segment **segp, size_t *idxp)
+{
+	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
+	struct anchormap_segment *seg = map->seg[n - 1];
+	size_t base = (h & seg->gmask) << AM_GROUP_SHIFT, idx;
+	am_group_t grp = am_group_load(seg->ctrl, base);
+
+	idx = am_group_find(map, seg, grp, base, key, am_fp(h), ks);
+	if (likely(idx != AM_NO_SLOT)) {
+		if (segp) {
+			*segp = seg;
+			*idxp = idx;
+		}
+		return am_slot(map, seg, idx);
+	}
+	if (likely(am_group_has_empty(grp))) {
+		if (likely(n == 1))
+			return NULL;
+		n--;	/* the newest segment is done */
+	}
+	return am_find_slow(map, key, h, n, segp, idxp);
+}
+
 /* The writers' lookup, with the hash already known: generic code. */
 static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 		   struct anchormap_segment **segp, size_t *idxp)
@@ -548,26 +583,19 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 	return am_find_k(map, key, h, AM_GENERIC, segp, idxp);
 }
 
-#define AM_LOOKUP_K(map, key, ks)	\
-	am_find_k((map), (key), am_hash_k((map), (key), (ks)), (ks), NULL, NULL)
-
 /*
  * The readers' lookup: one specialised copy per common key size, each out
  * of line so that it gets the registers to itself.
  */
-#define AM_DEFINE_LOOKUP(ks)							\
-static u8 *am_lookup_##ks(const struct anchormap *map, const void *key)	\
+#define AM_DEFINE_LOOKUP(name, ks)						\
+static u8 *am_lookup_##name(const struct anchormap *map, const void *key)	\
 {										\
-	return AM_LOOKUP_K(map, key, ks);					\
+	return am_find_k(map, key, am_hash_k(map, key, ks), ks, NULL, NULL);	\
 }
-AM_DEFINE_LOOKUP(4)
-AM_DEFINE_LOOKUP(8)
-AM_DEFINE_LOOKUP(16)
-
-static u8 *am_lookup_generic(const struct anchormap *map, const void *key)
-{
-	return AM_LOOKUP_K(map, key, AM_GENERIC);
-}
+AM_DEFINE_LOOKUP(4, 4)
+AM_DEFINE_LOOKUP(8, 8)
+AM_DEFINE_LOOKUP(16, 16)
+AM_DEFINE_LOOKUP(generic, AM_GENERIC)
 
 static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key)
 {

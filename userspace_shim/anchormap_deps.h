@@ -6,7 +6,7 @@
  * The kernel provides the same names in kernel/anchormap_deps.h; the build
  * picks one with -I.  The list, for both:
  *
- *   memcpy memcmp memset, likely unlikely __always_inline
+ *   memcpy memcmp memset, likely unlikely __always_inline noinline
  *   am_lock_t          stripe lock: am_lock_init am_lock am_unlock
  *                      (am_lock returns true when it had to wait)
  *   am_mutex_t         growth lock: am_mutex_init am_mutex_lock am_mutex_unlock
@@ -30,6 +30,9 @@
 #endif
 #ifndef __always_inline
 #define __always_inline	inline __attribute__((__always_inline__))
+#endif
+#ifndef noinline
+#define noinline	__attribute__((__noinline__))
 #endif
 #define AM_EXPORT(sym)
 
