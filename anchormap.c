@@ -147,6 +147,10 @@ struct am_filler {
 #define am_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define am_store_relaxed(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define am_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* RELAXED CAS: used where no data flows through the value (claims, credits) */
+#define am_cas_relaxed(p, old, new)						\
+	__atomic_compare_exchange_n((p), (old), (new), false, __ATOMIC_RELAXED,	\
+				    __ATOMIC_RELAXED)
 
 /* Counters written under the stripe lock, read lock-free. */
 #define am_counter_add(p, d)	am_store_relaxed((p), am_load_relaxed(p) + (d))
@@ -754,8 +758,7 @@ static bool am_take_credit(struct anchormap *map, struct am_stripe *st, u32 n)
 		if (avail <= 0)
 			return false;
 		take = avail < (long)seg->chunk ? avail : (long)seg->chunk;
-	} while (!__atomic_compare_exchange_n(&seg->avail, &avail, avail - take, false,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	} while (!am_cas_relaxed(&seg->avail, &avail, avail - take));
 	st->credits = take - 1;
 	return true;
 }
@@ -781,9 +784,7 @@ static size_t am_claim(struct anchormap_segment *seg, u64 h, u32 *probes)
 				break;
 			idx = base + (m0 ? am_first_byte(m0) : 8 + am_first_byte(m1));
 			/* RELAXED: no data flows through RESERVED (protocol 1) */
-			if (__atomic_compare_exchange_n(&seg->ctrl[idx], &expect, AM_RESERVED,
-							false, __ATOMIC_RELAXED,
-							__ATOMIC_RELAXED)) {
+			if (am_cas_relaxed(&seg->ctrl[idx], &expect, AM_RESERVED)) {
 				*probes = (u32)step + 1;
 				return idx;
 			}

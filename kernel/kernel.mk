@@ -93,3 +93,6 @@ clean-kernel:
 	      $(KTEST)/Module.symvers $(KDEMO)/*.o $(KDEMO)/*.ko $(KDEMO)/*.mod \
 	      $(KDEMO)/*.mod.[co] $(KDEMO)/.*.cmd $(KDEMO)/modules.order \
 	      $(KDEMO)/Module.symvers .*.o.d kernel/.*.o.d
+
+# make bench-kernel (anchormap against rhashtable under QEMU)
+-include bench/kernel/bench-kernel.mk

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
 # /init of the QEMU guest made by selftests/qemu/run.sh.  /mode says what
-# to do: "test" (anchormap.ko, then the in-kernel selftests) or "demo"
-# (anchormap.ko, then the example client).  Each check prints
+# to do: "test" (anchormap.ko, then the in-kernel selftests), "demo"
+# (anchormap.ko, then the example client) or "bench" (anchormap.ko, then
+# the rhashtable comparison, parameters from /bench_args).  Each check prints
 # "GUEST: ok NAME" or "GUEST: not ok NAME"; the host counts them.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -63,6 +64,11 @@ demo)
 	check "proc lists the demo's map" proc_maps some
 	sleep 3
 	check "rmmod registry_demo" rmmod registry_demo
+	;;
+bench)
+	# runs the whole benchmark at load time (bench/kernel/bench_anchormap.c)
+	check "insmod bench_anchormap" insmod $M/bench_anchormap.ko $(cat /bench_args)
+	check "rmmod bench_anchormap" rmmod bench_anchormap
 	;;
 esac
 

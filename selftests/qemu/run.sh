@@ -6,6 +6,8 @@
 #   run.sh test   the in-kernel selftests (selftests/kernel/test_anchormap.ko);
 #                 writes "P F S" to build/results/kernel.count
 #   run.sh demo   the example client (examples/kernel_registry/registry_demo.ko)
+#   run.sh bench  anchormap against rhashtable (bench/kernel/bench_anchormap.ko,
+#                 module parameters from BENCH_ARGS); make bench-kernel
 #
 # The modules come from build/kmod/ (make module kmod-test / kmod-demo).
 # The guest (selftests/qemu/init.sh) loads them, checks /proc/anchormap and
@@ -20,7 +22,8 @@ mode=${1:-test}
 case $mode in
 test) client=selftests/kernel/test_anchormap.ko ;;
 demo) client=examples/kernel_registry/registry_demo.ko ;;
-*) echo "usage: $0 [test|demo]" >&2; exit 2 ;;
+bench) client=bench/kernel/bench_anchormap.ko ;;
+*) echo "usage: $0 [test|demo|bench]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -57,6 +60,7 @@ cp "$root/selftests/qemu/init.sh" "$work/root/init"
 chmod 755 "$work/root/init" "$work/root/bin/busybox"
 cp "$kmod/anchormap.ko" "$kmod/$client" "$work/root/lib/modules/"
 echo "$mode" > "$work/root/mode"
+[ "$mode" = bench ] && echo "${BENCH_ARGS:-}" > "$work/root/bench_args"
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz" ||
 	die "cannot make the initramfs"
 
@@ -117,6 +121,9 @@ fi
 if [ "$mode" = demo ] && ! grep -q 'registry_demo: OK: ' "$log"; then
 	problems+=("registry_demo did not report OK")
 fi
+if [ "$mode" = bench ] && ! grep -q 'bench_anchormap: done errors=0 ' "$log"; then
+	problems+=("bench_anchormap did not finish with errors=0")
+fi
 
 passed=$((k_pass + g_pass))
 failed=$((k_fail + g_fail + (${#problems[@]} > 0 && k_fail + g_fail == 0 ? 1 : 0)))
@@ -126,7 +133,7 @@ done
 if [ "$mode" = test ]; then
 	echo "qemu: test run took ${secs}s (kernel tests: $k_pass passed, $k_fail failed, $k_skip skipped; guest checks: $g_pass passed, $g_fail failed)"
 else
-	echo "qemu: demo run took ${secs}s (guest checks: $g_pass passed, $g_fail failed)"
+	echo "qemu: $mode run took ${secs}s (guest checks: $g_pass passed, $g_fail failed)"
 fi
 if [ "$mode" = test ]; then
 	mkdir -p "$results"
