@@ -528,17 +528,20 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
 
 /*
  * Segments n-1 down to 0, each probed in full: the rare part of a lookup
- * (a probe past its first group, or a map that grew), out of line and
- * generic, so that the common path stays short and needs few registers.
+ * (a probe past its first group, or a map that grew).  Each lookup flavour
+ * has its own out-of-line copy (AM_DEFINE_SLOW), so that the common path
+ * stays short and needs few registers, while a map that grew still gets
+ * the specialised hash and compare.
  */
-static noinline u8 *am_find_slow(const struct anchormap *map, const void *key, u64 h, u32 n,
-				 struct anchormap_segment **segp, size_t *idxp)
+static __always_inline u8 *am_find_segments(const struct anchormap *map, const void *key,
+					    u64 h, u32 n, u32 ks,
+					    struct anchormap_segment **segp, size_t *idxp)
 {
 	u8 fp = am_fp(h);
 
 	while (n--) {
 		struct anchormap_segment *seg = map->seg[n];
-		size_t idx = am_seg_find(map, seg, key, h, fp, AM_GENERIC);
+		size_t idx = am_seg_find(map, seg, key, h, fp, ks);
 
 		if (idx != AM_NO_SLOT) {
 			if (segp) {
@@ -551,13 +554,29 @@ static noinline u8 *am_find_slow(const struct anchormap *map, const void *key, u
 	return NULL;
 }
 
+typedef u8 *(*am_slow_fn)(const struct anchormap *map, const void *key, u64 h, u32 n,
+			  struct anchormap_segment **segp, size_t *idxp);
+
+#define AM_DEFINE_SLOW(name, ks)						\
+static noinline u8 *am_find_slow_##name(const struct anchormap *map, const void *key, \
+					u64 h, u32 n, struct anchormap_segment **segp, \
+					size_t *idxp)				\
+{										\
+	return am_find_segments(map, key, h, n, ks, segp, idxp);		\
+}
+AM_DEFINE_SLOW(4, 4)
+AM_DEFINE_SLOW(8, 8)
+AM_DEFINE_SLOW(16, 16)
+AM_DEFINE_SLOW(generic, AM_GENERIC)
+
 /*
  * Newest segment first: it holds about half of the entries, and a map that
  * was sized right has no other.  The first group of the probe is done here,
- * specialised on @ks; anything more goes to am_find_slow() as a tail call.
+ * specialised on @ks; anything more goes to @slow as a tail call.
  */
 static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
-				     u32 ks, struct anchormap_segment **segp, size_t *idxp)
+				     u32 ks, struct anchormap_segment **segp, size_t *idxp,
+				     am_slow_fn slow)
 {
 	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
 	struct anchormap_segment *seg = map->seg[n - 1];
@@ -577,14 +596,23 @@ static __always_inline u8 *am_find_k(const struct anchormap *map, const void *ke
 			return NULL;
 		n--;	/* the newest segment is done */
 	}
-	return am_find_slow(map, key, h, n, segp, idxp);
+	return slow(map, key, h, n, segp, idxp);
 }
 
-/* The writers' lookup, with the hash already known: generic code. */
+/* The writers' lookup, with the hash already known: specialised as well. */
 static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 		   struct anchormap_segment **segp, size_t *idxp)
 {
-	return am_find_k(map, key, h, AM_GENERIC, segp, idxp);
+	switch (map->lookup_ks) {
+	case 8:
+		return am_find_k(map, key, h, 8, segp, idxp, am_find_slow_8);
+	case 4:
+		return am_find_k(map, key, h, 4, segp, idxp, am_find_slow_4);
+	case 16:
+		return am_find_k(map, key, h, 16, segp, idxp, am_find_slow_16);
+	default:
+		return am_find_k(map, key, h, AM_GENERIC, segp, idxp, am_find_slow_generic);
+	}
 }
 
 /*
@@ -594,7 +622,8 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 #define AM_DEFINE_LOOKUP(name, ks)						\
 static u8 *am_lookup_##name(const struct anchormap *map, const void *key)	\
 {										\
-	return am_find_k(map, key, am_hash_k(map, key, ks), ks, NULL, NULL);	\
+	return am_find_k(map, key, am_hash_k(map, key, ks), ks, NULL, NULL,	\
+			 am_find_slow_##name);					\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)
