@@ -3168,6 +3168,43 @@ TEST(fail_extend_keeps_prefix)
 	am_t_del(m);
 }
 
+static bool am_t_keep_odd(const void *key, void *value, void *arg)
+{
+	return am_t_rd64(key) & 1;
+}
+
+/* retain() compacts after filtering; when that allocation fails the map
+ * must still be right: kept entries there, dropped ones gone (released
+ * once), their slots counted as deleted. */
+TEST(fail_retain_compaction_keeps_map_correct)
+{
+	struct am_t_rel *rel = am_t_rel_new(1000);
+	struct anchormap *m = am_t_new(0, rel);
+	long live;
+	u64 k;
+
+	ASSERT_NOT_NULL(rel);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	live = anchormap_debug_allocs_live();
+	anchormap_debug_fail_nth(1);
+	anchormap_retain(m, am_t_keep_odd, NULL);
+	anchormap_debug_fail_nth(0);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);	/* nothing new, nothing freed */
+	EXPECT_EQ(anchormap_len(m), 500);
+	EXPECT_EQ(am_t_deleted(m), 500);
+	for (k = 0; k < 1000; k++)
+		EXPECT_EQ(anchormap_contains_key(m, &k), (bool)(k & 1));
+	EXPECT_EQ(rel->calls, 500);
+	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);	/* tombstones go now, no release */
+	EXPECT_EQ(am_t_deleted(m), 0);
+	EXPECT_EQ(rel->calls, 500);
+	am_t_del(m);
+	EXPECT_EQ(rel->calls, 1000);
+	EXPECT_EQ(am_t_rel_count_not(rel, 0, 1000, 1), 0);
+	am_t_rel_del(rel);
+}
+
 /* ---- snapshots: anchormap_save / anchormap_load ---- */
 
 #define AM_T_SNAP_MAX	(1u << 20)
@@ -3722,6 +3759,7 @@ TEST(snapshot_null_args)
 	X(fail_clone)							\
 	X(fail_shrink_to_fit)						\
 	X(fail_extend_keeps_prefix)					\
+	X(fail_retain_compaction_keeps_map_correct)			\
 	X(snapshot_roundtrip_empty)				\
 	X(snapshot_roundtrip_one_entry)				\
 	X(snapshot_roundtrip_many_segments_and_deleted)		\
