@@ -535,7 +535,8 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
  */
 static __always_inline u8 *am_find_segments(const struct anchormap *map, const void *key,
 					    u64 h, u32 n, u32 ks,
-					    struct anchormap_segment **segp, size_t *idxp)
+					    struct anchormap_segment **segp, size_t *idxp,
+					    u32 off)
 {
 	u8 fp = am_fp(h);
 
@@ -548,21 +549,21 @@ static __always_inline u8 *am_find_segments(const struct anchormap *map, const v
 				*segp = seg;
 				*idxp = idx;
 			}
-			return am_slot(map, seg, idx);
+			return am_slot(map, seg, idx) + off;
 		}
 	}
 	return NULL;
 }
 
 typedef u8 *(*am_slow_fn)(const struct anchormap *map, const void *key, u64 h, u32 n,
-			  struct anchormap_segment **segp, size_t *idxp);
+			  struct anchormap_segment **segp, size_t *idxp, u32 off);
 
 #define AM_DEFINE_SLOW(name, ks)						\
 static noinline u8 *am_find_slow_##name(const struct anchormap *map, const void *key, \
 					u64 h, u32 n, struct anchormap_segment **segp, \
-					size_t *idxp)				\
+					size_t *idxp, u32 off)			\
 {										\
-	return am_find_segments(map, key, h, n, ks, segp, idxp);		\
+	return am_find_segments(map, key, h, n, ks, segp, idxp, off);		\
 }
 AM_DEFINE_SLOW(4, 4)
 AM_DEFINE_SLOW(8, 8)
@@ -572,11 +573,12 @@ AM_DEFINE_SLOW(generic, AM_GENERIC)
 /*
  * Newest segment first: it holds about half of the entries, and a map that
  * was sized right has no other.  The first group of the probe is done here,
- * specialised on @ks; anything more goes to @slow as a tail call.
+ * specialised on @ks; anything more goes to @slow as a tail call.  Returns
+ * the slot plus @off (the value offset for anchormap_get()), or NULL.
  */
 static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
 				     u32 ks, struct anchormap_segment **segp, size_t *idxp,
-				     am_slow_fn slow)
+				     am_slow_fn slow, u32 off)
 {
 	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
 	struct anchormap_segment *seg = map->seg[n - 1];
@@ -589,14 +591,14 @@ static __always_inline u8 *am_find_k(const struct anchormap *map, const void *ke
 			*segp = seg;
 			*idxp = idx;
 		}
-		return am_slot(map, seg, idx);
+		return am_slot(map, seg, idx) + off;
 	}
 	if (likely(am_group_has_empty(grp))) {
 		if (likely(n == 1))
 			return NULL;
 		n--;	/* the newest segment is done */
 	}
-	return slow(map, key, h, n, segp, idxp);
+	return slow(map, key, h, n, segp, idxp, off);
 }
 
 /* The writers' lookup, with the hash already known: specialised as well. */
@@ -605,13 +607,14 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 {
 	switch (map->lookup_ks) {
 	case 8:
-		return am_find_k(map, key, h, 8, segp, idxp, am_find_slow_8);
+		return am_find_k(map, key, h, 8, segp, idxp, am_find_slow_8, 0);
 	case 4:
-		return am_find_k(map, key, h, 4, segp, idxp, am_find_slow_4);
+		return am_find_k(map, key, h, 4, segp, idxp, am_find_slow_4, 0);
 	case 16:
-		return am_find_k(map, key, h, 16, segp, idxp, am_find_slow_16);
+		return am_find_k(map, key, h, 16, segp, idxp, am_find_slow_16, 0);
 	default:
-		return am_find_k(map, key, h, AM_GENERIC, segp, idxp, am_find_slow_generic);
+		return am_find_k(map, key, h, AM_GENERIC, segp, idxp, am_find_slow_generic,
+				 0);
 	}
 }
 
@@ -620,38 +623,36 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
  * of line so that it gets the registers to itself.
  */
 #define AM_DEFINE_LOOKUP(name, ks)						\
-static u8 *am_lookup_##name(const struct anchormap *map, const void *key)	\
+static u8 *am_lookup_##name(const struct anchormap *map, const void *key, u32 off) \
 {										\
 	return am_find_k(map, key, am_hash_k(map, key, ks), ks, NULL, NULL,	\
-			 am_find_slow_##name);					\
+			 am_find_slow_##name, off);				\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)
 AM_DEFINE_LOOKUP(16, 16)
 AM_DEFINE_LOOKUP(generic, AM_GENERIC)
 
-static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key)
+/* The slot plus @off, or NULL: with @off the value offset, a tail call. */
+static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key, u32 off)
 {
 	switch (map->lookup_ks) {
 	case 8:
-		return am_lookup_8(map, key);
+		return am_lookup_8(map, key, off);
 	case 4:
-		return am_lookup_4(map, key);
+		return am_lookup_4(map, key, off);
 	case 16:
-		return am_lookup_16(map, key);
+		return am_lookup_16(map, key, off);
 	default:
-		return am_lookup_generic(map, key);
+		return am_lookup_generic(map, key, off);
 	}
 }
 
 const void *anchormap_get(const struct anchormap *map, const void *key)
 {
-	const u8 *slot;
-
 	if (unlikely(!map || !key))
 		return NULL;
-	slot = am_lookup(map, key);
-	return slot ? slot + map->value_off : NULL;
+	return am_lookup(map, key, map->value_off);
 }
 AM_EXPORT(anchormap_get);
 
@@ -661,7 +662,7 @@ const void *anchormap_get_key_value(const struct anchormap *map, const void *key
 	const u8 *slot = NULL;
 
 	if (likely(map && key))
-		slot = am_lookup(map, key);
+		slot = am_lookup(map, key, 0);
 	if (value)
 		*value = slot ? slot + map->value_off : NULL;
 	return slot;
