@@ -856,10 +856,11 @@ static u8 *am_fill(struct anchormap *map, struct anchormap_segment *seg, struct 
 			return ERR_PTR(err > 0 ? -err : err);
 		}
 	}
-	am_store_release(&seg->ctrl[idx], am_fp(h));	/* publish: protocol 1 */
-	am_counter_add(&st->live, 1);
+	/* before publishing: an iterator that sees the entry sees its probe */
 	if (probes > st->longest_probe)
 		am_store_relaxed(&st->longest_probe, probes);
+	am_store_release(&seg->ctrl[idx], am_fp(h));	/* publish: protocol 1 */
+	am_counter_add(&st->live, 1);
 	return slot;
 }
 
@@ -1180,18 +1181,33 @@ AM_EXPORT(anchormap_stats);
 /* ---------------------------------------------------------------------
  * Iteration
  *
- * Segments are walked from the newest present at init down to the oldest,
- * so a key removed after being yielded and re-inserted (always into the
- * newest segment) lands where the walk has already been, or in a segment
- * newer than the walk covers.  The one place left is the newest segment
- * itself (it->top - 1), where a re-insert can land in a later group; there,
- * a key whose stripe saw a removal since init is checked for a deleted copy
- * of itself in a group already walked, and skipped if one exists.
+ * No key twice: a key can have several copies only through remove and
+ * re-insert, and a re-insert always goes to the newest segment, at a later
+ * position of the key's own probe sequence than any earlier copy in that
+ * segment (the groups before an earlier copy were full when it was placed,
+ * and stay full).  So the walk is ordered to meet later copies first:
+ *
+ *  - segments from the newest present at init down to the oldest: a copy
+ *    re-inserted after the walk left a segment lands in a newer one, which
+ *    the walk has already done or does not cover;
+ *  - groups from the highest index down: along a probe sequence the group
+ *    index grows (triangular steps) until it wraps past the end of the
+ *    segment, so an unwrapped later copy sits in a group walked earlier.
+ *
+ * What is left is a key in the walk's newest segment whose probe sequence
+ * may wrap (its stripe's longest probe reaches past the segment's end from
+ * its home group): there, if the stripe saw a removal since init and a
+ * removed copy of the key sits in a group already walked, the key is
+ * skipped.  The price: such a key is also skipped when that copy was
+ * removed before the walk began (see README).
  *
  * Each group is read as a consistent snapshot (both words, then the first
  * again: control bytes only move forward, so an unchanged word was constant
  * meanwhile), so two copies of one key in one group are never both seen.
  */
+
+/* it->group before the first group of the walk's first segment */
+#define AM_ITER_FRESH	((size_t)-1)
 
 static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map)
 {
@@ -1202,15 +1218,11 @@ static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map
 	if (!map || !map->shared)
 		return;
 	it->top = am_load_acquire(&map->nseg);
-	it->seg = it->top;
-	it->group = 0;
+	it->seg = it->top ? it->top - 1 : 0;
+	it->group = AM_ITER_FRESH;
 	it->mask = 0;
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
 		it->removals[i] = am_load_relaxed(&map->shared->stripes[i].removals);
-	if (it->seg) {
-		it->seg--;
-		it->group = (size_t)-1;	/* advanced to 0 by the first load */
-	}
 }
 
 void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
@@ -1230,14 +1242,16 @@ static bool am_iter_load_group(struct anchormap_iter *it)
 		u64 w0, w1, again;
 		size_t base;
 
-		if (it->group == (size_t)-1 || it->group < seg->gmask) {
-			it->group++;
+		if (it->group == AM_ITER_FRESH) {
+			it->group = seg->gmask;
+		} else if (it->group) {
+			it->group--;
 		} else {
 			if (!it->seg)
 				return false;
 			it->seg--;
-			it->group = 0;
 			seg = map->seg[it->seg];
+			it->group = seg->gmask;
 		}
 		base = it->group << AM_GROUP_SHIFT;
 		do {
@@ -1257,7 +1271,10 @@ static bool am_iter_load_group(struct anchormap_iter *it)
 	}
 }
 
-/* Is there a DELETED copy of @key in a group of @seg the walk has passed? */
+/*
+ * Is there a DELETED copy of @key on its probe sequence before the current
+ * group, in a group the walk has passed (a higher index)?
+ */
 static bool am_iter_seen_copy(const struct anchormap_iter *it,
 			      const struct anchormap_segment *seg, const u8 *key, u64 h)
 {
@@ -1269,9 +1286,9 @@ static bool am_iter_seen_copy(const struct anchormap_iter *it,
 
 		if (g == it->group)
 			return false;	/* copies lie before the live one */
-		for (i = 0; i < AM_GROUP; i++) {
+		for (i = 0; g > it->group && i < AM_GROUP; i++) {
 			/* ACQUIRE pairs with the remover's RELEASE (protocol 2) */
-			if (g < it->group && am_load_acquire(&seg->ctrl[base + i]) == AM_DELETED &&
+			if (am_load_acquire(&seg->ctrl[base + i]) == AM_DELETED &&
 			    am_key_eq(map, key, am_slot(map, seg, base + i)))
 				return true;
 		}
@@ -1279,6 +1296,37 @@ static bool am_iter_seen_copy(const struct anchormap_iter *it,
 			return false;
 		g = (g + step) & gmask;
 	}
+}
+
+/*
+ * Can a probe sequence from @h's home group, @groups groups long at most,
+ * wrap past the end of @seg?  Triangular: step i is i(i+1)/2 groups on.
+ */
+static bool am_probe_may_wrap(const struct anchormap_segment *seg, u64 h, u32 groups)
+{
+	size_t steps = groups ? groups - 1 : 0;
+
+	return steps * (steps + 1) / 2 >= seg->gmask + 1 - (h & seg->gmask);
+}
+
+/* Could the live copy of @slot's key at the current group be a second one? */
+static bool am_iter_maybe_seen(const struct anchormap_iter *it,
+			       const struct anchormap_segment *seg, const u8 *slot)
+{
+	const struct anchormap *map = it->map;
+	const struct am_stripe *st;
+	u64 h;
+
+	if (it->seg != it->top - 1)
+		return false;	/* no re-insert lands in an older segment */
+	h = am_hash_key(map, slot);
+	st = am_stripe_of(map, h);
+	if (am_load_relaxed(&st->removals) == it->removals[(h >> 32) & (ANCHORMAP_STRIPES - 1)])
+		return false;	/* no removal of this key since init */
+	/* every copy of this key was placed by its stripe: within its longest probe */
+	if (!am_probe_may_wrap(seg, h, am_load_relaxed(&st->longest_probe)))
+		return false;	/* unwrapped: earlier copies are walked later */
+	return am_iter_seen_copy(it, seg, slot, h);
 }
 
 static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
@@ -1291,7 +1339,6 @@ static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
 		const struct anchormap_segment *seg;
 		size_t idx;
 		u8 *slot;
-		u64 h;
 
 		if (!it->mask && !am_iter_load_group(it)) {
 			it->top = 0;	/* ended: stay ended */
@@ -1304,13 +1351,8 @@ static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
 		if (!(am_load_acquire(&seg->ctrl[idx]) & AM_FULL_BIT))
 			continue;
 		slot = am_slot(map, seg, idx);
-		if (shared && it->seg == it->top - 1) {
-			h = am_hash_key(map, slot);
-			if (am_load_relaxed(&am_stripe_of(map, h)->removals) !=
-			    it->removals[(h >> 32) & (ANCHORMAP_STRIPES - 1)] &&
-			    am_iter_seen_copy(it, seg, slot, h))
-				continue;
-		}
+		if (shared && am_iter_maybe_seen(it, seg, slot))
+			continue;
 		*keyp = slot;
 		return true;
 	}

@@ -3205,6 +3205,91 @@ TEST(fail_retain_compaction_keeps_map_correct)
 	am_t_rel_del(rel);
 }
 
+/*
+ * Iteration with a removed and re-inserted key, made deterministic with a
+ * hash that picks the home group (capacity 100: one segment of 8 groups;
+ * all keys share a stripe).  Keys below 100 live in group @a's probe
+ * sequence, other keys in group @b's.
+ */
+static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
+{
+	return am_t_rd64(key) < 100 ? 0 : 7;
+}
+
+static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
+{
+	return 7;
+}
+
+static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
+{
+	struct anchormap_params p;
+
+	am_t_params(&p, 8, 8);
+	p.hash = hash;
+	return am_t_new_params(&p, 100);
+}
+
+/* Key 0 removed and re-inserted before the walk (its copy moves to group
+ * 1); a removal on its stripe during the walk must not hide it. */
+TEST(iter_reinserted_before_walk_seen_once)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_0);
+	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
+	const void *k;
+	int seen0 = 0, n = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(it);
+	EXPECT_EQ(am_t_fill(m, 0, 16), 0);	/* group 0 full, key 0 first */
+	EXPECT_EQ(am_t_put(m, 100), 1);		/* group 7: walked first */
+	key = 0;
+	EXPECT_EQ(anchormap_remove(m, &key), 1);
+	EXPECT_EQ(am_t_put(m, 0), 1);		/* lands in group 1 */
+	anchormap_for_each(m, it, &k, NULL) {
+		if (n++ == 0) {
+			key = 5;	/* a removal on the same stripe, mid-walk */
+			EXPECT_EQ(anchormap_remove(m, &key), 1);
+		}
+		seen0 += am_t_rd64(k) == 0;
+	}
+	EXPECT_EQ(seen0, 1);
+	EXPECT_GE(n, 15);
+	am_test_free(it);
+	am_t_del(m);
+}
+
+/* Key 0 yielded, then removed and re-inserted mid-walk at a wrapped probe
+ * position (group 7 is full, so group 0): it must not come again. */
+TEST(iter_reinserted_at_wrapped_position_not_twice)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
+	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
+	const void *k;
+	int seen0 = 0, n = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(it);
+	EXPECT_EQ(am_t_fill(m, 0, 16), 0);	/* group 7 full */
+	anchormap_for_each(m, it, &k, NULL) {
+		n++;
+		if (am_t_rd64(k) != 0)
+			continue;
+		if (++seen0 == 1) {
+			key = 0;
+			EXPECT_EQ(anchormap_remove(m, &key), 1);
+			EXPECT_EQ(am_t_put(m, 0), 1);	/* wraps to group 0 */
+		}
+	}
+	EXPECT_EQ(seen0, 1);
+	EXPECT_EQ(n, 16);
+	EXPECT_TRUE(anchormap_contains_key(m, &key));
+	am_test_free(it);
+	am_t_del(m);
+}
+
 /* ---- snapshots: anchormap_save / anchormap_load ---- */
 
 #define AM_T_SNAP_MAX	(1u << 20)
@@ -3760,6 +3845,8 @@ TEST(snapshot_null_args)
 	X(fail_shrink_to_fit)						\
 	X(fail_extend_keeps_prefix)					\
 	X(fail_retain_compaction_keeps_map_correct)			\
+	X(iter_reinserted_before_walk_seen_once)			\
+	X(iter_reinserted_at_wrapped_position_not_twice)		\
 	X(snapshot_roundtrip_empty)				\
 	X(snapshot_roundtrip_one_entry)				\
 	X(snapshot_roundtrip_many_segments_and_deleted)		\
