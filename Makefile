@@ -131,5 +131,6 @@ clean:
 	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers
 
 -include kernel/kernel.mk
+-include bench/bench.mk
 
 endif

@@ -620,13 +620,42 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 
 /*
  * The readers' lookup: one specialised copy per common key size, each out
- * of line so that it gets the registers to itself.
+ * of line so that it gets the registers to itself.  Only the first
+ * candidate of the home group of the newest segment is tried here, and
+ * anything else is a tail call with four arguments (no stack argument, so
+ * no frame and no callee-saved spills on the fast path): a fingerprint
+ * collision, a probe past the home group or an older segment all redo the
+ * lookup in the slow path, from the newest segment.
  */
 #define AM_DEFINE_LOOKUP(name, ks)						\
+static noinline u8 *am_lookup_slow_##name(const struct anchormap *map,	\
+					  const void *key, u64 h, u32 off)	\
+{										\
+	return am_find_slow_##name(map, key, h, am_load_acquire(&map->nseg),	\
+				   NULL, NULL, off);				\
+}										\
 static u8 *am_lookup_##name(const struct anchormap *map, const void *key, u32 off) \
 {										\
-	return am_find_k(map, key, am_hash_k(map, key, ks), ks, NULL, NULL,	\
-			 am_find_slow_##name, off);				\
+	u64 h = am_hash_k(map, key, ks);					\
+	u32 n = am_load_acquire(&map->nseg);	/* protocol 3 */		\
+	const struct anchormap_segment *seg = map->seg[n - 1];			\
+	size_t base = (h & seg->gmask) << AM_GROUP_SHIFT;			\
+	am_group_t grp = am_group_load(seg->ctrl, base);			\
+	u8 fp = am_fp(h);							\
+	u64 m = am_group_match(grp, fp);					\
+										\
+	if (likely(m)) {							\
+		size_t idx = base + am_group_slot(m);				\
+		u8 *slot = am_slot(map, seg, idx);				\
+										\
+		/* ACQUIRE pairs with the writer's RELEASE (protocol 1) */	\
+		if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&		\
+		    likely(am_key_eq_k(map, key, slot, ks)))			\
+			return slot + off;					\
+	} else if (likely(n == 1 && am_group_has_empty(grp))) {		\
+		return NULL;							\
+	}									\
+	return am_lookup_slow_##name(map, key, h, off);			\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# bench/bench.mk - anchormap against the maps users would pick instead.
+# Included from the top Makefile:
+#
+#   make bench                  the full matrix (~35 min), results in bench/results/
+#   make bench BENCH_QUICK=1    a smoke run (a few minutes), results in build/bench-quick/
+#
+# See bench/BENCHMARK.md for what is measured and how.
+
+BENCH_CXX	?= g++
+BENCH_PKGS	:= absl_flat_hash_map absl_hash liburcu liburcu-cds ck
+BENCH_CFLAGS	:= -std=gnu++17 -O2 -g -Wall -Wextra -Wno-unused-parameter \
+		   -Wno-missing-field-initializers -pthread -I. -Iuserspace_shim
+BENCH_BIN	:= $(B)/bench
+
+ifeq ($(BENCH_QUICK),1)
+BENCH_OUT	?= $(B)/bench-quick
+BENCH_MODE	:= quick
+else
+BENCH_OUT	?= bench/results
+BENCH_MODE	:= full
+endif
+
+.PHONY: bench bench-deps bench-report
+
+bench-deps:
+	@bash scripts/install-deps.sh user bench
+
+$(BENCH_BIN)/ambench: bench/ambench.cc bench/maps.h bench/memcount.cc bench/memcount.h \
+		      $(B)/libanchormap.a | bench-deps
+	@mkdir -p $(dir $@)
+	$(BENCH_CXX) $(BENCH_CFLAGS) $$(pkg-config --cflags $(BENCH_PKGS)) \
+		bench/ambench.cc bench/memcount.cc -o $@ \
+		$(B)/libanchormap.a $$(pkg-config --libs $(BENCH_PKGS))
+
+$(BENCH_BIN)/cgget: bench/cgget.cc bench/maps.h $(B)/libanchormap.a | bench-deps
+	@mkdir -p $(dir $@)
+	$(BENCH_CXX) $(BENCH_CFLAGS) $$(pkg-config --cflags $(BENCH_PKGS)) \
+		bench/cgget.cc -o $@ \
+		$(B)/libanchormap.a $$(pkg-config --libs $(BENCH_PKGS))
+
+bench: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
+	bash bench/run.sh $(BENCH_MODE) $(BENCH_BIN) $(BENCH_OUT)
+
+bench-report:
+	bash bench/report.sh $(BENCH_OUT)

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+# bench/run.sh MODE BIN OUT - run the benchmark matrix (MODE full or quick),
+# write CSVs to OUT, then the plots and summary tables (bench/report.sh).
+set -e
+mode=$1 bin=$2 out=$3
+maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht"
+mkdir -p "$out"
+csv=$out/throughput.csv mem=$out/memory.csv cg=$out/callgrind.csv
+# BENCH_APPEND=1 BENCH_PLAN="kv:size:workloads:threads:grow-ops ..." BENCH_MAPS="..."
+# adds rows to an existing result set (to redo one step) instead of starting over
+if [ -z "$BENCH_APPEND" ]; then
+	echo "map,kv,size,workload,dist,threads,ops,runs,median_mops,min_mops,max_mops,q1_mops,q3_mops,median_ns_per_op" > $csv
+	echo "map,kv,size,mode,live_bytes,peak_bytes,live_bytes_per_entry,peak_bytes_per_entry,rss_bytes_per_entry" > $mem
+	echo "map,size,lookup,instructions_per_get" > $cg
+fi
+maps=${BENCH_MAPS:-$maps}
+
+reads=get-hit,get-miss,read-heavy,exchange
+fresh=rapid-grow,insert-presized,insert-grow
+if [ "$mode" = quick ]; then
+	runs=3 ops=200000 threads=1,2,4
+	# kv:size:workloads:threads:grow-ops
+	plan="u64:1000:$reads:$threads:0 u64:100000:$reads,$fresh:$threads:0
+	      k32v64:1000:$reads:$threads:0 k32v64:100000:$reads,$fresh:$threads:0"
+	cgsizes="1000 100000" cgn=20000
+else
+	runs=5 ops=2000000 threads=1,2,4
+	plan="u64:1000:$reads:$threads:0 u64:1000000:$reads,$fresh:$threads:0
+	      u64:16000000:$reads:$threads:0 u64:16000000:insert-presized,insert-grow:1,2:0
+	      k32v64:1000:$reads:$threads:0 k32v64:1000000:$reads,$fresh:$threads:0"
+	cgsizes="1000 1000000" cgn=200000
+fi
+
+[ -n "$BENCH_PLAN" ] && plan=$BENCH_PLAN
+[ -n "$BENCH_APPEND" ] || {
+	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "mode: $mode"
+	echo "anchormap: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "compiler: $(g++ --version | head -1)"
+	echo "kernel: $(uname -r)"
+	lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L1d|L2|L3|Hypervisor|NUMA node\(s\))'
+	grep MemTotal /proc/meminfo
+	echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+	for p in libabsl-dev libcuckoo-dev libck-dev liburcu-dev; do
+		echo "$p: $(dpkg-query -W -f='${Version}' $p 2>/dev/null)"
+	done
+} > $out/machine.txt
+
+[ -n "$BENCH_APPEND" ] || rm -f $out/failures.txt
+start=$(date +%s)
+for step in $plan; do
+	IFS=: read kv size wls thr gops <<< "$step"
+	memopt=
+	# memory once per (kv, size): the second 16M step skips it
+	grep -q "^anchormap,$kv,$size," $mem && memopt=--no-mem
+	for m in $maps; do
+		echo "[$(( $(date +%s) - start ))s] $m $kv $size $wls threads $thr" >&2
+		"$bin/ambench" --map $m --kv $kv --size $size --workloads $wls \
+			--threads $thr --runs $runs --ops $ops --grow-ops $gops \
+			--csv $csv --mem-csv $mem $memopt ||
+			echo "$m,$kv,$size,$wls,$thr,exit $?" | tee -a $out/failures.txt >&2
+	done
+done
+
+# instructions per u64 lookup, pre-sized map (callgrind; stable, unlike time)
+[ -n "$BENCH_APPEND" ] && cgsizes=
+for size in $cgsizes; do
+	for m in anchormap absl ck_ht cds_lfht libcuckoo; do
+		for h in hit miss; do
+			valgrind --tool=callgrind --callgrind-out-file=$out/.cg.out \
+				--toggle-collect='*cg_lookups*' "$bin/cgget" $m $size $h $cgn \
+				>/dev/null 2>&1
+			awk -v m=$m -v s=$size -v h=get-$h -v n=$cgn \
+				'/^summary:/{printf "%s,%s,%s,%.1f\n", m, s, h, $2 / n}' \
+				$out/.cg.out >> $cg
+		done
+	done
+done
+rm -f $out/.cg.out
+echo "[$(( $(date +%s) - start ))s] done" >&2
+bash bench/report.sh "$out"
