@@ -112,7 +112,8 @@ check:
 	for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || rc=1; done; \
 	$(MAKE) --no-print-directory pkgconfig-test || rc=1; \
 	$(MAKE) --no-print-directory check-fuzz || rc=1; \
-	if [ -f selftests/qemu/run.sh ]; then $(MAKE) --no-print-directory check-kernel || rc=1; fi; \
+	$(MAKE) --no-print-directory check-kernel || rc=1; \
+	$(MAKE) --no-print-directory check-debug || rc=1; \
 	bash selftests/summary.sh $(B)/results || rc=1; \
 	exit $$rc
 

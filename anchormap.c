@@ -804,12 +804,13 @@ static bool am_take_credit(struct anchormap *map, struct am_stripe *st, u32 n)
 	struct anchormap_segment *seg = map->seg[n];
 	long avail, take;
 
+	/* written under the lock, peeked at by statistics: marked stores */
 	if (st->credit_seg != n) {
-		st->credit_seg = n;
-		st->credits = 0;
+		am_store_relaxed(&st->credit_seg, n);
+		am_store_relaxed(&st->credits, 0);
 	}
 	if (st->credits) {
-		st->credits--;
+		am_store_relaxed(&st->credits, st->credits - 1);
 		return true;
 	}
 	avail = am_load_relaxed(&seg->avail);
@@ -818,7 +819,7 @@ static bool am_take_credit(struct anchormap *map, struct am_stripe *st, u32 n)
 			return false;
 		take = avail < (long)seg->chunk ? avail : (long)seg->chunk;
 	} while (!am_cas_relaxed(&seg->avail, &avail, avail - take));
-	st->credits = take - 1;
+	am_store_relaxed(&st->credits, (size_t)take - 1);
 	return true;
 }
 
@@ -1501,7 +1502,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 		return -ENOMEM;
 	}
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		am_lock_init(&sh->stripes[i].lock);
+		am_lock_init(&sh->stripes[i].lock, am_atomic(map));
 	am_mutex_init(&sh->grow_lock);
 	map->shared = sh;
 	/* the map is not shared yet: the caller publishes it */
@@ -1559,8 +1560,8 @@ static void am_reset_stripes(struct anchormap *map)
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
 		struct am_stripe *st = &map->shared->stripes[i];
 
-		st->credit_seg = 0;
-		st->credits = 0;
+		am_store_relaxed(&st->credit_seg, 0);
+		am_store_relaxed(&st->credits, 0);
 		am_store_relaxed(&st->live, 0);
 		am_store_relaxed(&st->deleted, 0);
 	}

@@ -42,9 +42,19 @@ static __always_inline void am_cpu_relax(void)
 
 typedef spinlock_t am_lock_t;
 
-static inline void am_lock_init(am_lock_t *l)
+/*
+ * Two lockdep classes: stripes of ANCHORMAP_F_ATOMIC maps are taken in any
+ * context with interrupts off, the others with interrupts on.  In one class
+ * lockdep would call that an inconsistent lock state, although no lock is
+ * ever shared between the two kinds of map.
+ */
+static struct lock_class_key am_stripe_key_plain;
+static struct lock_class_key am_stripe_key_irqsafe;
+
+static inline void am_lock_init(am_lock_t *l, bool irqsafe)
 {
 	spin_lock_init(l);
+	lockdep_set_class(l, irqsafe ? &am_stripe_key_irqsafe : &am_stripe_key_plain);
 }
 
 /*
@@ -67,7 +77,18 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 {
 	bool contended = false;
 
-	if (irqsafe) {
+	if (IS_ENABLED(CONFIG_LOCKDEP)) {
+		/*
+		 * lockdep records neither order nor recursion for trylock
+		 * acquisitions: take the lock plainly so that it checks them,
+		 * and count contention from a peek instead.
+		 */
+		contended = spin_is_locked(l);
+		if (irqsafe)
+			spin_lock_irqsave(l, *flags);
+		else
+			spin_lock(l);
+	} else if (irqsafe) {
 		if (unlikely(!spin_trylock_irqsave(l, *flags))) {
 			spin_lock_irqsave(l, *flags);
 			contended = true;

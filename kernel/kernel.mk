@@ -6,6 +6,9 @@
 #   make sparse        anchormap.ko, the selftest and the demo through sparse (C=2)
 #   make check-kernel  install deps, build, run the in-kernel selftests under QEMU
 #   make demo          install deps, build, run the example client under QEMU
+#   make check-debug   the debug-kernel lane: check-kasan, then check-kcsan
+#   make check-kasan   in-kernel selftests under a KASAN + lockdep kernel
+#   make check-kcsan   in-kernel selftests under a KCSAN kernel
 #
 # KVER defaults to the newest installed release that has both headers and a
 # /boot image (kernel/kver.sh), not the running kernel.
@@ -84,6 +87,46 @@ demo:
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-demo
 	bash selftests/qemu/run.sh demo
+
+# ---- the debug-kernel lane ----
+#
+# check-FLAVOUR builds (or reuses: cached under build/dkernel/, keyed by
+# the config fragments, the source version and the compiler) a kernel from
+# Debian's linux-source-6.1 with selftests/qemu/configs/base.config and
+# FLAVOUR.config (selftests/qemu/debug-kernel.sh), builds anchormap.ko and
+# test_anchormap.ko against it in build/kmod-FLAVOUR (W=1, no warnings, -g
+# so that reports can be decoded with scripts/faddr2line), boots it under
+# QEMU (selftests/qemu/run.sh) and writes build/results/FLAVOUR.count.
+# The run fails on a "not ok", and on any KASAN, lockdep, sleep-in-atomic
+# or (involving anchormap) KCSAN report; the guest first checks in its
+# kernel log that the checkers are on (DEXPECT_*).
+DEBUG_KERNELS	:= kasan kcsan
+DEBUG_TIMEOUT	?= 900
+DEXPECT_kasan	:= KernelAddressSanitizer initialized|Lock dependency validator
+DEXPECT_kcsan	:= kcsan: enabled early|kcsan: strict mode configured
+DAPPEND_kasan	:= kasan_multi_shot
+DAPPEND_kcsan	:=
+
+.PHONY: check-debug $(addprefix check-,$(DEBUG_KERNELS))
+
+check-debug:
+	@mkdir -p $(B)/results
+	@rc=0; for f in $(DEBUG_KERNELS); do \
+		$(MAKE) --no-print-directory check-$$f || rc=1; done; exit $$rc
+
+# A failure before the boot still leaves a failed count.
+$(addprefix check-,$(DEBUG_KERNELS)): check-%:
+	@mkdir -p $(B)/results && rm -f $(B)/results/$*.count
+	@fail() { echo "0 1 0" > $(B)/results/$*.count; exit 1; }; \
+	bash scripts/install-deps.sh kernel || fail; \
+	kdir=$$(bash selftests/qemu/debug-kernel.sh $*) || fail; \
+	kver="$$(cat $$kdir/include/config/kernel.release)-$*"; \
+	$(MAKE) --no-print-directory kmod-test KDIR=$$kdir KB=$(B)/kmod-$* \
+		KVER=$$kver KCFLAGS=-g || fail; \
+	KVER=$$kver QEMU_KERNEL=$$kdir/arch/x86/boot/bzImage QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* \
+	QEMU_NAME=$* QEMU_TIMEOUT=$(DEBUG_TIMEOUT) QEMU_APPEND="$(DAPPEND_$*)" \
+	QEMU_EXPECT="$(DEXPECT_$*)" QEMU_FADDR2LINE=$$kdir/source/scripts/faddr2line \
+	bash selftests/qemu/run.sh test
 
 # Outputs of a direct `make -C $KDIR M=$PWD` in the source tree.
 clean: clean-kernel

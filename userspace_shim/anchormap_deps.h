@@ -8,7 +8,8 @@
  *
  *   memcpy memcmp memset, likely unlikely __always_inline noinline
  *   am_lock_t          stripe lock: am_lock_init am_lock am_unlock
- *                      (am_lock returns true when it had to wait)
+ *                      (am_lock returns true when it had to wait; init is
+ *                      told whether the lock is taken irq-safe)
  *   am_mutex_t         growth lock: am_mutex_init am_mutex_lock am_mutex_unlock
  *   am_zalloc am_free  zeroed, 64-byte aligned blocks (NULL on failure)
  *   am_random_seed     a random 64-bit seed
@@ -75,8 +76,9 @@ typedef struct {
 
 #define AM_LOCK_SPINS	128
 
-static inline void am_lock_init(am_lock_t *l)
+static inline void am_lock_init(am_lock_t *l, bool irqsafe)
 {
+	(void)irqsafe;
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELAXED);
 }
 
@@ -117,7 +119,7 @@ typedef am_lock_t am_mutex_t;
 
 static inline void am_mutex_init(am_mutex_t *m)
 {
-	am_lock_init(m);
+	am_lock_init(m, false);
 }
 
 static inline void am_mutex_lock(am_mutex_t *m, bool atomic)

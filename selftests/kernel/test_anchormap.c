@@ -12,7 +12,7 @@
  *    anchormap_reserve(), iteration during writes, /proc/anchormap read
  *    while maps are created, reshaped and destroyed, snapshots in kernel
  *    memory, and the kernel glue (failure injection, alignment,
- *    atomic-context init).
+ *    an atomic map written and destroyed with interrupts off).
  *
  * Results are kselftest/TAP lines ("ok N name", "not ok N name"), then
  * "# anchormap selftests: P passed, F failed" and "P passed, F failed".
@@ -903,9 +903,12 @@ TEST(k_glue_atomic_map_lives_under_a_spinlock)
 	u64 key;
 
 	ASSERT_NOT_NULL(map);
-	/* init, writes, growth and destroy with interrupts off */
-	spin_lock_irqsave(&kt6_lock, flags);
+	/*
+	 * Writes, growth and destroy with interrupts off.  Not init: it is
+	 * process context, may sleep, for atomic maps too (anchormap.h).
+	 */
 	init_ret = kt_map_init(map, "test_atomic_ctx", sizeof(u64), ANCHORMAP_F_ATOMIC, 0);
+	spin_lock_irqsave(&kt6_lock, flags);
 	if (!init_ret) {
 		for (key = 0; key < 500; key++)
 			if (anchormap_insert(map, &key, &key) != 1)

@@ -46,6 +46,13 @@ proc_maps() {
 	fi
 }
 
+# the debug-kernel lane: the kernel log must show that its checkers are on
+if [ -r /expect ]; then
+	while IFS= read -r want; do
+		[ -n "$want" ] && check "kernel log has '$want'" sh -c 'dmesg | grep -qF "$1"' sh "$want"
+	done < /expect
+fi
+
 check "insmod anchormap" insmod $M/anchormap.ko
 show_proc "anchormap loaded"
 check "proc shows only the header" proc_maps 0

@@ -15,7 +15,22 @@
 # a missing summary, an oops, a BUG, a WARNING, a panic or a time-out.
 #
 # Environment: KVER (kernel release, default kernel/kver.sh), QEMU_TIMEOUT
-# (seconds, default 300), QEMU_SMP (default 2).
+# (seconds, default 300), QEMU_SMP (default 2).  The debug-kernel lane
+# (make check-debug, kernel/kernel.mk) boots its own kernels with:
+#   QEMU_KERNEL   the kernel image (default /boot/vmlinuz-$KVER)
+#   QEMU_KMOD     the module directory (default build/kmod)
+#   QEMU_NAME     the run's name: build/results/NAME.count, build/qemu-MODE-NAME
+#                 (default kernel: build/results/kernel.count, build/qemu-MODE)
+#   QEMU_APPEND   more kernel command-line parameters
+#   QEMU_EXPECT   lines the guest's dmesg must hold, separated by '|' (e.g.
+#                 that KASAN is on); each is a guest check
+#   QEMU_FADDR2LINE  the kernel's scripts/faddr2line: on a failure, print the
+#                 source line of each anchormap frame in the reports
+# Besides the checks above, any KASAN report, lockdep splat, sleep in atomic
+# context, debug-objects or spinlock-debug report fails the run, and so does
+# a KCSAN report that involves anchormap (a frame or function of anchormap.ko
+# or test_anchormap.ko: am_*, anchormap_*, kt_*); other KCSAN reports (races
+# inside the kernel itself) are listed as notes.
 set -u
 
 mode=${1:-test}
@@ -28,21 +43,28 @@ esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build
-kmod=$build/kmod
+kmod=${QEMU_KMOD:-$build/kmod}
+name=${QEMU_NAME:-kernel}
 work=$build/qemu-$mode
+[ "$name" = kernel ] || work=$work-$name
 results=$build/results
-kver=${KVER:-$(sh "$root/kernel/kver.sh")}
-kernel=/boot/vmlinuz-$kver
+if [ -n "${QEMU_KERNEL:-}" ]; then
+	kernel=$QEMU_KERNEL
+	kver=${KVER:-$(basename "$kernel")}
+else
+	kver=${KVER:-$(sh "$root/kernel/kver.sh")}
+	kernel=/boot/vmlinuz-$kver
+fi
 timeout_s=${QEMU_TIMEOUT:-300}
 smp=${QEMU_SMP:-2}
 
 die() {
 	echo "qemu: $*" >&2
-	[ "$mode" = test ] && mkdir -p "$results" && echo "0 1 0" > "$results/kernel.count"
+	[ "$mode" = test ] && mkdir -p "$results" && echo "0 1 0" > "$results/$name.count"
 	exit 1
 }
 
-[ -n "$kver" ] && [ -r "$kernel" ] || die "no kernel image /boot/vmlinuz-$kver (bash scripts/install-deps.sh kernel)"
+[ -n "$kver" ] && [ -r "$kernel" ] || die "no kernel image ${QEMU_KERNEL:-/boot/vmlinuz-$kver} (bash scripts/install-deps.sh kernel)"
 for f in anchormap.ko "$client"; do
 	[ -r "$kmod/$f" ] || die "missing $kmod/$f (make module kmod-$mode)"
 done
@@ -60,6 +82,9 @@ cp "$root/selftests/qemu/init.sh" "$work/root/init"
 chmod 755 "$work/root/init" "$work/root/bin/busybox"
 cp "$kmod/anchormap.ko" "$kmod/$client" "$work/root/lib/modules/"
 echo "$mode" > "$work/root/mode"
+if [ -n "${QEMU_EXPECT:-}" ]; then
+	tr '|' '\n' <<< "$QEMU_EXPECT" > "$work/root/expect"
+fi
 [ "$mode" = bench ] && echo "${BENCH_ARGS:-}" > "$work/root/bench_args"
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz" ||
 	die "cannot make the initramfs"
@@ -70,10 +95,11 @@ echo "$mode" > "$work/root/mode"
 panic_on="oops=panic softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60"
 log=$work/console.log
 echo "qemu: booting $kver (TCG, $smp CPUs) with anchormap.ko and $(basename "$client"), log $log"
+[ "$name" = kernel ] || echo "qemu: kernel $kernel, modules from $kmod"
 start=$(date +%s.%N)
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m 1024 \
 	-nographic -no-reboot -nic none -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
-	-append "console=ttyS0 panic=-1 quiet $panic_on" </dev/null >"$work/raw.log" 2>&1
+	-append "console=ttyS0 panic=-1 quiet $panic_on ${QEMU_APPEND:-}" </dev/null >"$work/raw.log" 2>&1
 qrc=$?
 end=$(date +%s.%N)
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
@@ -85,9 +111,41 @@ problems=()
 [ $qrc -eq 124 ] && problems+=("timed out after ${timeout_s}s")
 [ $qrc -ne 0 ] && [ $qrc -ne 124 ] && problems+=("qemu exited with status $qrc")
 grep -q 'GUEST: done' "$log" || problems+=("the guest did not finish its script")
+# KCSAN reports: one block from "BUG: KCSAN:" to the closing "=====" line.
+# A block that names anchormap code stays in $checked (and fails the run
+# below); one that does not is moved out into $kcsan_other, a note.
+checked=$work/console.checked
+kcsan_other=$work/kcsan-other.log
+am_code='\[(test_)?anchormap\]|(^|[^A-Za-z0-9_])(am|anchormap|kt[0-9]*)_[A-Za-z0-9_]*'
+AM_CODE=$am_code awk -v other="$kcsan_other" '
+	function flush() {
+		if (n && !mine) { for (i = 1; i <= n; i++) print blk[i] > other }
+		else { for (i = 1; i <= n; i++) print blk[i] }
+		n = 0; inblk = 0; mine = 0
+	}
+	BEGIN { am = ENVIRON["AM_CODE"] }
+	/BUG: KCSAN: / { flush(); inblk = 1 }
+	inblk { blk[++n] = $0
+		# the title, and stack frames ("fn+0x1/0x2 [module]"), not "Comm:"
+		if ($0 ~ am && ($0 ~ /BUG: KCSAN: / || $0 ~ /\+0x[0-9a-f]+\/0x[0-9a-f]+/)) mine = 1
+		if ($0 ~ /^(\[ *[0-9.]+\] )?=+$/) flush(); next }
+	{ print }
+	END { flush() }' "$log" > "$checked"
+: >> "$kcsan_other"
 bad='Oops|BUG:|kernel BUG|WARNING:|Call Trace|general protection|Kernel panic|soft lockup|hung_task|rcu_sched self-detected|RCU stall'
-if grep -Eq "$bad" "$log"; then
-	problems+=("kernel reported: $(grep -Em1 "$bad" "$log" | sed 's/^\[[ 0-9.]*\] //')")
+# the debug kernels' checkers (most also print BUG: or WARNING:)
+bad+='|KASAN|possible circular locking dependency|inconsistent lock state|possible recursive locking'
+bad+='|sleeping function called from invalid context|scheduling while atomic|suspicious RCU usage'
+bad+='|lock inversion|DEBUG_LOCKS_WARN_ON|trying to register non-static key|ODEBUG:|spinlock (bad magic|lockup|already unlocked)'
+bad+='|KCSAN: '
+nbad=$(grep -Ec "$bad" "$checked")
+if [ "$nbad" -gt 0 ]; then
+	problems+=("kernel reported ($nbad lines): $(grep -Em1 "$bad" "$checked" | sed 's/^\[[ 0-9.]*\] //')")
+	for what in 'BUG: KASAN' 'BUG: KCSAN' 'circular locking' 'inconsistent lock state' \
+		    'recursive locking' 'invalid context' 'suspicious RCU usage' 'lock inversion'; do
+		c=$(grep -c "$what" "$checked")
+		[ "$c" -gt 0 ] && problems+=("$c report(s) '$what'")
+	done
 fi
 
 # what matters: everything from the guest's first line on (the boot is quiet)
@@ -127,6 +185,28 @@ fi
 
 passed=$((k_pass + g_pass))
 failed=$((k_fail + g_fail + (${#problems[@]} > 0 && k_fail + g_fail == 0 ? 1 : 0)))
+if [ -s "$kcsan_other" ]; then
+	echo "---- KCSAN reports outside anchormap (not failures) ----"
+	sed 's/^\[ *[0-9.]*\] //' "$kcsan_other"
+	echo "---- end of KCSAN reports outside anchormap ----"
+	grep -o 'BUG: KCSAN: .*' "$kcsan_other" | sort | uniq -c |
+		sed 's/^ *\([0-9]*\) /qemu: note: \1x /'
+fi
+# source lines of the anchormap frames in the reports (modules built with -g)
+if [ ${#problems[@]} -gt 0 ] && [ -x "${QEMU_FADDR2LINE:-}" ]; then
+	# reliable frames only (a "? " frame is a stale return address)
+	grep -v '? [A-Za-z0-9_.]*+0x' "$checked" |
+		grep -Eo '[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+ \[(test_)?anchormap\]' |
+		sort -u | head -n 40 | while read -r frame mod; do
+		case $mod in
+		"[anchormap]") ko=$kmod/anchormap.ko ;;
+		*) ko=$kmod/selftests/kernel/test_anchormap.ko ;;
+		esac
+		where=$("$QEMU_FADDR2LINE" "$ko" "$frame" 2>/dev/null | sed -n 's|^.* at \([^ ]*\).*|\1|p' |
+			sed -e "s|^$kmod/||" -e 's|^/.*/include/|include/|' | paste -sd ' ' - | sed 's/ / <- inlined in /g')
+		[[ $where == *:[0-9]* ]] && echo "qemu: $frame $mod is $where"
+	done
+fi
 for p in "${problems[@]}"; do
 	echo "qemu: FAIL: $p"
 done
@@ -137,7 +217,7 @@ else
 fi
 if [ "$mode" = test ]; then
 	mkdir -p "$results"
-	echo "$passed $failed $k_skip" > "$results/kernel.count"
-	echo "kernel: $passed passed, $failed failed"
+	echo "$passed $failed $k_skip" > "$results/$name.count"
+	echo "$name: $passed passed, $failed failed"
 fi
 [ ${#problems[@]} -eq 0 ]
