@@ -2,12 +2,14 @@
 # Install the Debian packages a target needs, only when something is missing.
 #   install-deps.sh user     compiler, make, pkg-config, sanitizer runtimes
 #   install-deps.sh kernel   headers, image, qemu, busybox, cpio, kmod, sparse
+#   install-deps.sh debug    Debian's kernel source and what building it needs
 #   install-deps.sh fuzz     clang with libFuzzer
 #   install-deps.sh bench    the peer maps and gnuplot
 set -e
 
 pkgs_user="gcc make pkg-config libc6-dev libasan8 libubsan1 libtsan2"
 pkgs_kernel="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod sparse gzip"
+pkgs_debug="linux-source-6.1 gcc make flex bison bc libelf-dev libssl-dev dwarves xz-utils python3"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
 

@@ -38,20 +38,7 @@ die() { say "$*"; exit 1; }
 [ -r "$base" ] && [ -r "$frag" ] || die "no fragment $frag (or $base)"
 
 # ---- the packages a kernel build needs, installed only when missing ----
-pkgs="$srcpkg gcc make flex bison bc libelf-dev libssl-dev dwarves xz-utils python3"
-missing=()
-for p in $pkgs; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	SUDO=
-	[ "$(id -u)" -ne 0 ] && SUDO=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq >&2
-	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+bash "$root/scripts/install-deps.sh" debug >&2 || die "cannot install the kernel build packages"
 [ -r "$tarball" ] || die "$tarball missing (apt-get install $srcpkg)"
 
 version=$(dpkg-query -W -f='${Version}' "$srcpkg")
