@@ -39,8 +39,9 @@
  *  1. Entry publication.  A writer claims a slot with a CAS EMPTY->RESERVED
  *     on its control byte, copies key and value into the slot with plain
  *     stores, then RELEASE-stores the fingerprint.  A reader scans a group
- *     with RELAXED word loads (only to find candidates and EMPTY bytes) and,
- *     for each candidate, ACQUIRE-loads that one control byte; seeing the
+ *     with RELAXED word loads (SWAR; in userspace with SSE2 a plain 16-byte
+ *     load) only to find candidates and EMPTY bytes and, for each candidate
+ *     it tries, ACQUIRE-loads that one control byte; seeing the
  *     fingerprint there makes the writer's key and value stores visible, so
  *     the reader may compare the key and return the slot.
  *  2. Removal.  The remover RELEASE-stores DELETED.  Nothing is published by
@@ -48,16 +49,17 @@
  *     readable to an acquirer of DELETED (iteration's duplicate check reads
  *     keys of deleted slots).  The slot's bytes are never written again
  *     while the map is shared.
- *  3. Segment publication.  Growth (under the growth lock) allocates a
- *     zeroed segment, fills its header, stores its pointer in map->seg[n],
- *     and RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and
+ *  3. Segment publication.  Growth allocates a zeroed segment and fills
+ *     its header; under the growth lock it stores the pointer in
+ *     map->seg[n] and RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and
  *     then read seg[0..nseg-1] and their headers with plain loads.
  *  4. Counters (stripe live/deleted/removals/contended, segment avail) are
  *     RELAXED: they carry no data.  Writers update stripe counters under the
  *     stripe lock; readers sum them without it.  An iterator that
  *     ACQUIRE-loads a fingerprint published after a removal on the same
  *     stripe sees that removal's counter increment (the writer incremented
- *     it before its RELEASE store, both under the stripe lock).
+ *     it before its RELEASE store, both under the stripe lock); likewise the
+ *     stripe's longest probe, which the walk uses to tell wrapped probes.
  *  5. Stripe locks and the growth lock come from the platform and give
  *     acquire/release semantics of their own.  All writers of one key use
  *     the same stripe, so "is it present?" and "claim a slot" are atomic
@@ -527,11 +529,12 @@ static __always_inline size_t am_seg_find(const struct anchormap *map,
 }
 
 /*
- * Segments n-1 down to 0, each probed in full: the rare part of a lookup
- * (a probe past its first group, or a map that grew).  Each lookup flavour
- * has its own out-of-line copy (AM_DEFINE_SLOW), so that the common path
- * stays short and needs few registers, while a map that grew still gets
- * the specialised hash and compare.
+ * Segments n-1 down to 0, each probed in full: the writers' lookup, and the
+ * rare part of a reader's (a probe past its first candidate, or a map that
+ * grew).  Each key-size flavour has its own out-of-line copy
+ * (AM_DEFINE_SEARCH), so that the readers' common path stays short and
+ * needs few registers, while a map that grew still gets the specialised
+ * hash and compare.
  */
 static __always_inline u8 *am_find_segments(const struct anchormap *map, const void *key,
 					    u64 h, u32 n, u32 ks,
@@ -555,66 +558,37 @@ static __always_inline u8 *am_find_segments(const struct anchormap *map, const v
 	return NULL;
 }
 
-typedef u8 *(*am_slow_fn)(const struct anchormap *map, const void *key, u64 h, u32 n,
-			  struct anchormap_segment **segp, size_t *idxp, u32 off);
-
-#define AM_DEFINE_SLOW(name, ks)						\
-static noinline u8 *am_find_slow_##name(const struct anchormap *map, const void *key, \
-					u64 h, u32 n, struct anchormap_segment **segp, \
-					size_t *idxp, u32 off)			\
+#define AM_DEFINE_SEARCH(name, ks)						\
+static noinline u8 *am_search_##name(const struct anchormap *map, const void *key, \
+				     u64 h, u32 n, struct anchormap_segment **segp, \
+				     size_t *idxp, u32 off)			\
 {										\
 	return am_find_segments(map, key, h, n, ks, segp, idxp, off);		\
 }
-AM_DEFINE_SLOW(4, 4)
-AM_DEFINE_SLOW(8, 8)
-AM_DEFINE_SLOW(16, 16)
-AM_DEFINE_SLOW(generic, AM_GENERIC)
+AM_DEFINE_SEARCH(4, 4)
+AM_DEFINE_SEARCH(8, 8)
+AM_DEFINE_SEARCH(16, 16)
+AM_DEFINE_SEARCH(generic, AM_GENERIC)
 
 /*
- * Newest segment first: it holds about half of the entries, and a map that
- * was sized right has no other.  The first group of the probe is done here,
- * specialised on @ks; anything more goes to @slow as a tail call.  Returns
- * the slot plus @off (the value offset for anchormap_get()), or NULL.
+ * The writers' lookup, with the hash already known: every segment, newest
+ * first, specialised as well.  Writers hold their stripe lock, so the
+ * readers' inline first-candidate shortcut would buy them little.
  */
-static __always_inline u8 *am_find_k(const struct anchormap *map, const void *key, u64 h,
-				     u32 ks, struct anchormap_segment **segp, size_t *idxp,
-				     am_slow_fn slow, u32 off)
-{
-	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
-	struct anchormap_segment *seg = map->seg[n - 1];
-	size_t base = (h & seg->gmask) << AM_GROUP_SHIFT, idx;
-	am_group_t grp = am_group_load(seg->ctrl, base);
-
-	idx = am_group_find(map, seg, grp, base, key, am_fp(h), ks);
-	if (likely(idx != AM_NO_SLOT)) {
-		if (segp) {
-			*segp = seg;
-			*idxp = idx;
-		}
-		return am_slot(map, seg, idx) + off;
-	}
-	if (likely(am_group_has_empty(grp))) {
-		if (likely(n == 1))
-			return NULL;
-		n--;	/* the newest segment is done */
-	}
-	return slow(map, key, h, n, segp, idxp, off);
-}
-
-/* The writers' lookup, with the hash already known: specialised as well. */
 static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 		   struct anchormap_segment **segp, size_t *idxp)
 {
+	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
+
 	switch (map->lookup_ks) {
 	case 8:
-		return am_find_k(map, key, h, 8, segp, idxp, am_find_slow_8, 0);
+		return am_search_8(map, key, h, n, segp, idxp, 0);
 	case 4:
-		return am_find_k(map, key, h, 4, segp, idxp, am_find_slow_4, 0);
+		return am_search_4(map, key, h, n, segp, idxp, 0);
 	case 16:
-		return am_find_k(map, key, h, 16, segp, idxp, am_find_slow_16, 0);
+		return am_search_16(map, key, h, n, segp, idxp, 0);
 	default:
-		return am_find_k(map, key, h, AM_GENERIC, segp, idxp, am_find_slow_generic,
-				 0);
+		return am_search_generic(map, key, h, n, segp, idxp, 0);
 	}
 }
 
@@ -631,8 +605,8 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 static noinline u8 *am_lookup_slow_##name(const struct anchormap *map,	\
 					  const void *key, u64 h, u32 off)	\
 {										\
-	return am_find_slow_##name(map, key, h, am_load_acquire(&map->nseg),	\
-				   NULL, NULL, off);				\
+	return am_search_##name(map, key, h, am_load_acquire(&map->nseg),	\
+				NULL, NULL, off);				\
 }										\
 static u8 *am_lookup_##name(const struct anchormap *map, const void *key, u32 off) \
 {										\
