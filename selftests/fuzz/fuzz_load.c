@@ -10,14 +10,7 @@
 #include <string.h>
 
 #include "anchormap.h"
-
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "check failed: %s (line %d)\n", #c, __LINE__); \
-			abort();					\
-		}							\
-	} while (0)
+#include "fuzz_check.h"
 
 struct src {
 	const u8 *p;

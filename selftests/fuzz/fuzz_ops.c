@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "anchormap.h"
+#include "fuzz_check.h"
 
 #define KEYS	256
 #define HELD	64
@@ -35,14 +36,6 @@ struct state {
 	const u8 *in;
 	size_t left;
 };
-
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "check failed: %s (line %d)\n", #c, __LINE__); \
-			abort();					\
-		}							\
-	} while (0)
 
 static u8 next_byte(struct state *s)
 {
