@@ -39,11 +39,16 @@
  *  1. Entry publication.  A writer claims a slot with a CAS EMPTY->RESERVED
  *     on its control byte, copies key and value into the slot with plain
  *     stores, then RELEASE-stores the fingerprint.  A reader scans a group
- *     with RELAXED word loads (SWAR; in userspace with SSE2 a plain 16-byte
- *     load) only to find candidates and EMPTY bytes and, for each candidate
- *     it tries, ACQUIRE-loads that one control byte; seeing the
- *     fingerprint there makes the writer's key and value stores visible, so
- *     the reader may compare the key and return the slot.
+ *     with RELAXED word loads (SWAR) only to find candidates and EMPTY
+ *     bytes and, for each candidate it tries, ACQUIRE-loads that one
+ *     control byte; seeing the fingerprint there makes the writer's key and
+ *     value stores visible, so the reader may compare the key and return
+ *     the slot.  In userspace on x86 (SSE2) the group is one plain 16-byte
+ *     load followed by an ACQUIRE fence: x86 keeps loads in order, so that
+ *     is an acquire of all 16 bytes (as smp_load_acquire() is a plain load
+ *     there), and a candidate needs no second load.  Both are
+ *     __anchormap_group_load() / __anchormap_group_confirm() in anchormap.h,
+ *     whose first lookup step anchormap_get_fast() inlines into callers.
  *  2. Removal.  The remover RELEASE-stores DELETED.  Nothing is published by
  *     it except "this entry is gone"; release makes the slot's bytes
  *     readable to an acquirer of DELETED (iteration's duplicate check reads
@@ -76,8 +81,8 @@
  * Constants and private structures
  */
 
-#define AM_GROUP		16
-#define AM_GROUP_SHIFT		4
+#define AM_GROUP		__ANCHORMAP_GROUP
+#define AM_GROUP_SHIFT		__ANCHORMAP_GROUP_SHIFT
 #define AM_LINE			64
 #define AM_MIN_SLOTS		16
 #define AM_MAX_FIELD		(1u << 20)	/* largest key or value, bytes */
@@ -87,10 +92,10 @@
 #define AM_DEAD			0x7d
 #define AM_DELETED		0x7e
 #define AM_RESERVED		0x7f
-#define AM_FULL_BIT		0x80
+#define AM_FULL_BIT		__ANCHORMAP_FULL_BIT
 
-#define AM_LSB			0x0101010101010101ULL
-#define AM_MSB			0x8080808080808080ULL
+#define AM_LSB			__ANCHORMAP_LSB
+#define AM_MSB			__ANCHORMAP_MSB
 #define AM_LOW7			0x7f7f7f7f7f7f7f7fULL
 
 #define AM_NO_SLOT		((size_t)-1)
@@ -99,20 +104,6 @@
 
 /* A u64 view of control bytes that may alias them. */
 typedef u64 __attribute__((__may_alias__)) am_word_t;
-
-struct anchormap_segment {
-	/* read by every probe */
-	u8 *ctrl;
-	u8 *slots;
-	size_t gmask;		/* groups - 1 */
-	size_t nslots;
-	/* read by writers and statistics */
-	size_t limit;		/* claims allowed: 7/8 of the slots */
-	size_t chunk;		/* credits a stripe takes at once */
-	size_t bytes;		/* size of this allocation */
-	/* claims not yet handed out; writers touch it once per chunk */
-	long avail __attribute__((__aligned__(AM_LINE)));
-} __attribute__((__aligned__(AM_LINE)));
 
 struct am_stripe {
 	am_lock_t lock;
@@ -157,89 +148,33 @@ struct am_filler {
 /* Counters written under the stripe lock, read lock-free. */
 #define am_counter_add(p, d)	am_store_relaxed((p), am_load_relaxed(p) + (d))
 
-static __always_inline u64 am_group_word(const u8 *ctrl, size_t byte)
-{
-	u64 w = am_load_relaxed((const am_word_t *)(ctrl + byte));
-
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	w = __builtin_bswap64(w);	/* byte i of memory in bits 8i..8i+7 */
-#endif
-	return w;
-}
+/*
+ * Helpers shared with anchormap_get_fast() live in anchormap.h (their
+ * private part); these are the names this file knows them by.
+ */
+#define am_group_word		__anchormap_group_word
+#define am_fold_mul		__anchormap_fold_mul
+#define am_hash_inline		__anchormap_hash
+#define am_fp			__anchormap_fp
+#define am_zero_bytes		__anchormap_zero_bytes
+#define am_match		__anchormap_match
+#define am_hash_k		__anchormap_hash_k
+#define am_key_eq_k		__anchormap_key_eq_k
+#define am_group_t		__anchormap_group_t
+#define am_group_load		__anchormap_group_load
+#define am_group_match		__anchormap_group_match
+#define am_group_has_empty	__anchormap_group_has_empty
+#define am_group_slot		__anchormap_group_slot
+#define am_group_confirm	__anchormap_group_confirm
 
 /* ---------------------------------------------------------------------
  * Hashing
  */
 
-#define AM_K0	0x9e3779b97f4a7c15ULL
-#define AM_K1	0xc2b2ae3d27d4eb4fULL
-#define AM_K2	0x165667b19e3779f9ULL
-#define AM_K3	0xd6e8feb86659fd93ULL
+#define AM_K2	__ANCHORMAP_K2
+#define AM_K3	__ANCHORMAP_K3
 
-static __always_inline u64 am_read64(const u8 *p)
-{
-	u64 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static __always_inline u32 am_read32(const u8 *p)
-{
-	u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* 64x64->128 multiply, folded: the core mixing step of the default hash. */
-static __always_inline u64 am_fold_mul(u64 a, u64 b)
-{
-#ifdef __SIZEOF_INT128__
-	unsigned __int128 r = (unsigned __int128)a * b;
-
-	return (u64)r ^ (u64)(r >> 64);
-#else
-	u64 al = (u32)a, ah = a >> 32, bl = (u32)b, bh = b >> 32;
-	u64 ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
-	u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
-
-	return (ll ^ ((lh + hl) << 32)) ^ (hh + (lh >> 32) + (hl >> 32) + (mid >> 32));
-#endif
-}
-
-/*
- * The default keyed hash, built on one primitive: a 64x64->128 multiply
- * folded to 64 bits, which spreads every input bit over the high and the
- * low half.  Keys up to 8 bytes are one word and one multiply (as Abseil
- * hashes integers); up to 16 bytes two words and one multiply; longer keys
- * fold 16 bytes a round into a running state and finish with the last 16
- * bytes and the length.  Keyed by the map's random seed, but not built to
- * resist someone who can observe outputs: anchormap_hash_siphash() is.
- */
-static __always_inline u64 am_hash_inline(const void *key, u32 len, u64 seed)
-{
-	const u8 *p = key;
-	u64 s = seed ^ AM_K0;
-	u64 a, b;
-
-	if (likely(len <= 8)) {
-		if (len == 8)
-			a = am_read64(p);
-		else if (len >= 4)
-			a = (u64)am_read32(p) << 32 | am_read32(p + len - 4);
-		else
-			a = len ? ((u64)p[0] << 16) | ((u64)p[len >> 1] << 8) | p[len - 1] : 0;
-		return am_fold_mul(a ^ s, AM_K1 ^ len);
-	}
-	if (len <= 16)
-		return am_fold_mul(am_read64(p) ^ s ^ AM_K1, am_read64(p + len - 8) ^ s ^ AM_K2);
-	for (b = len; len > 16; p += 16, len -= 16)
-		s = am_fold_mul(am_read64(p) ^ AM_K1, am_read64(p + 8) ^ s);
-	a = am_fold_mul(am_read64(p + len - 16) ^ s ^ AM_K1, am_read64(p + len - 8) ^ s ^ AM_K2);
-	return am_fold_mul(a ^ AM_K3, b ^ s);
-}
-
+/* The built-in hash lives in anchormap.h, for anchormap_get_fast(). */
 u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
 {
 	return am_hash_inline(key, key_size, seed);
@@ -312,18 +247,6 @@ u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
 }
 AM_EXPORT(anchormap_hash_siphash);
 
-static __always_inline u64 am_hash_key(const struct anchormap *map, const void *key)
-{
-	if (map->hash)
-		return map->hash(key, map->key_size, map->seed);
-	return am_hash_inline(key, map->key_size, map->seed);
-}
-
-static __always_inline u8 am_fp(u64 h)
-{
-	return AM_FULL_BIT | (u8)(h >> 57);
-}
-
 static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
 {
 	return &map->shared->stripes[(h >> 32) & (ANCHORMAP_STRIPES - 1)];
@@ -332,22 +255,6 @@ static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *ma
 /* ---------------------------------------------------------------------
  * Group matching, a word (8 control bytes) at a time
  */
-
-/*
- * 0x80 in every byte of @w that is zero, and possibly in bytes above a zero
- * byte (a borrow runs upward).  So: "any zero byte?" is exact, the lowest
- * flagged byte is a real zero, and higher flags are candidates to recheck.
- * Three operations instead of five for the borrow-free form.
- */
-static __always_inline u64 am_zero_bytes(u64 w)
-{
-	return (w - AM_LSB) & ~w & AM_MSB;
-}
-
-static __always_inline u64 am_match(u64 w, u8 fp)
-{
-	return am_zero_bytes(w ^ (AM_LSB * fp));
-}
 
 static __always_inline u64 am_full_bytes(u64 w)
 {
@@ -363,52 +270,8 @@ static __always_inline unsigned int am_first_byte(u64 mask)
  * Keys and slots
  */
 
-/* Byte compare, unrolled for the common key sizes (@n constant or not). */
-static __always_inline bool am_bytes_eq(const void *a, const u8 *b, u32 n)
-{
-	switch (n) {
-	case 4:
-		return am_read32(a) == am_read32(b);
-	case 8:
-		return am_read64(a) == am_read64(b);
-	case 16:
-		return ((am_read64(a) ^ am_read64(b)) |
-			(am_read64((const u8 *)a + 8) ^ am_read64(b + 8))) == 0;
-	default:
-		return !memcmp(a, b, n);
-	}
-}
-
-static __always_inline bool am_key_eq(const struct anchormap *map, const void *a, const u8 *b)
-{
-	if (map->equal)
-		return map->equal(a, b, map->key_size);
-	return am_bytes_eq(a, b, map->key_size);
-}
-
-/*
- * Lookups are specialised at compile time, as rhashtable's inline fast path
- * is: with the built-in hash and byte compare and a common key size passed
- * as the constant @ks, the hash and the compare inline to a few
- * instructions.  @ks == AM_GENERIC goes through the map's function pointers
- * (or the built-in ones with a run-time size).
- */
+/* @ks: a constant key size (built-in hash and compare) or AM_GENERIC */
 #define AM_GENERIC	0
-
-static __always_inline u64 am_hash_k(const struct anchormap *map, const void *key, u32 ks)
-{
-	if (ks == AM_GENERIC)
-		return am_hash_key(map, key);
-	return am_hash_inline(key, ks, map->seed);
-}
-
-static __always_inline bool am_key_eq_k(const struct anchormap *map, const void *a,
-					const u8 *b, u32 ks)
-{
-	if (ks == AM_GENERIC)
-		return am_key_eq(map, a, b);
-	return am_bytes_eq(a, b, ks);
-}
 
 static __always_inline u8 *am_slot(const struct anchormap *map,
 				   const struct anchormap_segment *seg, size_t idx)
@@ -420,72 +283,6 @@ static __always_inline u8 *am_slot(const struct anchormap *map,
  * Lookup: lock-free
  */
 
-/*
- * Candidates from one word of a group.  The ACQUIRE load of the single
- * control byte pairs with the writer's RELEASE store of the fingerprint
- * (protocol 1); a byte that is no longer the fingerprint was removed.
- */
-/*
- * A group as the probe sees it.  SWAR by default (the kernel has no SSE):
- * candidates of both words go into one mask, so that the probe does not
- * branch on which half matched (a mispredict there throws away the loads
- * the CPU had issued for the lookups that follow): slot i of the first word
- * is bit 8i, slot i of the second is bit 8i + 7.  Userspace on x86-64 may
- * use SSE2 (AM_GROUP_SSE2 from anchormap_deps.h): bit i is slot i.
- */
-#ifdef AM_GROUP_SSE2
-typedef __m128i am_group_t;
-
-static __always_inline am_group_t am_group_load(const u8 *ctrl, size_t base)
-{
-	/* a plain 16-byte load: only candidates, each rechecked with ACQUIRE */
-	return _mm_load_si128((const __m128i *)(ctrl + base));
-}
-
-static __always_inline u64 am_group_match(am_group_t g, u8 fp)
-{
-	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
-}
-
-static __always_inline bool am_group_has_empty(am_group_t g)
-{
-	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
-}
-
-static __always_inline size_t am_group_slot(u64 m)
-{
-	return (size_t)__builtin_ctzll(m);
-}
-#else
-typedef struct {
-	u64 w0, w1;
-} am_group_t;
-
-static __always_inline am_group_t am_group_load(const u8 *ctrl, size_t base)
-{
-	am_group_t g = { am_group_word(ctrl, base), am_group_word(ctrl, base + 8) };
-
-	return g;
-}
-
-static __always_inline u64 am_group_match(am_group_t g, u8 fp)
-{
-	return am_match(g.w0, fp) >> 7 | am_match(g.w1, fp);
-}
-
-static __always_inline bool am_group_has_empty(am_group_t g)
-{
-	return (am_zero_bytes(g.w0) | am_zero_bytes(g.w1)) != 0;
-}
-
-static __always_inline size_t am_group_slot(u64 m)
-{
-	unsigned int b = (unsigned int)__builtin_ctzll(m);
-
-	return (b >> 3) | ((b & 4) << 1);
-}
-#endif
-
 /* Candidates of one group: the slot holding @key, or AM_NO_SLOT. */
 static __always_inline size_t am_group_find(const struct anchormap *map,
 					    const struct anchormap_segment *seg, am_group_t grp,
@@ -496,11 +293,7 @@ static __always_inline size_t am_group_find(const struct anchormap *map,
 	for (m = am_group_match(grp, fp); m; m &= m - 1) {
 		size_t idx = base + am_group_slot(m);
 
-		/*
-		 * ACQUIRE pairs with the writer's RELEASE (protocol 1); it also
-		 * weeds out candidates the group match over-reports.
-		 */
-		if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&
+		if (likely(am_group_confirm(seg->ctrl, idx, fp)) &&
 		    likely(am_key_eq_k(map, key, am_slot(map, seg, idx), ks)))
 			return idx;
 	}
@@ -593,43 +386,41 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 }
 
 /*
- * The readers' lookup: one specialised copy per common key size, each out
- * of line so that it gets the registers to itself.  Only the first
- * candidate of the home group of the newest segment is tried here, and
- * anything else is a tail call with four arguments (no stack argument, so
- * no frame and no callee-saved spills on the fast path): a fingerprint
- * collision, a probe past the home group or an older segment all redo the
- * lookup in the slow path, from the newest segment.
+ * The readers' slow path, exported for anchormap_get_fast(): every
+ * candidate of every segment, newest first.  The first step
+ * (__anchormap_lookup() in anchormap.h) calls it for a fingerprint
+ * collision, a probe past the home group or a map that grew.
+ */
+const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
+				    u32 off)
+{
+	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
+
+	switch (map->lookup_ks) {
+	case 8:
+		return am_search_8(map, key, h, n, NULL, NULL, off);
+	case 4:
+		return am_search_4(map, key, h, n, NULL, NULL, off);
+	case 16:
+		return am_search_16(map, key, h, n, NULL, NULL, off);
+	default:
+		return am_search_generic(map, key, h, n, NULL, NULL, off);
+	}
+}
+AM_EXPORT(__anchormap_lookup_slow);
+
+/*
+ * The readers' lookup as the library exports it: the header's first step
+ * (the one anchormap_get_fast() inlines), one copy per common key size,
+ * each out of line so that it gets the registers to itself; its slow path
+ * is a call with four arguments (no stack argument, so no frame and no
+ * callee-saved spills on the fast path).
  */
 #define AM_DEFINE_LOOKUP(name, ks)						\
-static noinline u8 *am_lookup_slow_##name(const struct anchormap *map,	\
-					  const void *key, u64 h, u32 off)	\
+static const u8 *am_lookup_##name(const struct anchormap *map, const void *key, \
+				  u32 off)					\
 {										\
-	return am_search_##name(map, key, h, am_load_acquire(&map->nseg),	\
-				NULL, NULL, off);				\
-}										\
-static u8 *am_lookup_##name(const struct anchormap *map, const void *key, u32 off) \
-{										\
-	u64 h = am_hash_k(map, key, ks);					\
-	u32 n = am_load_acquire(&map->nseg);	/* protocol 3 */		\
-	const struct anchormap_segment *seg = map->seg[n - 1];			\
-	size_t base = (h & seg->gmask) << AM_GROUP_SHIFT;			\
-	am_group_t grp = am_group_load(seg->ctrl, base);			\
-	u8 fp = am_fp(h);							\
-	u64 m = am_group_match(grp, fp);					\
-										\
-	if (likely(m)) {							\
-		size_t idx = base + am_group_slot(m);				\
-		u8 *slot = am_slot(map, seg, idx);				\
-										\
-		/* ACQUIRE pairs with the writer's RELEASE (protocol 1) */	\
-		if (likely(am_load_acquire(&seg->ctrl[idx]) == fp) &&		\
-		    likely(am_key_eq_k(map, key, slot, ks)))			\
-			return slot + off;					\
-	} else if (likely(n == 1 && am_group_has_empty(grp))) {		\
-		return NULL;							\
-	}									\
-	return am_lookup_slow_##name(map, key, h, off);			\
+	return __anchormap_lookup(map, key, ks, off);				\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)
@@ -637,7 +428,8 @@ AM_DEFINE_LOOKUP(16, 16)
 AM_DEFINE_LOOKUP(generic, AM_GENERIC)
 
 /* The slot plus @off, or NULL: with @off the value offset, a tail call. */
-static __always_inline u8 *am_lookup(const struct anchormap *map, const void *key, u32 off)
+static __always_inline const u8 *am_lookup(const struct anchormap *map, const void *key,
+					   u32 off)
 {
 	switch (map->lookup_ks) {
 	case 8:
@@ -997,7 +789,7 @@ static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am
 	*inserted = false;
 	if (unlikely(!map || !key))
 		return ERR_PTR(-EINVAL);
-	return am_upsert(map, key, am_hash_key(map, key), f, inserted);
+	return am_upsert(map, key, am_hash_k(map, key, AM_GENERIC), f, inserted);
 }
 
 int anchormap_insert(struct anchormap *map, const void *key, const void *value)
@@ -1086,7 +878,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 
 	if (unlikely(!map || !key))
 		return -EINVAL;
-	h = am_hash_key(map, key);
+	h = am_hash_k(map, key, AM_GENERIC);
 	st = am_stripe_of(map, h);
 	am_stripe_lock(map, st, &flags);
 	if (!am_find(map, key, h, &seg, &idx)) {
@@ -1293,7 +1085,7 @@ static bool am_iter_seen_copy(const struct anchormap_iter *it,
 		for (i = 0; g > it->group && i < AM_GROUP; i++) {
 			/* ACQUIRE pairs with the remover's RELEASE (protocol 2) */
 			if (am_load_acquire(&seg->ctrl[base + i]) == AM_DELETED &&
-			    am_key_eq(map, key, am_slot(map, seg, base + i)))
+			    am_key_eq_k(map, key, am_slot(map, seg, base + i), AM_GENERIC))
 				return true;
 		}
 		if (++step > gmask)
@@ -1323,7 +1115,7 @@ static bool am_iter_maybe_seen(const struct anchormap_iter *it,
 
 	if (it->seg != it->top - 1)
 		return false;	/* no re-insert lands in an older segment */
-	h = am_hash_key(map, slot);
+	h = am_hash_k(map, slot, AM_GENERIC);
 	st = am_stripe_of(map, h);
 	if (am_load_relaxed(&st->removals) == it->removals[(h >> 32) & (ANCHORMAP_STRIPES - 1)])
 		return false;	/* no removal of this key since init */
@@ -1460,9 +1252,8 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	map->priv = p->priv;
 	map->name = p->name;
 	map->seed = am_random_seed();
-	if (!p->hash && !p->equal &&
-	    (p->key_size == 4 || p->key_size == 8 || p->key_size == 16))
-		map->lookup_ks = p->key_size;	/* a specialised lookup exists */
+	if (!p->hash && !p->equal)
+		map->lookup_ks = p->key_size;	/* anchormap_get_fast() may inline */
 
 	slots = am_slots_for(capacity);
 	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)
@@ -1595,7 +1386,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 
 	if (!map || !key)
 		return false;
-	slot = am_find(map, key, am_hash_key(map, key), NULL, NULL);
+	slot = am_find(map, key, am_hash_k(map, key, AM_GENERIC), NULL, NULL);
 	if (!slot)
 		return false;
 	if (fn)
@@ -1614,7 +1405,7 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 
 	if (!map || !key || !map->shared)
 		return -EINVAL;
-	h = am_hash_key(map, key);
+	h = am_hash_k(map, key, AM_GENERIC);
 	slot = am_find(map, key, h, &seg, &idx);
 	if (!slot)
 		return 0;
@@ -1695,7 +1486,7 @@ AM_EXPORT(anchormap_drain);
 /* Copy a live entry into a private, not yet shared segment. */
 static void am_move_into(struct anchormap *map, struct anchormap_segment *dst, u8 *slot)
 {
-	u64 h = am_hash_key(map, slot);
+	u64 h = am_hash_k(map, slot, AM_GENERIC);
 	struct am_stripe *st = am_stripe_of(map, h);
 	u32 probes = 0;
 	size_t idx = am_claim(dst, h, &probes);
@@ -1760,7 +1551,7 @@ void anchormap_retain(struct anchormap *map,
 			am_release_slot(map, slot);
 			/* released now, so DEAD: compaction must not release it again */
 			seg->ctrl[idx] = AM_DEAD;
-			st = am_stripe_of(map, am_hash_key(map, slot));
+			st = am_stripe_of(map, am_hash_k(map, slot, AM_GENERIC));
 			am_counter_add(&st->live, -1);
 			am_counter_add(&st->deleted, 1);
 			am_counter_add(&st->removals, 1);
@@ -1782,7 +1573,7 @@ struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
 		return NULL;
 	e->map = map;
 	e->key = key;
-	e->hash = am_hash_key(map, key);
+	e->hash = am_hash_k(map, key, AM_GENERIC);
 	e->slot = am_find(map, key, e->hash, NULL, NULL);
 	return e;
 }

@@ -112,7 +112,7 @@ struct anchormap_params {
 	const char *name;
 };
 
-struct anchormap_segment;
+struct anchormap_segment;	/* layout at the end: private */
 struct anchormap_shared;
 
 /**
@@ -564,6 +564,369 @@ u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed);
 
 /** anchormap_siphash24() - SipHash-2-4 with a full 128-bit key (k0, k1). */
 u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
+
+/* ---- inline lookup ---- */
+
+/**
+ * anchormap_get_fast() - anchormap_get(), inlined into the caller
+ * @map:      the map.
+ * @key:      the key.
+ * @key_size: sizeof the key type, a compile-time constant: the map's
+ *            key_size.
+ *
+ * The same lookup as anchormap_get(), compiled into the caller as
+ * rhashtable_lookup_fast() is: with @key_size known, the built-in hash and
+ * key compare inline to a few instructions and the common case (the first
+ * candidate of the home group matches, or the group shows the key absent)
+ * makes no call.  Anything else is one call into the library.  A map with
+ * its own @hash or @equal, or a @key_size that is not the map's, gives the
+ * same answer through anchormap_get().
+ *
+ * Context: shared, lock-free, any context.
+ * Return: the stored value (valid until destroy or an exclusive op), or NULL.
+ */
+static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
+					     const u32 key_size);
+
+/*
+ * Everything below is private: the layout of a segment and the first step
+ * of a lookup, in the header only so that anchormap_get_fast() can inline.
+ * anchormap.c uses the same helpers (and states their memory ordering).
+ */
+struct anchormap_segment {
+	/* read by every probe */
+	u8 *ctrl;		/* one control byte per slot, 16-byte aligned */
+	u8 *slots;
+	size_t gmask;		/* groups - 1 */
+	size_t nslots;
+	/* read by writers and statistics */
+	size_t limit;		/* claims allowed: 7/8 of the slots */
+	size_t chunk;		/* credits a stripe takes at once */
+	size_t bytes;		/* size of this allocation */
+	/* claims not yet handed out; writers touch it once per chunk */
+	long avail __attribute__((__aligned__(64)));
+} __attribute__((__aligned__(64)));
+
+#define __ANCHORMAP_GROUP	16
+#define __ANCHORMAP_GROUP_SHIFT	4
+#define __ANCHORMAP_FULL_BIT	0x80
+#define __ANCHORMAP_LSB		0x0101010101010101ULL
+#define __ANCHORMAP_MSB		0x8080808080808080ULL
+#define __ANCHORMAP_K0		0x9e3779b97f4a7c15ULL
+#define __ANCHORMAP_K1		0xc2b2ae3d27d4eb4fULL
+#define __ANCHORMAP_K2		0x165667b19e3779f9ULL
+#define __ANCHORMAP_K3		0xd6e8feb86659fd93ULL
+
+/* The slow path: every candidate of every segment, newest first. */
+const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
+				    u32 off);
+
+static __attribute__((__always_inline__)) inline u64 __anchormap_read64(const void *p)
+{
+	u64 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static __attribute__((__always_inline__)) inline u32 __anchormap_read32(const void *p)
+{
+	u32 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* 64x64->128 multiply, folded: the mixing step of the built-in hash. */
+static __attribute__((__always_inline__)) inline u64 __anchormap_fold_mul(u64 a, u64 b)
+{
+#ifdef __SIZEOF_INT128__
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (u64)r ^ (u64)(r >> 64);
+#else
+	u64 al = (u32)a, ah = a >> 32, bl = (u32)b, bh = b >> 32;
+	u64 ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
+
+	return (ll ^ ((lh + hl) << 32)) ^ (hh + (lh >> 32) + (hl >> 32) + (mid >> 32));
+#endif
+}
+
+/*
+ * The built-in keyed hash (anchormap_hash_default()), built on one
+ * primitive: a 64x64->128 multiply folded to 64 bits, which spreads every
+ * input bit over the high and the low half.  Keys up to 8 bytes are one
+ * word and one multiply (as Abseil hashes integers); up to 16 bytes two
+ * words and one multiply; longer keys fold 16 bytes a round into a running
+ * state and finish with the last 16 bytes and the length.  Keyed by the
+ * map's random seed, but not built to resist someone who can observe
+ * outputs: anchormap_hash_siphash() is.
+ */
+static __attribute__((__always_inline__)) inline u64 __anchormap_hash(const void *key, u32 len,
+								    u64 seed)
+{
+	const u8 *p = (const u8 *)key;
+	u64 s = seed ^ __ANCHORMAP_K0;
+	u64 a, b;
+
+	if (__builtin_expect(len <= 8, 1)) {
+		if (len == 8)
+			a = __anchormap_read64(p);
+		else if (len >= 4)
+			a = (u64)__anchormap_read32(p) << 32 | __anchormap_read32(p + len - 4);
+		else
+			a = len ? ((u64)p[0] << 16) | ((u64)p[len >> 1] << 8) | p[len - 1] : 0;
+		return __anchormap_fold_mul(a ^ s, __ANCHORMAP_K1 ^ len);
+	}
+	if (len <= 16)
+		return __anchormap_fold_mul(__anchormap_read64(p) ^ s ^ __ANCHORMAP_K1,
+					    __anchormap_read64(p + len - 8) ^ s ^ __ANCHORMAP_K2);
+	for (b = len; len > 16; p += 16, len -= 16)
+		s = __anchormap_fold_mul(__anchormap_read64(p) ^ __ANCHORMAP_K1,
+					 __anchormap_read64(p + 8) ^ s);
+	a = __anchormap_fold_mul(__anchormap_read64(p + len - 16) ^ s ^ __ANCHORMAP_K1,
+				 __anchormap_read64(p + len - 8) ^ s ^ __ANCHORMAP_K2);
+	return __anchormap_fold_mul(a ^ __ANCHORMAP_K3, b ^ s);
+}
+
+/* Key bytes equal?  Unrolled for the common sizes (@n constant or not). */
+static __attribute__((__always_inline__)) inline bool __anchormap_bytes_eq(const void *a,
+									 const void *b, u32 n)
+{
+	const u8 *x = (const u8 *)a, *y = (const u8 *)b;
+
+	switch (n) {
+	case 4:
+		return __anchormap_read32(x) == __anchormap_read32(y);
+	case 8:
+		return __anchormap_read64(x) == __anchormap_read64(y);
+	case 16:
+		return ((__anchormap_read64(x) ^ __anchormap_read64(y)) |
+			(__anchormap_read64(x + 8) ^ __anchormap_read64(y + 8))) == 0;
+	default:
+		return !__builtin_memcmp(x, y, n);
+	}
+}
+
+/*
+ * Hash and compare of a map's keys.  @ks is the key size when it is a
+ * compile-time constant and the map uses the built-in hash and compare
+ * (then both inline to a few instructions), or 0: the map's own functions,
+ * or the built-in ones at the run-time size.
+ */
+static __attribute__((__always_inline__)) inline u64
+__anchormap_hash_k(const struct anchormap *map, const void *key, u32 ks)
+{
+	if (ks)
+		return __anchormap_hash(key, ks, map->seed);
+	if (map->hash)
+		return map->hash(key, map->key_size, map->seed);
+	return __anchormap_hash(key, map->key_size, map->seed);
+}
+
+static __attribute__((__always_inline__)) inline bool
+__anchormap_key_eq_k(const struct anchormap *map, const void *a, const void *b, u32 ks)
+{
+	if (ks)
+		return __anchormap_bytes_eq(a, b, ks);
+	if (map->equal)
+		return map->equal(a, b, map->key_size);
+	return __anchormap_bytes_eq(a, b, map->key_size);
+}
+
+/* The control byte of a live entry: FULL plus the top 7 bits of the hash. */
+static __attribute__((__always_inline__)) inline u8 __anchormap_fp(u64 h)
+{
+	return __ANCHORMAP_FULL_BIT | (u8)(h >> 57);
+}
+
+/*
+ * 0x80 in every byte of @w that is zero, and possibly in bytes above a zero
+ * byte (a borrow runs upward).  So: "any zero byte?" is exact, the lowest
+ * flagged byte is a real zero, and higher flags are candidates to recheck.
+ * Three operations instead of five for the borrow-free form.
+ */
+static __attribute__((__always_inline__)) inline u64 __anchormap_zero_bytes(u64 w)
+{
+	return (w - __ANCHORMAP_LSB) & ~w & __ANCHORMAP_MSB;
+}
+
+static __attribute__((__always_inline__)) inline u64 __anchormap_match(u64 w, u8 fp)
+{
+	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * fp));
+}
+
+/* 8 control bytes, byte i of memory in bits 8i..8i+7; RELAXED, see anchormap.c */
+static __attribute__((__always_inline__)) inline u64 __anchormap_group_word(const u8 *ctrl,
+									  size_t byte)
+{
+	typedef u64 __attribute__((__may_alias__)) word_t;
+	u64 w = __atomic_load_n((const word_t *)(ctrl + byte), __ATOMIC_RELAXED);
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
+/*
+ * A group as a probe sees it.  SWAR by default (the kernel has no SSE):
+ * candidates of both words go into one mask, so that the probe does not
+ * branch on which half matched (a mispredict there throws away the loads
+ * the CPU had issued for the lookups that follow): slot i of the first word
+ * is bit 8i, slot i of the second is bit 8i + 7.  Userspace x86-64 uses
+ * SSE2 (bit i is slot i), except under ThreadSanitizer (its plain 16-byte
+ * load overlaps the writers' byte CAS, which TSan would rightly flag; SWAR
+ * uses atomic word loads) or with ANCHORMAP_NO_SSE2 defined.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define __ANCHORMAP_TSAN	1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define __ANCHORMAP_TSAN	1
+#endif
+#endif
+
+#if !defined(__KERNEL__) && defined(__SSE2__) && !defined(ANCHORMAP_NO_SSE2) && \
+	!defined(__ANCHORMAP_TSAN)
+#include <emmintrin.h>
+#define __ANCHORMAP_GROUP_SSE2	1
+
+typedef __m128i __anchormap_group_t;
+
+/*
+ * A plain 16-byte load, made an acquire as smp_load_acquire() is on x86
+ * (the only place with SSE2): x86 does not reorder loads with loads, so an
+ * ACQUIRE fence, which emits no instruction there, keeps the compiler from
+ * hoisting the slot's loads above it.  Seeing a fingerprint here makes the
+ * writer's key and value visible (protocol 1), and the match is exact:
+ * candidates need no second look at their control byte.
+ */
+static __attribute__((__always_inline__)) inline __anchormap_group_t
+__anchormap_group_load(const u8 *ctrl, size_t base)
+{
+	__m128i g = _mm_load_si128((const __m128i *)(const void *)(ctrl + base));
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return g;
+}
+
+static __attribute__((__always_inline__)) inline bool
+__anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
+{
+	return true;
+}
+
+static __attribute__((__always_inline__)) inline u64
+__anchormap_group_match(__anchormap_group_t g, u8 fp)
+{
+	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
+}
+
+static __attribute__((__always_inline__)) inline bool
+__anchormap_group_has_empty(__anchormap_group_t g)
+{
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
+}
+
+static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u64 m)
+{
+	return (unsigned int)__builtin_ctzll(m);
+}
+#else
+typedef struct {
+	u64 w0, w1;
+} __anchormap_group_t;
+
+static __attribute__((__always_inline__)) inline __anchormap_group_t
+__anchormap_group_load(const u8 *ctrl, size_t base)
+{
+	__anchormap_group_t g = {
+		__anchormap_group_word(ctrl, base), __anchormap_group_word(ctrl, base + 8)
+	};
+
+	return g;
+}
+
+static __attribute__((__always_inline__)) inline u64
+__anchormap_group_match(__anchormap_group_t g, u8 fp)
+{
+	return __anchormap_match(g.w0, fp) >> 7 | __anchormap_match(g.w1, fp);
+}
+
+static __attribute__((__always_inline__)) inline bool
+__anchormap_group_has_empty(__anchormap_group_t g)
+{
+	return (__anchormap_zero_bytes(g.w0) | __anchormap_zero_bytes(g.w1)) != 0;
+}
+
+static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u64 m)
+{
+	unsigned int b = (unsigned int)__builtin_ctzll(m);
+
+	return (b >> 3) | ((b & 4) << 1);
+}
+
+/*
+ * The word loads were RELAXED and the match over-reports: ACQUIRE-load the
+ * candidate's own control byte; seeing the fingerprint there makes the
+ * writer's key and value visible (protocol 1).
+ */
+static __attribute__((__always_inline__)) inline bool
+__anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
+{
+	return __atomic_load_n(&ctrl[idx], __ATOMIC_ACQUIRE) == fp;
+}
+#endif
+
+/*
+ * The first step of every lookup, anchormap_get()'s as well: only the first
+ * candidate of the home group of the newest segment is tried here, and
+ * anything else (a fingerprint collision, a probe past the home group, an
+ * older segment) is one call to the slow path, which redoes the lookup from
+ * the newest segment.  @ks as for __anchormap_hash_k().  Returns the slot
+ * plus @off.
+ */
+static __attribute__((__always_inline__)) inline const void *
+__anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off)
+{
+	u64 h;
+	u32 n;
+	const struct anchormap_segment *seg;
+	size_t base, idx;
+	__anchormap_group_t grp;
+	const u8 *slot;
+	u8 fp;
+	u64 m;
+
+	h = __anchormap_hash_k(map, key, ks);
+	/* ACQUIRE pairs with growth's RELEASE of nseg (anchormap.c, protocol 3) */
+	n = __atomic_load_n(&map->nseg, __ATOMIC_ACQUIRE);
+	seg = map->seg[n - 1];
+	base = (h & seg->gmask) << __ANCHORMAP_GROUP_SHIFT;
+	grp = __anchormap_group_load(seg->ctrl, base);
+	fp = __anchormap_fp(h);
+	m = __anchormap_group_match(grp, fp);
+	if (__builtin_expect(m != 0, 1)) {
+		idx = base + __anchormap_group_slot(m);
+		slot = seg->slots + idx * map->slot_size;
+		if (__builtin_expect(__anchormap_group_confirm(seg->ctrl, idx, fp), 1) &&
+		    __builtin_expect(__anchormap_key_eq_k(map, key, slot, ks), 1))
+			return slot + off;
+	} else if (__builtin_expect(n == 1 && __anchormap_group_has_empty(grp), 1)) {
+		return NULL;
+	}
+	return __anchormap_lookup_slow(map, key, h, off);
+}
+
+static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
+					     const u32 key_size)
+{
+	if (__builtin_expect(!map || !key || map->lookup_ks != key_size, 0))
+		return anchormap_get(map, key);
+	return __anchormap_lookup(map, key, key_size, map->value_off);
+}
 
 /* ---- test hooks, implemented by each platform (shim / kernel glue) ---- */
 

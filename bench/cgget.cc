@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 	rcu_register_thread();
 	if (map == "anchormap")
 		return run<am_map<KV8>>(size, hit, n);
+	if (map == "anchormap_call")
+		return run<am_map<KV8, false>>(size, hit, n);
 	if (map == "absl")
 		return run<absl_map<KV8>>(size, hit, n);
 	if (map == "libcuckoo")

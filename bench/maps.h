@@ -136,10 +136,15 @@ struct KV32 {
 
 /* ---- anchormap ---- */
 
-template <typename KV> struct am_map {
+/*
+ * @Inline: lookups through anchormap_get_fast(), the header-inline path
+ * (as a kernel user would call rhashtable_lookup_fast()); else through the
+ * exported anchormap_get(), a library call ("anchormap_call").
+ */
+template <typename KV, bool Inline = true> struct am_map {
 	typedef typename KV::K K;
 	typedef typename KV::V V;
-	static const char *name() { return "anchormap"; }
+	static const char *name() { return Inline ? "anchormap" : "anchormap_call"; }
 	static const bool kSharedWrites = true;
 	struct anchormap m;
 
@@ -157,7 +162,8 @@ template <typename KV> struct am_map {
 	bool insert(const K &k, const V &v) { return anchormap_insert(&m, &k, &v) == 1; }
 	bool get(const K &k, uint64_t *out)
 	{
-		const V *v = (const V *)anchormap_get(&m, &k);
+		const V *v = (const V *)(Inline ? anchormap_get_fast(&m, &k, sizeof(K)) :
+					     anchormap_get(&m, &k));
 
 		if (!v)
 			return false;

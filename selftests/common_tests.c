@@ -2538,6 +2538,181 @@ TEST(collisions_raise_longest_probe)
 	am_t_del(m);
 }
 
+/* ---- anchormap_get_fast(): the header-inline lookup ---- */
+
+/*
+ * Keys [0, n) through anchormap_get_fast() and anchormap_get(): lookups
+ * that disagree (pointer, or value of a hit).  Keys [n, 2n) must miss.
+ */
+static long am_t_fast_disagree(const struct anchormap *m, u64 n)
+{
+	long bad = 0;
+	u64 k;
+
+	for (k = 0; k < 2 * n; k++) {
+		const void *f = anchormap_get_fast(m, &k, sizeof(k));
+
+		bad += f != anchormap_get(m, &k);
+		bad += (k < n) != (f != NULL);
+		if (f && k < n)
+			bad += am_t_rd64(f) != am_t_val(k);
+	}
+	return bad;
+}
+
+TEST(get_fast_presized_agrees_with_get)
+{
+	struct anchormap *m = am_t_new(20000, NULL);
+
+	ASSERT_NOT_NULL(m);
+	/* 20000 keys: fingerprint collisions take the out-of-line path */
+	EXPECT_EQ(am_t_fill(m, 0, 20000), 0);
+	EXPECT_EQ(am_t_segments(m), 1);
+	EXPECT_EQ(am_t_fast_disagree(m, 20000), 0);
+	am_t_del(m);
+}
+
+TEST(get_fast_grown_agrees_with_get)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 5000), 0);
+	EXPECT_GE(am_t_segments(m), 4);		/* hits in older segments */
+	EXPECT_EQ(am_t_fast_disagree(m, 5000), 0);
+	am_t_del(m);
+}
+
+TEST(get_fast_misses_removed)
+{
+	struct anchormap *m = am_t_new(1000, NULL);
+	long bad = 0;
+	u64 k;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 2), 0);
+	for (k = 0; k < 1000; k++)
+		bad += (anchormap_get_fast(m, &k, sizeof(k)) != NULL) != (k & 1);
+	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
+TEST(get_fast_null_args)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 1;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	EXPECT_NULL(anchormap_get_fast(NULL, &k, sizeof(k)));
+	EXPECT_NULL(anchormap_get_fast(m, NULL, sizeof(k)));
+	am_t_del(m);
+}
+
+/* A @key_size that is not the map's still finds the map's keys. */
+TEST(get_fast_wrong_key_size_falls_back)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 7;
+	const void *p;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	p = anchormap_get_fast(m, &k, 4);
+	ASSERT_NOT_NULL(p);
+	EXPECT_EQ(p, anchormap_get(m, &k));
+	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	am_t_del(m);
+}
+
+/* A map with its own hash: the inline path must not use the built-in one. */
+TEST(get_fast_custom_hash_falls_back)
+{
+	struct anchormap_params p;
+	struct anchormap *m;
+	long bad = 0;
+	u64 k;
+
+	am_t_params(&p, sizeof(u64), sizeof(u64));
+	p.hash = am_t_hash_zero;
+	m = am_t_new_params(&p, 0);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
+	for (k = 0; k < 200; k++) {
+		const void *f = anchormap_get_fast(m, &k, sizeof(k));
+
+		bad += (k < 100) != (f != NULL);
+		if (f)
+			bad += am_t_rd64(f) != am_t_val(k);
+	}
+	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
+/* Key @i of @ks bytes, distinct for i < 256 (ks == 1) or i < 65536. */
+static void am_t_fast_key(u8 *key, u32 ks, u64 i)
+{
+	memset(key, (int)(i * 7) & 0xff, ks);
+	key[0] = (u8)i;
+	if (ks > 1)
+		key[1] = (u8)(i >> 8);
+}
+
+/*
+ * Keys of @ks bytes (@ks a constant at each call site below): the inline
+ * hash at a constant size must be the library's at the run-time size.
+ */
+#define AM_T_FAST_KS(ks)							\
+static long am_t_fast_ks_##ks(void)						\
+{										\
+	struct anchormap_params p;						\
+	struct anchormap *m;							\
+	u8 key[ks];								\
+	u64 i, v, n = ks == 1 ? 128 : 600;					\
+	long bad = 0;								\
+										\
+	am_t_params(&p, ks, sizeof(u64));					\
+	m = am_t_new_params(&p, 0);						\
+	if (!m)									\
+		return -ENOMEM;							\
+	for (i = 0; i < n; i++) {						\
+		am_t_fast_key(key, ks, i);					\
+		v = i;								\
+		bad += anchormap_insert(m, key, &v) != 1;			\
+	}									\
+	for (i = 0; i < 2 * n; i++) {						\
+		const void *f;							\
+										\
+		am_t_fast_key(key, ks, i);					\
+		f = anchormap_get_fast(m, key, ks);				\
+		bad += f != anchormap_get(m, key);				\
+		bad += (i < n) != (f != NULL);					\
+		if (f)								\
+			bad += am_t_rd64(f) != i;				\
+	}									\
+	am_t_del(m);								\
+	return bad;								\
+}
+AM_T_FAST_KS(1)
+AM_T_FAST_KS(3)
+AM_T_FAST_KS(4)
+AM_T_FAST_KS(12)
+AM_T_FAST_KS(16)
+AM_T_FAST_KS(32)
+AM_T_FAST_KS(40)
+
+TEST(get_fast_key_sizes)
+{
+	EXPECT_EQ(am_t_fast_ks_1(), 0);
+	EXPECT_EQ(am_t_fast_ks_3(), 0);
+	EXPECT_EQ(am_t_fast_ks_4(), 0);
+	EXPECT_EQ(am_t_fast_ks_12(), 0);
+	EXPECT_EQ(am_t_fast_ks_16(), 0);
+	EXPECT_EQ(am_t_fast_ks_32(), 0);
+	EXPECT_EQ(am_t_fast_ks_40(), 0);
+}
+
 /* ---- release accounting ---- */
 
 TEST(release_once_on_destroy)
@@ -3821,6 +3996,13 @@ TEST(snapshot_null_args)
 	X(constant_hash_zero_collides)					\
 	X(constant_hash_ones_collides)					\
 	X(collisions_raise_longest_probe)				\
+	X(get_fast_presized_agrees_with_get)				\
+	X(get_fast_grown_agrees_with_get)				\
+	X(get_fast_misses_removed)					\
+	X(get_fast_null_args)						\
+	X(get_fast_wrong_key_size_falls_back)				\
+	X(get_fast_custom_hash_falls_back)				\
+	X(get_fast_key_sizes)						\
 	X(release_once_on_destroy)					\
 	X(release_removed_on_destroy)					\
 	X(release_not_on_duplicate_insert)				\

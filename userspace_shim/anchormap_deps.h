@@ -37,25 +37,6 @@
 #endif
 #define AM_EXPORT(sym)
 
-/*
- * Group matching with SSE2 where there is SSE2, measured faster than SWAR
- * (bench/).  Not under ThreadSanitizer: its 16-byte plain load overlaps
- * the writers' atomic byte CAS, which TSan would (rightly, in C11 terms)
- * flag; the SWAR path uses atomic word loads instead.
- */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define AM_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define AM_TSAN 1
-#endif
-#if defined(__SSE2__) && !defined(AM_TSAN) && !defined(AM_NO_SSE2)
-#include <emmintrin.h>
-#define AM_GROUP_SSE2 1
-#endif
-
 static inline void am_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

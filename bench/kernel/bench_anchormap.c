@@ -25,9 +25,10 @@
  * rhashtable_lookup_fast (an RCU read section per lookup) and as
  * rhashtable_lookup under one rcu_read_lock() per 256 lookups.  Before
  * lookups and removals its deferred resize work is flushed.  anchormap
- * uses the exported anchormap_get/insert/remove.  Every loop reads the
- * value found, and every result is checked: a wrong one prints an ERROR
- * line and makes the load fail.
+ * looks up with anchormap_get_fast() (header-inline, as
+ * rhashtable_lookup_fast is) and uses the exported anchormap_insert and
+ * anchormap_remove.  Every loop reads the value found, and every result
+ * is checked: a wrong one prints an ERROR line and makes the load fail.
  *
  * Output, one line each (times in picoseconds per operation):
  *   bench_anchormap: config nkeys=N reps=R cpus=C wkeys=W ...
@@ -158,7 +159,7 @@ static noinline u32 am_lookup_loop(const struct anchormap *m, const u64 *keys, u
 	u64 s = 0;
 
 	for (i = 0; i < n; i++) {
-		const u64 *v = anchormap_get(m, &keys[i]);
+		const u64 *v = anchormap_get_fast(m, &keys[i], sizeof(u64));
 
 		if (v) {
 			found++;
@@ -377,7 +378,7 @@ static int conc_reader(void *data)
 		for (i = 0; i < n; i++) {
 			j = i + off < n ? i + off : i + off - n;
 			if (c->side == AM) {
-				const u64 *v = anchormap_get(&am, &hit_keys[j]);
+				const u64 *v = anchormap_get_fast(&am, &hit_keys[j], sizeof(u64));
 
 				if (v) {
 					found++;

@@ -5,8 +5,8 @@
  *   user_loops OP NKEYS      OP: hit, miss, insert, remove, hit2seg
  *
  * Same keys, values and orders as the kernel module (bench_keys.h), same
- * calls (anchormap_get / anchormap_insert / anchormap_remove through the
- * library), same pre-sizing (capacity NKEYS).  The timed loop of OP is the
+ * calls (anchormap_get_fast inlined from anchormap.h, anchormap_insert /
+ * anchormap_remove through the library), same pre-sizing (capacity NKEYS).  The timed loop of OP is the
  * function cg_loop_OP; bench/kernel/callgrind.sh collects only inside it
  * (--toggle-collect) and divides the instructions by NKEYS.  The set-up
  * (building the map for hit, miss and remove) is not counted.
@@ -51,7 +51,7 @@ static __attribute__((noinline)) u32 lookups(const struct anchormap *m, const u6
 	u64 s = 0;
 
 	for (i = 0; i < n; i++) {
-		const u64 *v = anchormap_get(m, &keys[i]);
+		const u64 *v = anchormap_get_fast(m, &keys[i], sizeof(u64));
 
 		if (v) {
 			found++;
