@@ -28,7 +28,8 @@
  * EMPTY is zero so that a freshly zeroed allocation is an empty segment and
  * its pages are only touched as slots fill.  While the map is shared a
  * control byte only moves forward: EMPTY -> RESERVED -> FULL -> DELETED (or
- * RESERVED -> DEAD), never back to EMPTY.  Hence a group that once had no
+ * RESERVED -> DEAD), never back to EMPTY; the one way back is DELETED ->
+ * FULL, for the very same bytes (am_revive()).  Hence a group that once had no
  * EMPTY byte never gets one again, which is what lets a lookup stop at the
  * first group holding an EMPTY byte: any key further along its probe
  * sequence was placed when this group was already full.
@@ -53,7 +54,9 @@
  *     it except "this entry is gone"; release makes the slot's bytes
  *     readable to an acquirer of DELETED (iteration's duplicate check reads
  *     keys of deleted slots).  The slot's bytes are never written again
- *     while the map is shared.
+ *     while the map is shared.  Reviving it (DELETED -> FULL, same bytes)
+ *     is a publication as in 1: a RELEASE store of the fingerprint, under
+ *     the stripe lock the original writer held too.
  *  3. Segment publication.  Growth allocates a zeroed segment and fills
  *     its header; under the growth lock it stores the pointer in
  *     map->seg[n] and RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and
@@ -99,6 +102,7 @@
 #define AM_LOW7			0x7f7f7f7f7f7f7f7fULL
 
 #define AM_NO_SLOT		((size_t)-1)
+#define AM_TOMBS		3	/* removals a stripe remembers: fills its line */
 
 #define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
 
@@ -116,6 +120,9 @@ struct am_stripe {
 	u32 removals;		/* removals ever: iterators compare it */
 	u32 longest_probe;
 	u64 contended;
+	/* under the lock only: recent removals in tomb_seg, newest first */
+	u32 tomb_seg;
+	u32 tomb[AM_TOMBS];	/* slot index + 1, 0 for none */
 } __attribute__((__aligned__(AM_LINE)));
 
 struct anchormap_shared {
@@ -749,6 +756,77 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 }
 
 /*
+ * Revival of a removed entry.  A key removed and inserted again, over and
+ * over (a hot key of a cache, a member of a set toggled in and out), would
+ * otherwise leave a tombstone on its own probe sequence each time, and its
+ * lookups would walk past all of them.  When the newest removed copy of the
+ * key holds exactly the bytes being inserted, making it FULL again changes
+ * no byte anyone may hold a pointer to, so the contract allows it: the slot
+ * is not reused for other bytes.  Only the newest copy, so that a live copy
+ * still lies after every removed one on the probe sequence (the walk relies
+ * on that, see am_iter_maybe_seen()); only in the newest segment (no
+ * insert lands in an older one); never with a @release callback (the
+ * caller may count on one release per insert) nor for init functions (the
+ * value is not known before).  The stripe remembers its last AM_TOMBS
+ * removals, enough for the keys hot enough to matter.
+ */
+static void am_remember_removal(struct anchormap *map, struct am_stripe *st,
+				const struct anchormap_segment *seg, size_t idx)
+{
+	u32 n = am_load_acquire(&map->nseg) - 1;	/* growth may run: protocol 3 */
+	int i;
+
+	if (seg != map->seg[n] || idx >= 0xffffffffu)
+		return;
+	if (st->tomb_seg != n) {
+		memset(st->tomb, 0, sizeof(st->tomb));
+		st->tomb_seg = n;
+	}
+	for (i = AM_TOMBS - 1; i > 0; i--)
+		st->tomb[i] = st->tomb[i - 1];
+	st->tomb[0] = (u32)idx + 1;
+}
+
+static bool am_bytes_zero(const u8 *p, u32 n)
+{
+	while (n && !*p) {
+		p++;
+		n--;
+	}
+	return !n;
+}
+
+static u8 *am_revive(struct anchormap *map, struct am_stripe *st, const void *key, u64 h,
+		     const struct am_filler *f)
+{
+	u32 n = am_load_acquire(&map->nseg) - 1;	/* growth may run: protocol 3 */
+	struct anchormap_segment *seg = map->seg[n];
+	int i;
+
+	if (map->release || f->init || f->try_init || st->tomb_seg != n)
+		return NULL;
+	for (i = 0; i < AM_TOMBS; i++) {
+		size_t idx = st->tomb[i] - 1;
+		u8 *slot = am_slot(map, seg, idx);
+
+		/* every remembered slot is DELETED: revival clears its entry */
+		if (!st->tomb[i] || !am_key_eq_k(map, key, slot, AM_GENERIC))
+			continue;
+		/* the newest removed copy of @key: revive it or nothing */
+		if (am_load_relaxed(&seg->ctrl[idx]) != AM_DELETED ||
+		    (f->value ? memcmp(slot + map->value_off, f->value, map->value_size) :
+		     !am_bytes_zero(slot + map->value_off, map->value_size)))
+			return NULL;
+		st->tomb[i] = 0;
+		am_counter_add(&st->deleted, -1);
+		am_store_release(&seg->ctrl[idx], am_fp(h));	/* protocol 1 */
+		am_counter_add(&st->live, 1);
+		return slot;
+	}
+	return NULL;
+}
+
+/*
  * The one writer path: find @key or insert it, under its stripe lock.
  * Growth may sleep, so it runs with the stripe dropped and the lookup is
  * redone afterwards (another writer may have inserted the key meanwhile).
@@ -768,6 +846,11 @@ static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 		slot = am_find(map, key, h, NULL, NULL);
 		if (slot)
 			break;
+		slot = am_revive(map, st, key, h, f);
+		if (slot) {
+			*inserted = true;
+			break;
+		}
 		n = am_load_acquire(&map->nseg);
 		if (am_take_credit(map, st, n - 1)) {
 			slot = am_fill(map, map->seg[n - 1], st, key, h, f);
@@ -890,6 +973,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 	am_store_release(&seg->ctrl[idx], AM_DELETED);	/* protocol 2 */
+	am_remember_removal(map, st, seg, idx);
 	am_stripe_unlock(map, st, flags);
 	return 1;
 }
@@ -1329,6 +1413,7 @@ static void am_reset_stripes(struct anchormap *map)
 		am_store_relaxed(&st->credits, 0);
 		am_store_relaxed(&st->live, 0);
 		am_store_relaxed(&st->deleted, 0);
+		memset(st->tomb, 0, sizeof(st->tomb));	/* the slots are gone */
 	}
 }
 

@@ -15,7 +15,8 @@
  *    by the key's hash and may run concurrently with each other and with
  *    lookups.  anchormap_remove() only marks the slot deleted: the bytes stay
  *    readable for whoever still holds a pointer, and the slot is never reused
- *    while the map is shared.
+ *    for other bytes while the map is shared (a key re-inserted with the
+ *    very bytes it was removed with may get its removed slot back).
  *  - exclusive: the caller guarantees that no other thread uses the map
  *    during the call and that no pointer obtained before the call is used
  *    after it.  Only these reclaim deleted slots or move entries.
@@ -301,7 +302,9 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value);
  *
  * Pointers to the removed entry held by other threads stay readable and
  * unchanged; the slot is reclaimed (and @release called) only by an
- * exclusive operation or destroy.
+ * exclusive operation or destroy.  Until then, an insert of the same key
+ * with the same value bytes may revive it (maps without @release; see
+ * anchormap.c, "Revival").
  *
  * Context: shared, stripe-locked; never sleeps.
  * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.

@@ -780,6 +780,216 @@ TEST(reinsert_after_remove_uses_new_slot)
 	am_t_del(m);
 }
 
+/*
+ * Revival: a key removed and inserted again with the very same bytes gets
+ * its removed slot back (no byte anyone holds changes), so hot keys that
+ * churn do not pile tombstones on their own probe sequence.
+ */
+TEST(revive_same_bytes_gets_removed_slot)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 5, v = am_t_val(5);
+	const void *p;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	p = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(p);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(am_t_deleted(m), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
+	EXPECT_EQ(anchormap_get(m, &k), p);
+	EXPECT_EQ(am_t_deleted(m), 0);
+	EXPECT_EQ(anchormap_len(m), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v), 0);	/* present again */
+	am_t_del(m);
+}
+
+TEST(revive_null_value_is_zero_value)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 9, zero = 0;
+	const void *p;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(anchormap_insert(m, &k, NULL), 1);
+	p = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &zero), 1);	/* same bytes as NULL gave */
+	EXPECT_EQ(anchormap_get(m, &k), p);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, NULL), 1);
+	EXPECT_EQ(anchormap_get(m, &k), p);
+	EXPECT_EQ(am_t_deleted(m), 0);
+	am_t_del(m);
+}
+
+TEST(revive_not_for_other_value)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 5, v = 1234;
+	const void *p, *q;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	p = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
+	q = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(q);
+	EXPECT_NE(q, p);
+	EXPECT_EQ(am_t_rd64(q), 1234);
+	EXPECT_EQ(am_t_rd64(p), am_t_val(k));	/* the holder's bytes, unchanged */
+	EXPECT_EQ(am_t_deleted(m), 1);
+	am_t_del(m);
+}
+
+/* Only the newest removed copy may come back: an older one lies before it. */
+TEST(revive_only_newest_copy)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 5, v1 = am_t_val(5), v2 = 77;
+	const void *a, *b, *c;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);
+	a = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v2), 1);
+	b = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);	/* bytes of a, newest is b */
+	c = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(c);
+	EXPECT_NE(c, a);
+	EXPECT_NE(c, b);
+	EXPECT_EQ(am_t_rd64(c), v1);
+	EXPECT_EQ(am_t_deleted(m), 2);
+	am_t_del(m);
+}
+
+/* With @release the caller may count on one release per insert. */
+TEST(revive_not_with_release)
+{
+	struct am_t_rel *r = am_t_rel_new(10);
+	struct anchormap *m;
+	u64 k = 3;
+	const void *p;
+
+	ASSERT_NOT_NULL(r);
+	m = am_t_new(0, r);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	p = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	EXPECT_NE(anchormap_get(m, &k), p);
+	am_t_del(m);
+	EXPECT_EQ(r->calls, 2);
+	EXPECT_EQ(am_t_rel_count_not(r, 3, 4, 2), 0);
+	am_t_rel_del(r);
+}
+
+/* An init function decides the value: nothing to compare, a new slot. */
+TEST(revive_not_for_init_functions)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	struct am_t_init_arg a = { .fill = 0 };	/* a zero value, as NULL gives */
+	u64 k = 4;
+	const void *p, *q;
+
+	ASSERT_NOT_NULL(m);
+	p = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
+	ASSERT_FALSE(IS_ERR_OR_NULL(p));
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	q = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
+	ASSERT_FALSE(IS_ERR_OR_NULL(q));
+	EXPECT_NE(q, p);
+	EXPECT_EQ(am_t_deleted(m), 1);
+	am_t_del(m);
+}
+
+/* A set member toggled in and out many times: no tombstones, no growth. */
+TEST(revive_toggled_member_leaves_no_tombstones)
+{
+	struct anchormap_params p;
+	struct anchormap_stats st;
+	struct anchormap *m;
+	long bad = 0;
+	u64 k;
+	int i;
+
+	am_t_params(&p, sizeof(u64), 0);
+	m = am_t_new_params(&p, 100);
+	ASSERT_NOT_NULL(m);
+	for (k = 0; k < 100; k++)
+		bad += anchormap_insert(m, &k, NULL) != 1;
+	for (i = 0; i < 20000; i++) {
+		k = (u64)(i % 3);
+		bad += anchormap_remove(m, &k) != 1;
+		bad += anchormap_insert(m, &k, NULL) != 1;
+	}
+	EXPECT_EQ(bad, 0);
+	anchormap_stats(m, &st);
+	EXPECT_EQ(st.len, 100);
+	EXPECT_EQ(st.deleted, 0);
+	EXPECT_EQ(st.segments, 1);
+	am_t_del(m);
+}
+
+/* After compaction the remembered removals are gone with their slots. */
+TEST(revive_forgets_across_compaction)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 6;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);
+	EXPECT_EQ(am_t_deleted(m), 0);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	EXPECT_EQ(am_t_deleted(m), 0);
+	EXPECT_EQ(am_t_count_bad(m, 0, 50), 0);
+	EXPECT_EQ(anchormap_len(m), 50);
+	am_t_del(m);
+}
+
+/* Keys revived mid-walk are not yielded twice. */
+TEST(iter_revived_keys_not_twice)
+{
+	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
+	struct anchormap *m = am_t_new(0, NULL);
+	u8 *seen = am_test_alloc(1000);
+	long twice = 0, n = 0;
+	const void *kp;
+	u64 k;
+
+	ASSERT_NOT_NULL(it);
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(seen);
+	memset(seen, 0, 1000);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	anchormap_for_each(m, it, &kp, NULL) {
+		k = am_t_rd64(kp);
+		if (k < 1000)
+			twice += seen[k]++ != 0;
+		if (++n == 500) {
+			/* every key out and back in with the same bytes */
+			for (k = 0; k < 1000; k++) {
+				twice += anchormap_remove(m, &k) != 1;
+				twice += am_t_put(m, k) != 1;
+			}
+		}
+	}
+	EXPECT_EQ(twice, 0);
+	EXPECT_GE(n, 500);
+	EXPECT_EQ(anchormap_len(m), 1000);
+	am_test_free(seen);
+	am_test_free(it);
+	am_t_del(m);
+}
+
 TEST(remove_updates_len_and_deleted)
 {
 	struct anchormap *m = am_t_new(0, NULL);
@@ -3909,6 +4119,15 @@ TEST(snapshot_null_args)
 	X(remove_present_then_absent)					\
 	X(remove_keeps_held_pointer_bytes)				\
 	X(reinsert_after_remove_uses_new_slot)				\
+	X(revive_same_bytes_gets_removed_slot)				\
+	X(revive_null_value_is_zero_value)				\
+	X(revive_not_for_other_value)					\
+	X(revive_only_newest_copy)					\
+	X(revive_not_with_release)					\
+	X(revive_not_for_init_functions)				\
+	X(revive_toggled_member_leaves_no_tombstones)			\
+	X(revive_forgets_across_compaction)				\
+	X(iter_revived_keys_not_twice)					\
 	X(remove_updates_len_and_deleted)				\
 	X(get_or_insert_inserts_absent)					\
 	X(get_or_insert_returns_existing)				\
