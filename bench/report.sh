@@ -33,9 +33,55 @@ echo '```'
 echo
 
 # ---- targets ----
+tgt=$out/targets.csv
+if [ -s $tgt ] && [ $(wc -l < $tgt) -gt 1 ]; then
+	tsize=$(awk -F, 'NR==2 {print $2}' $tgt)
+	rounds=$(awk -F, 'NR>1 {print $7}' $tgt | sort -un | wc -l)
+	echo "## Targets (paired runs, $tsize entries)"
+	echo
+	echo "Each row: $rounds rounds, each round anchormap and the peer back to back (fresh"
+	echo "processes, median of 3 runs each, which goes first alternates); the ratio is"
+	echo "anchormap / peer per round, shown as the median [min-max] over the rounds. Mops/s"
+	echo "are the medians over the rounds. \`anchormap_call\` is anchormap through the exported"
+	echo "\`anchormap_get()\` instead of the header-inline \`anchormap_get_fast()\` (no target)."
+	echo
+	echo "| target | kv | keys | anchormap | peer | ratio | |"
+	echo "|---|---|---|---|---|---|---|"
+	awk -F, 'NR > 1 {
+		k = $1 "," $3 "," $4 "," $5 "," $6
+		if (!(k in n)) order[++nk] = k
+		i = ++n[k]; a[k, i] = $8; b[k, i] = $9; r[k, i] = $9 > 0 ? $8 / $9 : 0
+	}
+	function med(arr, k, cnt,   i, j, t, v) {
+		for (i = 1; i <= cnt; i++) v[i] = arr[k, i]
+		for (i = 2; i <= cnt; i++)
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo = v[1]; hi = v[cnt]
+		return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
+	}
+	END {
+		for (o = 1; o <= nk; o++) {
+			k = order[o]; split(k, f, ",")
+			kv = f[1]; wl = f[2]; dist = f[3]; thr = f[4]; peer = f[5]
+			want = 1.0
+			if (wl == "get-hit") {
+				want = peer == "absl" ? 0.9 : peer == "ck_ht" ? 1.5 : peer == "cds_lfht" ? 3 : 0
+				name = sprintf("get-hit, %s thread: >= %gx %s", thr, want, peer)
+				if (!want) name = "get-hit, 1 thread: inline vs exported call"
+			} else {
+				name = sprintf("%s, %s threads: ahead of %s", wl, thr, peer)
+			}
+			ma = med(a, k, n[k]); mb = med(b, k, n[k]); mr = med(r, k, n[k])
+			verdict = !want ? "(info)" : mr >= want ? "**met**" : "not met"
+			printf "| %s | %s | %s | %.2f | %.2f | %.2f [%.2f-%.2f] | %s |\n",
+				name, kv, dist, ma, mb, mr, lo, hi, verdict
+		}
+	}' $tgt
+	echo
+fi
 big=1000000
 [ -z "$(med anchormap u64 $big get-hit uniform 1)" ] && big=100000	# quick mode
-echo "## Targets (u64, uniform keys, $big entries unless said)"
+echo "## Targets from the matrix (single runs; u64, uniform keys, $big entries unless said)"
 echo
 am=$(med anchormap u64 $big get-hit uniform 1)
 echo "| target | anchormap | peer | ratio | |"

@@ -63,10 +63,49 @@ for step in $plan; do
 	done
 done
 
+# The targets, measured paired: anchormap and one peer back to back in each
+# round (which goes first alternates), each a fresh process with a median of
+# 3 runs; the ratio is taken per round, so drift in the machine's speed
+# (a shared host) cancels.  targets.csv: one row per round.
+pair_rounds=${BENCH_PAIR_ROUNDS:-7}
+[ "$mode" = quick ] && pair_rounds=3
+tsize=1000000
+[ "$mode" = quick ] && tsize=100000
+tgt=$out/targets.csv
+[ -n "$BENCH_APPEND" ] ||
+	echo "kv,size,workload,dist,threads,peer,round,anchormap_mops,peer_mops" > $tgt
+pair() {	# kv workload dist threads peer
+	local kv=$1 wl=$2 dist=$3 thr=$4 peer=$5 r m first second a b v
+	echo "[$(( $(date +%s) - start ))s] paired: anchormap vs $peer $kv $wl $dist $thr" >&2
+	for r in $(seq $pair_rounds); do
+		first=anchormap second=$peer
+		[ $((r % 2)) = 0 ] && first=$peer second=anchormap
+		for m in $first $second; do
+			v=$("$bin/ambench" --map $m --kv $kv --size $tsize --workloads $wl \
+				--dists $dist --threads $thr --runs 3 --ops $ops --no-mem |
+				awk -F, '{print $9}')
+			[ $m = anchormap ] && a=$v || b=$v
+		done
+		[ -n "$a" ] && [ -n "$b" ] && echo "$kv,$tsize,$wl,$dist,$thr,$peer,$r,$a,$b" >> $tgt
+	done
+}
+if [ -z "$BENCH_APPEND" ] || [ -n "$BENCH_PAIRS" ]; then
+	for peer in absl ck_ht cds_lfht anchormap_call; do
+		pair u64 get-hit uniform 1 $peer
+	done
+	for kv in u64 k32v64; do
+		for dist in uniform zipf; do
+			for peer in absl_rwlock libcuckoo ck_ht cds_lfht; do
+				pair $kv read-heavy $dist 2 $peer
+			done
+		done
+	done
+fi
+
 # instructions per u64 lookup, pre-sized map (callgrind; stable, unlike time)
 [ -n "$BENCH_APPEND" ] && cgsizes=
 for size in $cgsizes; do
-	for m in anchormap absl ck_ht cds_lfht libcuckoo; do
+	for m in anchormap anchormap_call absl ck_ht cds_lfht libcuckoo; do
 		for h in hit miss; do
 			valgrind --tool=callgrind --callgrind-out-file=$out/.cg.out \
 				--toggle-collect='*cg_lookups*' "$bin/cgget" $m $size $h $cgn \
