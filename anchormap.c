@@ -20,7 +20,10 @@
  * Control bytes
  *   0x00           EMPTY     never used since the segment was allocated
  *   0x7f           RESERVED  claimed by a writer that is filling the slot
- *   0x7e           DELETED   removed; bytes intact, released later
+ *   0x01..0x40     DELETED   removed; bytes intact, released later; the
+ *                            value is 1 + the top 6 bits of the hash
+ *                            (am_del_code()), so that a writer finds the
+ *                            removed copies of a key without reading slots
  *   0x7d           DEAD      claimed but never published (init failed or
  *                            ownership left with remove_entry); no release
  *   0x80 | fp      FULL      live entry, fp = top 7 bits of the hash
@@ -93,7 +96,6 @@
 
 #define AM_EMPTY		0x00
 #define AM_DEAD			0x7d
-#define AM_DELETED		0x7e
 #define AM_RESERVED		0x7f
 #define AM_FULL_BIT		__ANCHORMAP_FULL_BIT
 
@@ -102,7 +104,6 @@
 #define AM_LOW7			0x7f7f7f7f7f7f7f7fULL
 
 #define AM_NO_SLOT		((size_t)-1)
-#define AM_TOMBS		3	/* removals a stripe remembers: fills its line */
 
 #define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
 
@@ -120,9 +121,6 @@ struct am_stripe {
 	u32 removals;		/* removals ever: iterators compare it */
 	u32 longest_probe;
 	u64 contended;
-	/* under the lock only: recent removals in tomb_seg, newest first */
-	u32 tomb_seg;
-	u32 tomb[AM_TOMBS];	/* slot index + 1, 0 for none */
 } __attribute__((__aligned__(AM_LINE)));
 
 struct anchormap_shared {
@@ -253,6 +251,17 @@ u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
 	return anchormap_siphash24(key, key_size, seed, am_fold_mul(seed ^ AM_K2, AM_K3));
 }
 AM_EXPORT(anchormap_hash_siphash);
+
+/* The control byte of a removed entry: DELETED, 1 + the top 6 bits of its hash. */
+static __always_inline u8 am_del_code(u64 h)
+{
+	return (u8)(1 + (h >> 58));
+}
+
+static __always_inline bool am_is_deleted(u8 c)
+{
+	return (u8)(c - 1) < 0x40;
+}
 
 static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
 {
@@ -759,34 +768,18 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
  * Revival of a removed entry.  A key removed and inserted again, over and
  * over (a hot key of a cache, a member of a set toggled in and out), would
  * otherwise leave a tombstone on its own probe sequence each time, and its
- * lookups would walk past all of them.  When the newest removed copy of the
- * key holds exactly the bytes being inserted, making it FULL again changes
- * no byte anyone may hold a pointer to, so the contract allows it: the slot
- * is not reused for other bytes.  Only the newest copy, so that a live copy
- * still lies after every removed one on the probe sequence (the walk relies
- * on that, see am_iter_maybe_seen()); only in the newest segment (no
- * insert lands in an older one); never with a @release callback (the
- * caller may count on one release per insert) nor for init functions (the
- * value is not known before).  The stripe remembers its last AM_TOMBS
- * removals, enough for the keys hot enough to matter.
+ * lookups would walk past all of them.  When a removed copy of the key in
+ * the newest segment holds exactly the bytes being inserted, making it FULL
+ * again changes no byte anyone may hold a pointer to, so the contract
+ * allows it: the slot is not reused for other bytes.  Only a copy in the
+ * last group of the probe sequence that holds a copy at all, so that a
+ * live copy still lies after every removed one (the walk relies on that,
+ * see am_iter_maybe_seen()); only in the newest segment (no insert lands in
+ * an older one); never with a @release callback (the caller may count on
+ * one release per insert) nor for init functions (the value is not known
+ * before).  Called with the stripe lock held and the key absent: every copy
+ * of the key was placed and removed under this lock.
  */
-static void am_remember_removal(struct anchormap *map, struct am_stripe *st,
-				const struct anchormap_segment *seg, size_t idx)
-{
-	u32 n = am_load_acquire(&map->nseg) - 1;	/* growth may run: protocol 3 */
-	int i;
-
-	if (seg != map->seg[n] || idx >= 0xffffffffu)
-		return;
-	if (st->tomb_seg != n) {
-		memset(st->tomb, 0, sizeof(st->tomb));
-		st->tomb_seg = n;
-	}
-	for (i = AM_TOMBS - 1; i > 0; i--)
-		st->tomb[i] = st->tomb[i - 1];
-	st->tomb[0] = (u32)idx + 1;
-}
-
 static bool am_bytes_zero(const u8 *p, u32 n)
 {
 	while (n && !*p) {
@@ -796,34 +789,56 @@ static bool am_bytes_zero(const u8 *p, u32 n)
 	return !n;
 }
 
-static u8 *am_revive(struct anchormap *map, struct am_stripe *st, const void *key, u64 h,
-		     const struct am_filler *f)
+static bool am_revivable(const struct anchormap *map, const u8 *slot,
+			 const struct am_filler *f)
 {
-	u32 n = am_load_acquire(&map->nseg) - 1;	/* growth may run: protocol 3 */
-	struct anchormap_segment *seg = map->seg[n];
-	int i;
+	const u8 *value = slot + map->value_off;
 
-	if (map->release || f->init || f->try_init || st->tomb_seg != n)
+	if (f->value)
+		return !memcmp(value, f->value, map->value_size);
+	return am_bytes_zero(value, map->value_size);
+}
+
+static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
+			       const void *key, u64 h, const struct am_filler *f)
+{
+	u32 n = am_load_acquire(&map->nseg);	/* growth may run: protocol 3 */
+	struct anchormap_segment *seg = map->seg[n - 1];
+	size_t gmask = seg->gmask, g = h & gmask, step = 0, pick = AM_NO_SLOT;
+	u8 code = am_del_code(h);
+
+	if (map->release || f->init || f->try_init)
 		return NULL;
-	for (i = 0; i < AM_TOMBS; i++) {
-		size_t idx = st->tomb[i] - 1;
-		u8 *slot = am_slot(map, seg, idx);
+	for (;;) {
+		size_t base = g << AM_GROUP_SHIFT, here = AM_NO_SLOT;
+		am_group_t grp = am_group_load(seg->ctrl, base);
+		bool copy = false;
+		u64 m;
 
-		/* every remembered slot is DELETED: revival clears its entry */
-		if (!st->tomb[i] || !am_key_eq_k(map, key, slot, AM_GENERIC))
-			continue;
-		/* the newest removed copy of @key: revive it or nothing */
-		if (am_load_relaxed(&seg->ctrl[idx]) != AM_DELETED ||
-		    (f->value ? memcmp(slot + map->value_off, f->value, map->value_size) :
-		     !am_bytes_zero(slot + map->value_off, map->value_size)))
-			return NULL;
-		st->tomb[i] = 0;
-		am_counter_add(&st->deleted, -1);
-		am_store_release(&seg->ctrl[idx], am_fp(h));	/* protocol 1 */
-		am_counter_add(&st->live, 1);
-		return slot;
+		for (m = am_group_match(grp, code); m; m &= m - 1) {
+			size_t idx = base + am_group_slot(m);
+			u8 *slot = am_slot(map, seg, idx);
+
+			/* RELAXED: only this stripe changes these bytes, under its lock */
+			if (am_load_relaxed(&seg->ctrl[idx]) != code ||
+			    !am_key_eq_k(map, key, slot, AM_GENERIC))
+				continue;
+			copy = true;
+			if (am_revivable(map, slot, f))
+				here = idx;
+		}
+		if (copy)
+			pick = here;	/* a later group with a copy decides */
+		if (am_group_has_empty(grp) || ++step > gmask)
+			break;
+		g = (g + step) & gmask;
 	}
-	return NULL;
+	if (pick == AM_NO_SLOT)
+		return NULL;
+	am_counter_add(&st->deleted, -1);
+	am_store_release(&seg->ctrl[pick], am_fp(h));	/* protocol 1 */
+	am_counter_add(&st->live, 1);
+	return am_slot(map, seg, pick);
 }
 
 /*
@@ -846,7 +861,8 @@ static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 		slot = am_find(map, key, h, NULL, NULL);
 		if (slot)
 			break;
-		slot = am_revive(map, st, key, h, f);
+		/* no removed copy of this stripe's keys anywhere: the common insert */
+		slot = st->deleted ? am_revive(map, st, key, h, f) : NULL;
 		if (slot) {
 			*inserted = true;
 			break;
@@ -972,8 +988,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	am_counter_add(&st->removals, 1);
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
-	am_store_release(&seg->ctrl[idx], AM_DELETED);	/* protocol 2 */
-	am_remember_removal(map, st, seg, idx);
+	am_store_release(&seg->ctrl[idx], am_del_code(h));	/* protocol 2 */
 	am_stripe_unlock(map, st, flags);
 	return 1;
 }
@@ -1168,7 +1183,7 @@ static bool am_iter_seen_copy(const struct anchormap_iter *it,
 			return false;	/* copies lie before the live one */
 		for (i = 0; g > it->group && i < AM_GROUP; i++) {
 			/* ACQUIRE pairs with the remover's RELEASE (protocol 2) */
-			if (am_load_acquire(&seg->ctrl[base + i]) == AM_DELETED &&
+			if (am_load_acquire(&seg->ctrl[base + i]) == am_del_code(h) &&
 			    am_key_eq_k(map, key, am_slot(map, seg, base + i), AM_GENERIC))
 				return true;
 		}
@@ -1388,7 +1403,7 @@ static void am_walk_owned(struct anchormap *map,
 			if (c & AM_FULL_BIT) {
 				if (fn_live)
 					fn_live(map, slot, arg);
-			} else if (c == AM_DELETED) {
+			} else if (am_is_deleted(c)) {
 				am_release_slot(map, slot);
 			}
 			if ((idx & 4095) == 4095)
@@ -1413,7 +1428,6 @@ static void am_reset_stripes(struct anchormap *map)
 		am_store_relaxed(&st->credits, 0);
 		am_store_relaxed(&st->live, 0);
 		am_store_relaxed(&st->deleted, 0);
-		memset(st->tomb, 0, sizeof(st->tomb));	/* the slots are gone */
 	}
 }
 

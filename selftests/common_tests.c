@@ -781,6 +781,31 @@ TEST(reinsert_after_remove_uses_new_slot)
 }
 
 /*
+ * Removed and re-inserted keys (revival, iteration), made deterministic
+ * with a hash that picks the home group (capacity 100: one segment of 8
+ * groups; all keys share a stripe).  Keys below 100 live in group @a's probe
+ * sequence, other keys in group @b's.
+ */
+static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
+{
+	return am_t_rd64(key) < 100 ? 0 : 7;
+}
+
+static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
+{
+	return 7;
+}
+
+static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
+{
+	struct anchormap_params p;
+
+	am_t_params(&p, 8, 8);
+	p.hash = hash;
+	return am_t_new_params(&p, 100);
+}
+
+/*
  * Revival: a key removed and inserted again with the very same bytes gets
  * its removed slot back (no byte anyone holds changes), so hot keys that
  * churn do not pile tombstones on their own probe sequence.
@@ -844,26 +869,46 @@ TEST(revive_not_for_other_value)
 	am_t_del(m);
 }
 
-/* Only the newest removed copy may come back: an older one lies before it. */
+/* However many removals came between: the copy is found on the key's probe. */
+TEST(revive_after_many_other_removals)
+{
+	struct anchormap *m = am_t_new(2000, NULL);
+	u64 k = 5;
+	const void *p;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	p = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(am_t_remove_step(m, 100, 1000, 1), 0);
+	EXPECT_EQ(am_t_put(m, k), 1);
+	EXPECT_EQ(anchormap_get(m, &k), p);
+	EXPECT_EQ(am_t_deleted(m), 900);
+	am_t_del(m);
+}
+
 TEST(revive_only_newest_copy)
 {
-	struct anchormap *m = am_t_new(0, NULL);
-	u64 k = 5, v1 = am_t_val(5), v2 = 77;
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
+	u64 k = 0, v1 = am_t_val(0), v2 = 77;
 	const void *a, *b, *c;
 
 	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);
+	EXPECT_EQ(am_t_fill(m, 0, 16), 0);		/* group 7 full, key 0 in it */
 	a = anchormap_get(m, &k);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &v2), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v2), 1);	/* the next group: 0 */
 	b = anchormap_get(m, &k);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);	/* bytes of a, newest is b */
+	/* a's bytes, but a lies before b on the probe: a new slot */
+	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);
 	c = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(c);
 	EXPECT_NE(c, a);
 	EXPECT_NE(c, b);
 	EXPECT_EQ(am_t_rd64(c), v1);
+	EXPECT_EQ(am_t_rd64(a), v1);
+	EXPECT_EQ(am_t_rd64(b), v2);
 	EXPECT_EQ(am_t_deleted(m), 2);
 	am_t_del(m);
 }
@@ -3590,31 +3635,6 @@ TEST(fail_retain_compaction_keeps_map_correct)
 	am_t_rel_del(rel);
 }
 
-/*
- * Iteration with a removed and re-inserted key, made deterministic with a
- * hash that picks the home group (capacity 100: one segment of 8 groups;
- * all keys share a stripe).  Keys below 100 live in group @a's probe
- * sequence, other keys in group @b's.
- */
-static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
-{
-	return am_t_rd64(key) < 100 ? 0 : 7;
-}
-
-static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
-{
-	return 7;
-}
-
-static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
-{
-	struct anchormap_params p;
-
-	am_t_params(&p, 8, 8);
-	p.hash = hash;
-	return am_t_new_params(&p, 100);
-}
-
 /* Key 0 removed and re-inserted before the walk (its copy moves to group
  * 1); a removal on its stripe during the walk must not hide it. */
 TEST(iter_reinserted_before_walk_seen_once)
@@ -4122,6 +4142,7 @@ TEST(snapshot_null_args)
 	X(revive_same_bytes_gets_removed_slot)				\
 	X(revive_null_value_is_zero_value)				\
 	X(revive_not_for_other_value)					\
+	X(revive_after_many_other_removals)				\
 	X(revive_only_newest_copy)					\
 	X(revive_not_with_release)					\
 	X(revive_not_for_init_functions)				\
