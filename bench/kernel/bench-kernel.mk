@@ -27,14 +27,14 @@ kmod-bench: module
 	$(call nofpu,$(BKB)/bench_anchormap.ko)
 
 # the userspace loops: through build/libanchormap.a (SSE2 group match) and
-# through a SWAR build of the same core (-DAM_NO_SSE2, the kernel's path)
+# through a SWAR build of the same core (-DANCHORMAP_NO_SSE2, the kernel's path)
 $(BKOUT)/user_loops: $(BK)/user_loops.c $(BK)/bench_keys.h $(B)/libanchormap.a anchormap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AM_CFLAGS) -I$(BK) $< $(B)/libanchormap.a -o $@
 
 $(BKOUT)/user_loops_swar: $(BK)/user_loops.c $(BK)/bench_keys.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(AM_CFLAGS) -DAM_NO_SSE2 -I$(BK) $< $(CORE_SRC) -o $@
+	$(CC) $(AM_CFLAGS) -DANCHORMAP_NO_SSE2 -I$(BK) $< $(CORE_SRC) -o $@
 
 bench-kernel:
 	@bash scripts/install-deps.sh user kernel

@@ -4,7 +4,7 @@
 # bench/kernel/callgrind.sh OUTDIR [NKEYS] - instructions per operation of
 # the userspace build of bench_anchormap.ko's loops (OUTDIR/user_loops,
 # linked with build/libanchormap.a, SSE2 group match; OUTDIR/user_loops_swar,
-# the same core built with -DAM_NO_SSE2, the group match the kernel uses).
+# the same core built with -DANCHORMAP_NO_SSE2, the group match the kernel uses).
 # Writes OUTDIR/callgrind.txt: "build op nkeys instructions_per_op" lines.
 set -eu
 out=$1

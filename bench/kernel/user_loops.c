@@ -11,9 +11,9 @@
  * (--toggle-collect) and divides the instructions by NKEYS.  The set-up
  * (building the map for hit, miss and remove) is not counted.
  *
- * hit2seg is hit after the kernel module's "churn" writer has made the map
- * grow a second segment (rounds of inserting and removing NKEYS/16 other
- * keys): every present key then sits in the older segment.
+ * hit2seg is hit after a churning writer has made the map grow a second
+ * segment (rounds of inserting, with a new value each round, and removing
+ * NKEYS/16 other keys): every present key then sits in the older segment.
  *
  * The cg_loop_* functions are noipa so that none is folded into another.
  *
@@ -25,6 +25,10 @@
 
 #include "anchormap.h"
 #include "bench_keys.h"
+
+#if defined(ANCHORMAP_NO_SSE2) && defined(__ANCHORMAP_GROUP_SSE2)
+#error "the SWAR build (the kernel's group match) must not use SSE2"
+#endif
 
 struct obj {
 	u64 key;
@@ -135,12 +139,14 @@ int main(int argc, char **argv)
 		} else if (!strcmp(op, "hit2seg")) {
 			struct anchormap_stats st;
 			u32 w = n / 16 ? n / 16 : 1;
-			u64 k;
+			u64 k, round = 0;
 
+			/* a new value each round: a re-insert of the same bytes would revive */
 			do {
+				round++;
 				for (i = 0; i < w; i++) {
 					k = bk_key(2 * (u64)n + i);
-					anchormap_insert(&m, &k, NULL);
+					anchormap_insert(&m, &k, &round);
 				}
 				for (i = 0; i < w; i++) {
 					k = bk_key(2 * (u64)n + i);
