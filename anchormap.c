@@ -62,8 +62,11 @@
  *     the stripe lock the original writer held too.
  *  3. Segment publication.  Growth allocates a zeroed segment and fills
  *     its header; under the growth lock it stores the pointer in
- *     map->seg[n] and RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and
- *     then read seg[0..nseg-1] and their headers with plain loads.
+ *     map->seg[n], RELEASE-stores map->nseg = n + 1 and then RELEASE-stores
+ *     map->top = that segment.  Readers ACQUIRE-load nseg and then read
+ *     seg[0..nseg-1] and their headers with plain loads; the inline first
+ *     step ACQUIRE-loads top instead (one load where nseg needs two), and a
+ *     reader that saw the new top sees the new nseg in its slow path.
  *  4. Counters (stripe live/deleted/removals/contended, segment avail) are
  *     RELAXED: they carry no data.  Writers update stripe counters under the
  *     stripe lock; readers sum them without it.  An iterator that
@@ -757,6 +760,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 	if (!err && slots && seg) {
 		map->seg[n] = seg;
 		am_store_release(&map->nseg, n + 1);	/* publish: protocol 3 */
+		am_store_release(&map->top, seg);	/* after nseg: protocol 3 */
 		seg = NULL;
 	}
 	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
@@ -1371,6 +1375,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	map->shared = sh;
 	/* the map is not shared yet: the caller publishes it */
 	am_store_release(&map->nseg, 1);
+	am_store_release(&map->top, map->seg[0]);
 	am_registry_add(&sh->reg, map);
 	return 0;
 }
@@ -1446,6 +1451,7 @@ static void am_drop_segments(struct anchormap *map, struct anchormap_segment *ke
 	}
 	map->seg[0] = keep;
 	am_store_release(&map->nseg, keep ? 1 : 0);
+	am_store_release(&map->top, keep);
 	if (keep)
 		am_registry_add(&map->shared->reg, map);
 }

@@ -133,6 +133,7 @@ struct anchormap {
 	u32 slot_size;
 	u32 nseg;
 	u32 lookup_ks;
+	struct anchormap_segment *top;	/* seg[nseg - 1], for the inline lookup */
 	struct anchormap_segment *seg[ANCHORMAP_MAX_SEGMENTS];
 	/* writer side: stripes, growth lock, counters; separately allocated */
 	struct anchormap_shared *shared;
@@ -895,7 +896,6 @@ static __attribute__((__always_inline__)) inline const void *
 __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off)
 {
 	u64 h;
-	u32 n;
 	const struct anchormap_segment *seg;
 	size_t base, idx;
 	__anchormap_group_t grp;
@@ -904,9 +904,8 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off
 	u64 m;
 
 	h = __anchormap_hash_k(map, key, ks);
-	/* ACQUIRE pairs with growth's RELEASE of nseg (anchormap.c, protocol 3) */
-	n = __atomic_load_n(&map->nseg, __ATOMIC_ACQUIRE);
-	seg = map->seg[n - 1];
+	/* ACQUIRE pairs with growth's RELEASE of top (anchormap.c, protocol 3) */
+	seg = __atomic_load_n(&map->top, __ATOMIC_ACQUIRE);
 	base = (h & seg->gmask) << __ANCHORMAP_GROUP_SHIFT;
 	grp = __anchormap_group_load(seg->ctrl, base);
 	fp = __anchormap_fp(h);
@@ -917,7 +916,8 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off
 		if (__builtin_expect(__anchormap_group_confirm(seg->ctrl, idx, fp), 1) &&
 		    __builtin_expect(__anchormap_key_eq_k(map, key, slot, ks), 1))
 			return slot + off;
-	} else if (__builtin_expect(n == 1 && __anchormap_group_has_empty(grp), 1)) {
+	} else if (__builtin_expect(seg == map->seg[0] && __anchormap_group_has_empty(grp), 1)) {
+		/* the only segment: seg[0] changes only in exclusive operations */
 		return NULL;
 	}
 	return __anchormap_lookup_slow(map, key, h, off);
