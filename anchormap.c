@@ -382,26 +382,33 @@ AM_DEFINE_SEARCH(8, 8)
 AM_DEFINE_SEARCH(16, 16)
 AM_DEFINE_SEARCH(generic, AM_GENERIC)
 
-/*
- * The writers' lookup, with the hash already known: every segment, newest
- * first, specialised as well.  Writers hold their stripe lock, so the
- * readers' inline first-candidate shortcut would buy them little.
- */
-static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
-		   struct anchormap_segment **segp, size_t *idxp)
+/* Every segment, newest first, with the search specialised for the map. */
+static __always_inline u8 *am_search(const struct anchormap *map, const void *key, u64 h,
+				     struct anchormap_segment **segp, size_t *idxp, u32 off)
 {
 	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
 
 	switch (map->lookup_ks) {
 	case 8:
-		return am_search_8(map, key, h, n, segp, idxp, 0);
+		return am_search_8(map, key, h, n, segp, idxp, off);
 	case 4:
-		return am_search_4(map, key, h, n, segp, idxp, 0);
+		return am_search_4(map, key, h, n, segp, idxp, off);
 	case 16:
-		return am_search_16(map, key, h, n, segp, idxp, 0);
+		return am_search_16(map, key, h, n, segp, idxp, off);
 	default:
-		return am_search_generic(map, key, h, n, segp, idxp, 0);
+		return am_search_generic(map, key, h, n, segp, idxp, off);
 	}
+}
+
+/*
+ * The writers' lookup, with the hash already known.  Writers hold their
+ * stripe lock, so the readers' inline first-candidate shortcut would buy
+ * them little.
+ */
+static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
+		   struct anchormap_segment **segp, size_t *idxp)
+{
+	return am_search(map, key, h, segp, idxp, 0);
 }
 
 /*
@@ -413,18 +420,7 @@ static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
 				    u32 off)
 {
-	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
-
-	switch (map->lookup_ks) {
-	case 8:
-		return am_search_8(map, key, h, n, NULL, NULL, off);
-	case 4:
-		return am_search_4(map, key, h, n, NULL, NULL, off);
-	case 16:
-		return am_search_16(map, key, h, n, NULL, NULL, off);
-	default:
-		return am_search_generic(map, key, h, n, NULL, NULL, off);
-	}
+	return am_search(map, key, h, NULL, NULL, off);
 }
 AM_EXPORT(__anchormap_lookup_slow);
 
@@ -806,8 +802,8 @@ static bool am_revivable(const struct anchormap *map, const u8 *slot,
 static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
 			       const void *key, u64 h, const struct am_filler *f)
 {
-	u32 n = am_load_acquire(&map->nseg);	/* growth may run: protocol 3 */
-	struct anchormap_segment *seg = map->seg[n - 1];
+	/* the newest segment; growth may run: protocol 3 */
+	struct anchormap_segment *seg = am_load_acquire(&map->top);
 	size_t gmask = seg->gmask, g = h & gmask, step = 0, pick = AM_NO_SLOT;
 	u8 code = am_del_code(h);
 
