@@ -354,22 +354,30 @@ static struct ck_malloc ck_bench_allocator = {
 
 template <typename KV> struct ck_map;
 
-/* u64 keys: CK_HT_MODE_DIRECT, key and value stored in the table. */
-template <> struct ck_map<KV8> {
-	typedef uint64_t K;
-	typedef uint64_t V;
+/* What both key kinds share: one table, one mutex for all writers. */
+struct ck_common {
 	static const char *name() { return "ck_ht"; }
 	static const bool kSharedWrites = true;
 	ck_ht_t ht;
 	std::mutex wlock;
 
-	void init(size_t cap)
+	void init_mode(size_t cap, unsigned int mode)
 	{
 		/* ck_ht keeps its load at most 1/2: capacity 2n holds n */
-		if (!ck_ht_init(&ht, CK_HT_MODE_DIRECT, NULL, &ck_bench_allocator,
-				cap ? 2 * cap : 16, 0x1234))
+		if (!ck_ht_init(&ht, mode, NULL, &ck_bench_allocator, cap ? 2 * cap : 16, 0x1234))
 			abort();
 	}
+	void thread_enter() {}
+	void thread_exit() {}
+	void quiesce() { ck_defer.flush(); }	/* puts reuse tombstones */
+};
+
+/* u64 keys: CK_HT_MODE_DIRECT, key and value stored in the table. */
+template <> struct ck_map<KV8> : ck_common {
+	typedef uint64_t K;
+	typedef uint64_t V;
+
+	void init(size_t cap) { init_mode(cap, CK_HT_MODE_DIRECT); }
 	bool insert(const K &k, const V &v)
 	{
 		ck_ht_hash_t h;
@@ -415,9 +423,6 @@ template <> struct ck_map<KV8> {
 		ck_ht_entry_set_direct(&e, h, k, v);
 		ck_ht_set_spmc(&ht, h, &e);
 	}
-	void thread_enter() {}
-	void thread_exit() {}
-	void quiesce() { ck_defer.flush(); }	/* puts reuse tombstones */
 	void destroy()
 	{
 		ck_ht_destroy(&ht);
@@ -426,24 +431,15 @@ template <> struct ck_map<KV8> {
 };
 
 /* 32-byte keys: CK_HT_MODE_BYTESTRING, the table points at a node. */
-template <> struct ck_map<KV32> {
+template <> struct ck_map<KV32> : ck_common {
 	typedef k32 K;
 	typedef v64 V;
 	struct node {
 		K k;
 		V v;
 	};
-	static const char *name() { return "ck_ht"; }
-	static const bool kSharedWrites = true;
-	ck_ht_t ht;
-	std::mutex wlock;
 
-	void init(size_t cap)
-	{
-		if (!ck_ht_init(&ht, CK_HT_MODE_BYTESTRING, NULL, &ck_bench_allocator,
-				cap ? 2 * cap : 16, 0x1234))
-			abort();
-	}
+	void init(size_t cap) { init_mode(cap, CK_HT_MODE_BYTESTRING); }
 	bool insert(const K &k, const V &v)
 	{
 		ck_ht_hash_t h;
@@ -507,9 +503,6 @@ template <> struct ck_map<KV32> {
 		ck_ht_set_spmc(&ht, h, &e);
 		ck_defer.add(old);
 	}
-	void thread_enter() {}
-	void thread_exit() {}
-	void quiesce() { ck_defer.flush(); }	/* puts reuse tombstones */
 	void destroy()
 	{
 		ck_ht_iterator_t it;
