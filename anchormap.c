@@ -94,8 +94,8 @@
 #define AM_GROUP_SHIFT		__ANCHORMAP_GROUP_SHIFT
 #define AM_LINE			64
 #define AM_MIN_SLOTS		16
-#define AM_MAX_FIELD		(1u << 20)	/* largest key or value, bytes */
-#define AM_MAX_ALIGN		4096u
+#define AM_MAX_FIELD		__ANCHORMAP_MAX_FIELD	/* largest key or value */
+#define AM_MAX_ALIGN		__ANCHORMAP_MAX_ALIGN
 
 #define AM_EMPTY		0x00
 #define AM_DEAD			0x7d
@@ -182,10 +182,14 @@ struct am_filler {
 #define AM_K2	__ANCHORMAP_K2
 #define AM_K3	__ANCHORMAP_K3
 
-/* The built-in hash lives in anchormap.h, for anchormap_get_fast(). */
+/*
+ * The built-in hash lives in anchormap.h, for anchormap_get_fast().  Maps
+ * key it with their random seed as it is; here the seed is mixed with a
+ * constant first, so that seed 0 is as good as any.
+ */
 u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
 {
-	return am_hash_inline(key, key_size, seed);
+	return am_hash_inline(key, key_size, seed ^ __ANCHORMAP_K0);
 }
 AM_EXPORT(anchormap_hash_default);
 
@@ -435,7 +439,9 @@ AM_EXPORT(__anchormap_lookup_slow);
 static const u8 *am_lookup_##name(const struct anchormap *map, const void *key, \
 				  u32 off)					\
 {										\
-	return __anchormap_lookup(map, key, ks, off);				\
+	return __anchormap_lookup(map, key, am_hash_k(map, key, ks),		\
+				  ks ? NULL : map->equal, ks ? ks : map->key_size, \
+				  map->slot_size, off);				\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)
@@ -1283,15 +1289,6 @@ AM_EXPORT(anchormap_iter_next_mut);
  * Life cycle
  */
 
-static u32 am_natural_align(u32 size)
-{
-	u32 a = size & -size;	/* largest power of two dividing size */
-
-	if (!a)
-		return 1;
-	return a > 16 ? 16 : a;
-}
-
 static int am_check_params(const struct anchormap_params *p)
 {
 	if (!p || !p->key_size || p->key_size > AM_MAX_FIELD || p->value_size > AM_MAX_FIELD)
@@ -1303,18 +1300,18 @@ static int am_check_params(const struct anchormap_params *p)
 	return 0;
 }
 
-/* Geometry of a slot: key, then the value at its alignment. */
+/*
+ * Geometry of a slot (key, then the value at its alignment): the header's,
+ * which anchormap_get_fast() computes from its constant params.
+ */
 static void am_set_geometry(struct anchormap *map, const struct anchormap_params *p)
 {
-	u32 kalign = am_natural_align(p->key_size);
-	u32 valign = p->value_align ? p->value_align : am_natural_align(p->value_size);
-	u32 salign = kalign > valign ? kalign : valign;
-
 	map->key_size = p->key_size;
 	map->value_size = p->value_size;
-	map->value_align = valign;
-	map->value_off = (u32)am_align_up(p->key_size, valign);
-	map->slot_size = (u32)am_align_up(map->value_off + p->value_size, salign);
+	map->value_align = __anchormap_value_align(p);
+	map->value_off = __anchormap_value_off(p);
+	map->slot_size = __anchormap_slot_size(p);
+	map->fast_sig = __anchormap_fast_sig(p);
 }
 
 static void am_params_of(const struct anchormap *map, struct anchormap_params *p)
@@ -1352,7 +1349,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	map->name = p->name;
 	map->seed = am_random_seed();
 	if (!p->hash && !p->equal)
-		map->lookup_ks = p->key_size;	/* anchormap_get_fast() may inline */
+		map->lookup_ks = p->key_size;	/* per-key-size lookups and searches */
 
 	slots = am_slots_for(capacity);
 	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)

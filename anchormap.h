@@ -125,6 +125,8 @@ struct anchormap_shared;
  */
 struct anchormap {
 	u64 seed;
+	u64 fast_sig;			/* __anchormap_fast_sig() of the params */
+	struct anchormap_segment *top;	/* seg[nseg - 1], for the inline lookup */
 	u64 (*hash)(const void *key, u32 key_size, u64 seed);
 	bool (*equal)(const void *a, const void *b, u32 key_size);
 	u32 key_size;
@@ -133,7 +135,6 @@ struct anchormap {
 	u32 slot_size;
 	u32 nseg;
 	u32 lookup_ks;
-	struct anchormap_segment *top;	/* seg[nseg - 1], for the inline lookup */
 	struct anchormap_segment *seg[ANCHORMAP_MAX_SEGMENTS];
 	/* writer side: stripes, growth lock, counters; separately allocated */
 	struct anchormap_shared *shared;
@@ -573,24 +574,26 @@ u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
 
 /**
  * anchormap_get_fast() - anchormap_get(), inlined into the caller
- * @map:      the map.
- * @key:      the key.
- * @key_size: sizeof the key type, a compile-time constant: the map's
- *            key_size.
+ * @map:    the map.
+ * @key:    the key.
+ * @params: the params the map was initialised with, a compile-time constant
+ *          (a static const struct, as for rhashtable_lookup_fast()).
  *
  * The same lookup as anchormap_get(), compiled into the caller as
- * rhashtable_lookup_fast() is: with @key_size known, the built-in hash and
- * key compare inline to a few instructions and the common case (the first
+ * rhashtable_lookup_fast() is: with the key size, value size and alignment
+ * and the hash and compare functions of @params known, the slot layout is a
+ * constant, the hash and key compare inline, and the common case (the first
  * candidate of the home group matches, or the group shows the key absent)
- * makes no call.  Anything else is one call into the library.  A map with
- * its own @hash or @equal, or a @key_size that is not the map's, gives the
- * same answer through anchormap_get().
+ * makes no call.  Anything else is one call into the library.  Only
+ * @key_size, @value_size, @value_align, @hash and @equal of @params are
+ * used; if any differs from the map's, the lookup is anchormap_get() (the
+ * same answer, slower).
  *
  * Context: shared, lock-free, any context.
  * Return: the stored value (valid until destroy or an exclusive op), or NULL.
  */
 static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
-					     const u32 key_size);
+					     const struct anchormap_params params);
 
 /*
  * Everything below is private: the layout of a segment and the first step
@@ -616,10 +619,67 @@ struct anchormap_segment {
 #define __ANCHORMAP_FULL_BIT	0x80
 #define __ANCHORMAP_LSB		0x0101010101010101ULL
 #define __ANCHORMAP_MSB		0x8080808080808080ULL
+#define __ANCHORMAP_MAX_FIELD	(1u << 20)	/* largest key or value, bytes */
+#define __ANCHORMAP_MAX_ALIGN	4096u		/* largest value_align */
 #define __ANCHORMAP_K0		0x9e3779b97f4a7c15ULL
 #define __ANCHORMAP_K1		0xc2b2ae3d27d4eb4fULL
 #define __ANCHORMAP_K2		0x165667b19e3779f9ULL
 #define __ANCHORMAP_K3		0xd6e8feb86659fd93ULL
+
+/*
+ * Slot geometry, a function of the params only (so that a compile-time
+ * params makes it a constant): the key, then the value at its alignment.
+ */
+static __attribute__((__always_inline__)) inline u32 __anchormap_natural_align(u32 size)
+{
+	u32 a = size & -size;	/* largest power of two dividing size */
+
+	if (!a)
+		return 1;
+	return a > 16 ? 16 : a;
+}
+
+static __attribute__((__always_inline__)) inline u32
+__anchormap_value_align(const struct anchormap_params *p)
+{
+	return p->value_align ? p->value_align : __anchormap_natural_align(p->value_size);
+}
+
+static __attribute__((__always_inline__)) inline u32
+__anchormap_value_off(const struct anchormap_params *p)
+{
+	u32 va = __anchormap_value_align(p);
+
+	return (p->key_size + va - 1) & -va;
+}
+
+static __attribute__((__always_inline__)) inline u32
+__anchormap_slot_size(const struct anchormap_params *p)
+{
+	u32 ka = __anchormap_natural_align(p->key_size);
+	u32 va = __anchormap_value_align(p);
+	u32 sa = ka > va ? ka : va;
+
+	return (__anchormap_value_off(p) + p->value_size + sa - 1) & -sa;
+}
+
+/*
+ * What anchormap_get_fast() must agree on with the map, in one word: key
+ * and value size, the value alignment as given (one that is not a power of
+ * two cannot equal a map's), and whether the hash and compare are the
+ * built-in ones (their addresses are compared apart).  0 for params no map
+ * can have (init refuses them), so that fields cannot run into each other.
+ */
+static __attribute__((__always_inline__)) inline u64
+__anchormap_fast_sig(const struct anchormap_params *p)
+{
+	if (p->key_size > __ANCHORMAP_MAX_FIELD || p->value_size > __ANCHORMAP_MAX_FIELD ||
+	    __anchormap_value_align(p) > __ANCHORMAP_MAX_ALIGN)
+		return 0;
+	return (u64)p->key_size | (u64)p->value_size << 21 |
+	       (u64)__anchormap_value_align(p) << 42 |
+	       (u64)(p->hash != NULL) << 62 | (u64)(p->equal != NULL) << 63;
+}
 
 /* The slow path: every candidate of every segment, newest first. */
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
@@ -663,15 +723,16 @@ static __attribute__((__always_inline__)) inline u64 __anchormap_fold_mul(u64 a,
  * input bit over the high and the low half.  Keys up to 8 bytes are one
  * word and one multiply (as Abseil hashes integers); up to 16 bytes two
  * words and one multiply; longer keys fold 16 bytes a round into a running
- * state and finish with the last 16 bytes and the length.  Keyed by the
- * map's random seed, but not built to resist someone who can observe
+ * state and finish with the last 16 bytes and the length.  Keyed by @s: a
+ * map's random seed as it is (one instruction less per lookup), or
+ * anchormap_hash_default()'s @seed xored with a constant, so that seed 0
+ * is not special there.  Not built to resist someone who can observe
  * outputs: anchormap_hash_siphash() is.
  */
 static __attribute__((__always_inline__)) inline u64 __anchormap_hash(const void *key, u32 len,
-								    u64 seed)
+								    u64 s)
 {
 	const u8 *p = (const u8 *)key;
-	u64 s = seed ^ __ANCHORMAP_K0;
 	u64 a, b;
 
 	if (__builtin_expect(len <= 8, 1)) {
@@ -834,9 +895,18 @@ __anchormap_group_has_empty(__anchormap_group_t g)
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
 }
 
+/*
+ * The lowest match, @m != 0.  tzcnt by hand: __builtin_ctzll() is an int,
+ * and GCC sign-extends it before the index arithmetic (one instruction per
+ * lookup); tzcnt already wrote all 64 bits.  Without BMI it runs as bsf,
+ * the same for a nonzero @m.
+ */
 static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u64 m)
 {
-	return (unsigned int)__builtin_ctzll(m);
+	u64 i;
+
+	__asm__("tzcnt %1, %0" : "=r"(i) : "rm"(m) : "cc");
+	return i;
 }
 #else
 typedef struct {
@@ -889,13 +959,16 @@ __anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
  * candidate of the home group of the newest segment is tried here, and
  * anything else (a fingerprint collision, a probe past the home group, an
  * older segment) is one call to the slow path, which redoes the lookup from
- * the newest segment.  @ks as for __anchormap_hash_k().  Returns the slot
- * plus @off.
+ * the newest segment.  @h is the key's hash; @equal (NULL: the key bytes)
+ * compares @ks bytes of key; @size is the slot size.  The library passes
+ * the map's fields, anchormap_get_fast() constants.  Returns the slot plus
+ * @off.
  */
 static __attribute__((__always_inline__)) inline const void *
-__anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off)
+__anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
+		   bool (*equal)(const void *a, const void *b, u32 key_size), u32 ks,
+		   size_t size, u32 off)
 {
-	u64 h;
 	const struct anchormap_segment *seg;
 	size_t base, idx;
 	__anchormap_group_t grp;
@@ -903,7 +976,6 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off
 	u8 fp;
 	u64 m;
 
-	h = __anchormap_hash_k(map, key, ks);
 	/* ACQUIRE pairs with growth's RELEASE of top (anchormap.c, protocol 3) */
 	seg = __atomic_load_n(&map->top, __ATOMIC_ACQUIRE);
 	base = (h & seg->gmask) << __ANCHORMAP_GROUP_SHIFT;
@@ -912,9 +984,10 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off
 	m = __anchormap_group_match(grp, fp);
 	if (__builtin_expect(m != 0, 1)) {
 		idx = base + __anchormap_group_slot(m);
-		slot = seg->slots + idx * map->slot_size;
+		slot = seg->slots + idx * size;
 		if (__builtin_expect(__anchormap_group_confirm(seg->ctrl, idx, fp), 1) &&
-		    __builtin_expect(__anchormap_key_eq_k(map, key, slot, ks), 1))
+		    __builtin_expect(equal ? equal(key, slot, ks) :
+					     __anchormap_bytes_eq(key, slot, ks), 1))
 			return slot + off;
 	} else if (__builtin_expect(seg == map->seg[0] && __anchormap_group_has_empty(grp), 1)) {
 		/* the only segment: seg[0] changes only in exclusive operations */
@@ -924,11 +997,18 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u32 ks, u32 off
 }
 
 static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
-					     const u32 key_size)
+					     const struct anchormap_params params)
 {
-	if (__builtin_expect(!map || !key || map->lookup_ks != key_size, 0))
+	const u32 ks = params.key_size;
+	u64 h;
+
+	if (__builtin_expect(!map || !key || map->fast_sig != __anchormap_fast_sig(&params) ||
+			     (params.hash && map->hash != params.hash) ||
+			     (params.equal && map->equal != params.equal), 0))
 		return anchormap_get(map, key);
-	return __anchormap_lookup(map, key, key_size, map->value_off);
+	h = params.hash ? params.hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
+	return __anchormap_lookup(map, key, h, params.equal, ks, __anchormap_slot_size(&params),
+				  __anchormap_value_off(&params));
 }
 
 /* ---- test hooks, implemented by each platform (shim / kernel glue) ---- */

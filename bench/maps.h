@@ -147,22 +147,22 @@ template <typename KV, bool Inline = true> struct am_map {
 	static const char *name() { return Inline ? "anchormap" : "anchormap_call"; }
 	static const bool kSharedWrites = true;
 	struct anchormap m;
+	/* compile-time params, as for rhashtable_lookup_fast() */
+	static constexpr struct anchormap_params params = {
+		.key_size = sizeof(K), .value_size = sizeof(V), .value_align = 0,
+		.flags = 0, .hash = nullptr, .equal = nullptr, .release = nullptr,
+		.priv = nullptr, .name = "bench",
+	};
 
 	void init(size_t cap)
 	{
-		struct anchormap_params p;
-
-		memset(&p, 0, sizeof(p));
-		p.key_size = sizeof(K);
-		p.value_size = sizeof(V);
-		p.name = "bench";
-		if (anchormap_init(&m, &p, cap))
+		if (anchormap_init(&m, &params, cap))
 			abort();
 	}
 	bool insert(const K &k, const V &v) { return anchormap_insert(&m, &k, &v) == 1; }
 	bool get(const K &k, uint64_t *out)
 	{
-		const V *v = (const V *)(Inline ? anchormap_get_fast(&m, &k, sizeof(K)) :
+		const V *v = (const V *)(Inline ? anchormap_get_fast(&m, &k, params) :
 					     anchormap_get(&m, &k));
 
 		if (!v)

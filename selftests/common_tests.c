@@ -2795,6 +2795,12 @@ TEST(collisions_raise_longest_probe)
 
 /* ---- anchormap_get_fast(): the header-inline lookup ---- */
 
+/* The params of am_t_new()'s maps, as a compile-time constant. */
+static const struct anchormap_params am_t_u64_params = {
+	.key_size = sizeof(u64),
+	.value_size = sizeof(u64),
+};
+
 /*
  * Keys [0, n) through anchormap_get_fast() and anchormap_get(): lookups
  * that disagree (pointer, or value of a hit).  Keys [n, 2n) must miss.
@@ -2805,7 +2811,7 @@ static long am_t_fast_disagree(const struct anchormap *m, u64 n)
 	u64 k;
 
 	for (k = 0; k < 2 * n; k++) {
-		const void *f = anchormap_get_fast(m, &k, sizeof(k));
+		const void *f = anchormap_get_fast(m, &k, am_t_u64_params);
 
 		bad += f != anchormap_get(m, &k);
 		bad += (k < n) != (f != NULL);
@@ -2848,7 +2854,7 @@ TEST(get_fast_misses_removed)
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 2), 0);
 	for (k = 0; k < 1000; k++)
-		bad += (anchormap_get_fast(m, &k, sizeof(k)) != NULL) != (k & 1);
+		bad += (anchormap_get_fast(m, &k, am_t_u64_params) != NULL) != (k & 1);
 	EXPECT_EQ(bad, 0);
 	am_t_del(m);
 }
@@ -2860,48 +2866,140 @@ TEST(get_fast_null_args)
 
 	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
-	EXPECT_NULL(anchormap_get_fast(NULL, &k, sizeof(k)));
-	EXPECT_NULL(anchormap_get_fast(m, NULL, sizeof(k)));
+	EXPECT_NULL(anchormap_get_fast(NULL, &k, am_t_u64_params));
+	EXPECT_NULL(anchormap_get_fast(m, NULL, am_t_u64_params));
 	am_t_del(m);
 }
 
-/* A @key_size that is not the map's still finds the map's keys. */
-TEST(get_fast_wrong_key_size_falls_back)
+/*
+ * @params that are not the map's (u64 -> u64, value at 8, 16-byte slots):
+ * the lookup must still find the map's key at its real place.
+ */
+static long am_t_fast_other(const struct anchormap_params params)
 {
 	struct anchormap *m = am_t_new(0, NULL);
-	u64 k = 7;
-	const void *p;
+	u64 k = 7, absent = 8;
+	const void *f;
+	long bad = 0;
 
-	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(am_t_put(m, k), 1);
-	p = anchormap_get_fast(m, &k, 4);
-	ASSERT_NOT_NULL(p);
-	EXPECT_EQ(p, anchormap_get(m, &k));
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	if (!m || am_t_put(m, k) != 1) {
+		am_t_del(m);
+		return -1;
+	}
+	f = anchormap_get_fast(m, &k, params);
+	bad += f == NULL || f != anchormap_get(m, &k);
+	if (f)
+		bad += am_t_rd64(f) != am_t_val(k);
+	bad += anchormap_get_fast(m, &absent, params) != NULL;
 	am_t_del(m);
+	return bad;
 }
 
-/* A map with its own hash: the inline path must not use the built-in one. */
-TEST(get_fast_custom_hash_falls_back)
+TEST(get_fast_other_params_fall_back)
 {
-	struct anchormap_params p;
-	struct anchormap *m;
+	static const struct anchormap_params short_key = { .key_size = 4, .value_size = 8 };
+	static const struct anchormap_params long_value = { .key_size = 8, .value_size = 16 };
+	static const struct anchormap_params set = { .key_size = 8 };
+	static const struct anchormap_params wide = {
+		.key_size = 8, .value_size = 8, .value_align = 16
+	};
+	static const struct anchormap_params bad_align = {
+		.key_size = 8, .value_size = 8, .value_align = 12
+	};
+	/* a size past the limit must not run into the next field: 8 | 8 << 21 */
+	static const struct anchormap_params huge_key = {
+		.key_size = (1u << 24) + 8, .value_size = 8
+	};
+
+	EXPECT_EQ(am_t_fast_other(am_t_u64_params), 0);
+	EXPECT_EQ(am_t_fast_other(short_key), 0);
+	EXPECT_EQ(am_t_fast_other(long_value), 0);
+	EXPECT_EQ(am_t_fast_other(set), 0);
+	EXPECT_EQ(am_t_fast_other(wide), 0);
+	EXPECT_EQ(am_t_fast_other(bad_align), 0);
+	EXPECT_EQ(am_t_fast_other(huge_key), 0);
+}
+
+/*
+ * Values that repeat their key, looked up with 24-byte slots where the map
+ * has 16 (params with a 16-byte value at 8-byte alignment): trusting them,
+ * the candidate at slot 1 would compare its own value as the key and
+ * return the next slot.  A full group of 14 keys fills slot 1.
+ */
+TEST(get_fast_other_value_size)
+{
+	static const struct anchormap_params wide_value = {
+		.key_size = 8, .value_size = 16, .value_align = 8
+	};
+	struct anchormap *m = am_t_new(14, NULL);
 	long bad = 0;
 	u64 k;
 
-	am_t_params(&p, sizeof(u64), sizeof(u64));
-	p.hash = am_t_hash_zero;
-	m = am_t_new_params(&p, 0);
+	ASSERT_NOT_NULL(m);
+	for (k = 1; k <= 14; k++)
+		bad += anchormap_insert(m, &k, &k) != 1;
+	for (k = 1; k <= 14; k++)
+		bad += anchormap_get_fast(m, &k, wide_value) != anchormap_get(m, &k);
+	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
+/* A map with its own hash, looked up with and without it in the params. */
+TEST(get_fast_custom_hash)
+{
+	static const struct anchormap_params zero = {
+		.key_size = 8, .value_size = 8, .hash = am_t_hash_zero
+	};
+	static const struct anchormap_params ones = {
+		.key_size = 8, .value_size = 8, .hash = am_t_hash_ones
+	};
+	struct anchormap *m = am_t_new_params(&zero, 0);
+	long bad = 0;
+	u64 k;
+
 	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
 	for (k = 0; k < 200; k++) {
-		const void *f = anchormap_get_fast(m, &k, sizeof(k));
+		const void *f[3] = {
+			anchormap_get_fast(m, &k, zero),		/* inline */
+			anchormap_get_fast(m, &k, am_t_u64_params),	/* falls back */
+			anchormap_get_fast(m, &k, ones),		/* falls back */
+		};
+		int i;
 
-		bad += (k < 100) != (f != NULL);
-		if (f)
-			bad += am_t_rd64(f) != am_t_val(k);
+		for (i = 0; i < 3; i++) {
+			bad += (k < 100) != (f[i] != NULL);
+			if (f[i])
+				bad += am_t_rd64(f[i]) != am_t_val(k);
+		}
 	}
 	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
+/* Custom hash and compare inline: another spelling finds the stored key. */
+TEST(get_fast_custom_hash_equal_inline)
+{
+	static const struct anchormap_params nocase = {
+		.key_size = AM_T_STR, .value_size = sizeof(u64),
+		.hash = am_t_nocase_hash, .equal = am_t_nocase_equal,
+	};
+	struct anchormap *m = am_t_new_params(&nocase, 0);
+	char k[AM_T_STR];
+	const void *f;
+	u64 v = 5;
+
+	ASSERT_NOT_NULL(m);
+	am_t_str(k, "Hello");
+	EXPECT_EQ(anchormap_insert(m, k, &v), 1);
+	am_t_str(k, "hELLO");
+	f = anchormap_get_fast(m, k, nocase);
+	EXPECT_NOT_NULL(f);
+	EXPECT_EQ(f, anchormap_get(m, k));
+	if (f)
+		EXPECT_EQ(am_t_rd64(f), 5);
+	am_t_str(k, "help");
+	EXPECT_NULL(anchormap_get_fast(m, k, nocase));
 	am_t_del(m);
 }
 
@@ -2914,58 +3012,85 @@ static void am_t_fast_key(u8 *key, u32 ks, u64 i)
 		key[1] = (u8)(i >> 8);
 }
 
+/* Value @i of @vs bytes. */
+static void am_t_fast_value(u8 *value, u32 vs, u64 i)
+{
+	u32 j;
+
+	for (j = 0; j < vs; j++)
+		value[j] = (u8)(i * 13 + j);
+}
+
 /*
- * Keys of @ks bytes (@ks a constant at each call site below): the inline
- * hash at a constant size must be the library's at the run-time size.
+ * Keys of @ks bytes and values of @vs bytes at @va (constants at each
+ * definition below): the inline hash, slot size and value offset computed
+ * from the params must be the library's from the map.
  */
-#define AM_T_FAST_KS(ks)							\
-static long am_t_fast_ks_##ks(void)						\
+#define AM_T_FAST_LAYOUT(name, ks, vs, va)					\
+static long am_t_fast_##name(void)						\
 {										\
-	struct anchormap_params p;						\
-	struct anchormap *m;							\
-	u8 key[ks];								\
-	u64 i, v, n = ks == 1 ? 128 : 600;					\
+	static const struct anchormap_params p = {				\
+		.key_size = ks, .value_size = vs, .value_align = va		\
+	};									\
+	struct anchormap *m = am_t_new_params(&p, 0);				\
+	u8 key[ks], value[(vs) + 1];						\
+	u64 i, n = ks == 1 ? 128 : 600;						\
 	long bad = 0;								\
 										\
-	am_t_params(&p, ks, sizeof(u64));					\
-	m = am_t_new_params(&p, 0);						\
 	if (!m)									\
 		return -ENOMEM;							\
 	for (i = 0; i < n; i++) {						\
 		am_t_fast_key(key, ks, i);					\
-		v = i;								\
-		bad += anchormap_insert(m, key, &v) != 1;			\
+		am_t_fast_value(value, vs, i);					\
+		bad += anchormap_insert(m, key, value) != 1;			\
 	}									\
 	for (i = 0; i < 2 * n; i++) {						\
 		const void *f;							\
 										\
 		am_t_fast_key(key, ks, i);					\
-		f = anchormap_get_fast(m, key, ks);				\
+		am_t_fast_value(value, vs, i);					\
+		f = anchormap_get_fast(m, key, p);				\
 		bad += f != anchormap_get(m, key);				\
 		bad += (i < n) != (f != NULL);					\
 		if (f)								\
-			bad += am_t_rd64(f) != i;				\
+			bad += memcmp(f, value, vs) != 0;			\
 	}									\
 	am_t_del(m);								\
 	return bad;								\
 }
-AM_T_FAST_KS(1)
-AM_T_FAST_KS(3)
-AM_T_FAST_KS(4)
-AM_T_FAST_KS(12)
-AM_T_FAST_KS(16)
-AM_T_FAST_KS(32)
-AM_T_FAST_KS(40)
+AM_T_FAST_LAYOUT(k1, 1, 8, 0)
+AM_T_FAST_LAYOUT(k3, 3, 8, 0)
+AM_T_FAST_LAYOUT(k4, 4, 8, 0)
+AM_T_FAST_LAYOUT(k12, 12, 8, 0)
+AM_T_FAST_LAYOUT(k16, 16, 8, 0)
+AM_T_FAST_LAYOUT(k32, 32, 8, 0)
+AM_T_FAST_LAYOUT(k40, 40, 8, 0)
+AM_T_FAST_LAYOUT(v3, 8, 3, 0)
+AM_T_FAST_LAYOUT(v16, 3, 16, 0)
+AM_T_FAST_LAYOUT(v64, 32, 64, 0)
+AM_T_FAST_LAYOUT(set, 12, 0, 0)
+AM_T_FAST_LAYOUT(a64, 8, 8, 64)
+AM_T_FAST_LAYOUT(a2, 5, 6, 2)
 
 TEST(get_fast_key_sizes)
 {
-	EXPECT_EQ(am_t_fast_ks_1(), 0);
-	EXPECT_EQ(am_t_fast_ks_3(), 0);
-	EXPECT_EQ(am_t_fast_ks_4(), 0);
-	EXPECT_EQ(am_t_fast_ks_12(), 0);
-	EXPECT_EQ(am_t_fast_ks_16(), 0);
-	EXPECT_EQ(am_t_fast_ks_32(), 0);
-	EXPECT_EQ(am_t_fast_ks_40(), 0);
+	EXPECT_EQ(am_t_fast_k1(), 0);
+	EXPECT_EQ(am_t_fast_k3(), 0);
+	EXPECT_EQ(am_t_fast_k4(), 0);
+	EXPECT_EQ(am_t_fast_k12(), 0);
+	EXPECT_EQ(am_t_fast_k16(), 0);
+	EXPECT_EQ(am_t_fast_k32(), 0);
+	EXPECT_EQ(am_t_fast_k40(), 0);
+}
+
+TEST(get_fast_value_layouts)
+{
+	EXPECT_EQ(am_t_fast_v3(), 0);
+	EXPECT_EQ(am_t_fast_v16(), 0);
+	EXPECT_EQ(am_t_fast_v64(), 0);
+	EXPECT_EQ(am_t_fast_set(), 0);
+	EXPECT_EQ(am_t_fast_a64(), 0);
+	EXPECT_EQ(am_t_fast_a2(), 0);
 }
 
 /* ---- release accounting ---- */
@@ -4240,9 +4365,12 @@ TEST(snapshot_null_args)
 	X(get_fast_grown_agrees_with_get)				\
 	X(get_fast_misses_removed)					\
 	X(get_fast_null_args)						\
-	X(get_fast_wrong_key_size_falls_back)				\
-	X(get_fast_custom_hash_falls_back)				\
+	X(get_fast_other_params_fall_back)				\
+	X(get_fast_other_value_size)					\
+	X(get_fast_custom_hash)						\
+	X(get_fast_custom_hash_equal_inline)				\
 	X(get_fast_key_sizes)						\
+	X(get_fast_value_layouts)					\
 	X(release_once_on_destroy)					\
 	X(release_removed_on_destroy)					\
 	X(release_not_on_duplicate_insert)				\

@@ -159,7 +159,7 @@ static noinline u32 am_lookup_loop(const struct anchormap *m, const u64 *keys, u
 	u64 s = 0;
 
 	for (i = 0; i < n; i++) {
-		const u64 *v = anchormap_get_fast(m, &keys[i], sizeof(u64));
+		const u64 *v = anchormap_get_fast(m, &keys[i], bench_am_params);
 
 		if (v) {
 			found++;
@@ -378,7 +378,7 @@ static int conc_reader(void *data)
 		for (i = 0; i < n; i++) {
 			j = i + off < n ? i + off : i + off - n;
 			if (c->side == AM) {
-				const u64 *v = anchormap_get_fast(&am, &hit_keys[j], sizeof(u64));
+				const u64 *v = anchormap_get_fast(&am, &hit_keys[j], bench_am_params);
 
 				if (v) {
 					found++;

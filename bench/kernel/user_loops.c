@@ -49,13 +49,17 @@ static __attribute__((noinline, noipa)) u32 cg_loop_insert(struct anchormap *m, 
 	return ok;
 }
 
+static const struct anchormap_params user_loops_params = {
+	.key_size = sizeof(u64), .value_size = sizeof(u64), .name = "user_loops",
+};
+
 static __attribute__((noinline)) u32 lookups(const struct anchormap *m, const u64 *keys, u32 n)
 {
 	u32 i, found = 0;
 	u64 s = 0;
 
 	for (i = 0; i < n; i++) {
-		const u64 *v = anchormap_get_fast(m, &keys[i], sizeof(u64));
+		const u64 *v = anchormap_get_fast(m, &keys[i], user_loops_params);
 
 		if (v) {
 			found++;
@@ -92,9 +96,6 @@ static __attribute__((noinline, noipa)) u32 cg_loop_remove(struct anchormap *m, 
 
 int main(int argc, char **argv)
 {
-	const struct anchormap_params p = {
-		.key_size = sizeof(u64), .value_size = sizeof(u64), .name = "user_loops",
-	};
 	struct anchormap m;
 	const char *op;
 	u32 n, i, *perm, got, want;
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
 	bk_shuffle(rm_order, n, BK_SEED_REMOVE);
 	free(perm);
 
-	if (anchormap_init(&m, &p, n))
+	if (anchormap_init(&m, &user_loops_params, n))
 		return 1;
 	want = n;
 	if (!strcmp(op, "insert")) {
