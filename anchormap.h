@@ -592,8 +592,9 @@ u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
  * Context: shared, lock-free, any context.
  * Return: the stored value (valid until destroy or an exclusive op), or NULL.
  */
-static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
-					     const struct anchormap_params params);
+static __attribute__((__always_inline__)) inline const void *
+anchormap_get_fast(const struct anchormap *map, const void *key,
+		   const struct anchormap_params params);
 
 /*
  * Everything below is private: the layout of a segment and the first step
@@ -996,13 +997,20 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 	return __anchormap_lookup_slow(map, key, h, off);
 }
 
-static inline const void *anchormap_get_fast(const struct anchormap *map, const void *key,
-					     const struct anchormap_params params)
+/*
+ * Always inline: only inlined do the constant params fold (GCC otherwise
+ * keeps one out-of-line copy computing the layout at run time).
+ */
+static __attribute__((__always_inline__)) inline const void *
+anchormap_get_fast(const struct anchormap *map, const void *key,
+		   const struct anchormap_params params)
 {
 	const u32 ks = params.key_size;
+	const u64 sig = __anchormap_fast_sig(&params);
 	u64 h;
 
-	if (__builtin_expect(!map || !key || map->fast_sig != __anchormap_fast_sig(&params) ||
+	/* sig 0: params no map has, so no inline path is compiled for them */
+	if (__builtin_expect(!sig || !map || !key || map->fast_sig != sig ||
 			     (params.hash && map->hash != params.hash) ||
 			     (params.equal && map->equal != params.equal), 0))
 		return anchormap_get(map, key);

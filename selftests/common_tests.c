@@ -2875,7 +2875,8 @@ TEST(get_fast_null_args)
  * @params that are not the map's (u64 -> u64, value at 8, 16-byte slots):
  * the lookup must still find the map's key at its real place.
  */
-static long am_t_fast_other(const struct anchormap_params params)
+static __attribute__((__always_inline__)) inline long
+am_t_fast_other(const struct anchormap_params params)
 {
 	struct anchormap *m = am_t_new(0, NULL);
 	u64 k = 7, absent = 8;
