@@ -28,7 +28,8 @@ else
 	runs=5 ops=2000000 threads=1,2,4
 	plan="u64:1000:$reads:$threads:0 u64:1000000:$reads,$fresh:$threads:0
 	      u64:16000000:$reads:$threads:0 u64:16000000:insert-presized,insert-grow:1,2:0
-	      k32v64:1000:$reads:$threads:0 k32v64:1000000:$reads,$fresh:$threads:0"
+	      k32v64:1000:$reads:$threads:0 k32v64:1000000:$reads,$fresh:$threads:0
+	      k32v64:16000000:$reads:$threads:0"
 	cgsizes="1000 1000000" cgn=200000
 fi
 
