@@ -3,7 +3,7 @@
 # bench/bench.mk - anchormap against the maps users would pick instead.
 # Included from the top Makefile:
 #
-#   make bench                  the full matrix (~35 min), results in bench/results/
+#   make bench                  the full matrix (~1-2 h), results in bench/results/
 #   make bench BENCH_QUICK=1    a smoke run (a few minutes), results in build/bench-quick/
 #
 # See bench/BENCHMARK.md for what is measured and how.
