@@ -65,11 +65,11 @@ $(B)/anchormap.pc: scripts/anchormap.pc.in Makefile
 define variant_rules
 $(B)/$(1)/core/%.o: %.c $(CORE_HDR)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -c $$< -o $$@
+	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -DANCHORMAP_TEST_HOOKS -c $$< -o $$@
 
 $(B)/$(1)/test_%: selftests/user/test_%.c $(patsubst %.c,$(B)/$(1)/core/%.o,$(CORE_SRC)) $(TEST_DEP)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -Iselftests $$< \
+	$$(CC) $$(AM_CFLAGS) $$(VAR_$(1)) -DANCHORMAP_TEST_HOOKS -Iselftests $$< \
 		$(patsubst %.c,$(B)/$(1)/core/%.o,$(CORE_SRC)) -o $$@ -lm
 
 check-$(1): deps $(patsubst selftests/user/%.c,$(B)/$(1)/%,$(TEST_SRC))

@@ -21,9 +21,11 @@
  *   0x00           EMPTY     never used since the segment was allocated
  *   0x7f           RESERVED  claimed by a writer that is filling the slot
  *   0x01..0x40     DELETED   removed; bytes intact, released later; the
- *                            value is 1 + the top 6 bits of the hash
+ *                            value is 1 + the stripe of the key
  *                            (am_del_code()), so that a writer finds the
- *                            removed copies of a key without reading slots
+ *                            removed copies of its stripe's keys without
+ *                            reading slots, and never reads a slot another
+ *                            stripe wrote
  *   0x7d           DEAD      claimed but never published (init failed or
  *                            ownership left with remove_entry); no release
  *   0x80 | fp      FULL      live entry, fp = top 7 bits of the hash
@@ -32,7 +34,8 @@
  * its pages are only touched as slots fill.  While the map is shared a
  * control byte only moves forward: EMPTY -> RESERVED -> FULL -> DELETED (or
  * RESERVED -> DEAD), never back to EMPTY; the one way back is DELETED ->
- * FULL, for the very same bytes (am_revive()).  Hence a group that once had no
+ * FULL, for the very same bytes and only for the last copy of a key on its
+ * probe sequence (am_revive()).  Hence a group that once had no
  * EMPTY byte never gets one again, which is what lets a lookup stop at the
  * first group holding an EMPTY byte: any key further along its probe
  * sequence was placed when this group was already full.
@@ -59,7 +62,11 @@
  *     keys of deleted slots).  The slot's bytes are never written again
  *     while the map is shared.  Reviving it (DELETED -> FULL, same bytes)
  *     is a publication as in 1: a RELEASE store of the fingerprint, under
- *     the stripe lock the original writer held too.
+ *     the stripe lock the original writer held too.  The reviver reads the
+ *     control bytes RELAXED and compares the key bytes of the slots that
+ *     carry its DELETED code: that code names its own stripe, so every such
+ *     slot was written and removed under the lock the reviver holds, and
+ *     the lock orders those stores before its loads.
  *  3. Segment publication.  Growth allocates a zeroed segment and fills
  *     its header; under the growth lock it stores the pointer in
  *     map->seg[n], RELEASE-stores map->nseg = n + 1 and then RELEASE-stores
@@ -175,6 +182,16 @@ struct am_filler {
 #define am_group_slot		__anchormap_group_slot
 #define am_group_confirm	__anchormap_group_confirm
 
+#ifdef ANCHORMAP_TEST_HOOKS
+void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
+#define am_test_point(map, point) do {						\
+	if (anchormap_test_hook)						\
+		anchormap_test_hook((map), (point));				\
+} while (0)
+#else
+#define am_test_point(map, point) do { } while (0)
+#endif
+
 /* ---------------------------------------------------------------------
  * Hashing
  */
@@ -259,10 +276,17 @@ u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
 }
 AM_EXPORT(anchormap_hash_siphash);
 
-/* The control byte of a removed entry: DELETED, 1 + the top 6 bits of its hash. */
+#define AM_STRIPE_OF(h)		((unsigned int)((h) >> 32) & (ANCHORMAP_STRIPES - 1))
+
+/*
+ * The control byte of a removed entry: DELETED, 1 + its stripe.  The stripe,
+ * not other hash bits: a writer compares the bytes of the removed slots that
+ * match its code (am_revive()), and only its own stripe's writers, under the
+ * lock it holds, ever wrote those.
+ */
 static __always_inline u8 am_del_code(u64 h)
 {
-	return (u8)(1 + (h >> 58));
+	return (u8)(1 + AM_STRIPE_OF(h));
 }
 
 static __always_inline bool am_is_deleted(u8 c)
@@ -272,7 +296,7 @@ static __always_inline bool am_is_deleted(u8 c)
 
 static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
 {
-	return &map->shared->stripes[(h >> 32) & (ANCHORMAP_STRIPES - 1)];
+	return &map->shared->stripes[AM_STRIPE_OF(h)];
 }
 
 /* ---------------------------------------------------------------------
@@ -643,6 +667,16 @@ static size_t am_claim(struct anchormap_segment *seg, u64 h, u32 *probes)
 }
 
 /*
+ * An init callback's error as an ERR_PTR code: a negative errno passes; any
+ * other code (positive, or below -MAX_ERRNO, which ERR_PTR could not carry
+ * and IS_ERR would not recognise) is out of contract and becomes -EINVAL.
+ */
+static long am_init_error(int err)
+{
+	return err < 0 && err >= -MAX_ERRNO ? err : -EINVAL;
+}
+
+/*
  * Fill a claimed slot and publish it.  On an init error the slot is left
  * DEAD: it cannot go back to EMPTY while readers may have probed past it.
  */
@@ -670,7 +704,7 @@ static u8 *am_fill(struct anchormap *map, struct anchormap_segment *seg, struct 
 		if (err) {
 			am_store_release(&seg->ctrl[idx], AM_DEAD);
 			am_counter_add(&st->deleted, 1);
-			return ERR_PTR(err > 0 ? -err : err);
+			return ERR_PTR(am_init_error(err));
 		}
 	}
 	/* before publishing: an iterator that sees the entry sees its probe */
@@ -777,12 +811,13 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
  * lookups would walk past all of them.  When a removed copy of the key in
  * the newest segment holds exactly the bytes being inserted, making it FULL
  * again changes no byte anyone may hold a pointer to, so the contract
- * allows it: the slot is not reused for other bytes.  Only a copy in the
- * last group of the probe sequence that holds a copy at all, so that a
- * live copy still lies after every removed one (the walk relies on that,
- * see am_iter_maybe_seen()); only in the newest segment (no insert lands in
- * an older one); never with a @release callback (the caller may count on
- * one release per insert) nor for init functions (the value is not known
+ * allows it: the slot is not reused for other bytes.  Only the last copy
+ * of the key on its probe sequence, so that the live copy, if any, is
+ * always the last one: an earlier copy never comes back once a later one
+ * exists, which is what lets the walk meet a key at most once (see
+ * "Iteration"); only in the newest segment (no insert lands in an older
+ * one); never with a @release callback (the caller may count on one
+ * release per insert) nor for init functions (the value is not known
  * before).  Called with the stripe lock held and the key absent: every copy
  * of the key was placed and removed under this lock.
  */
@@ -810,41 +845,38 @@ static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
 {
 	/* the newest segment; growth may run: protocol 3 */
 	struct anchormap_segment *seg = am_load_acquire(&map->top);
-	size_t gmask = seg->gmask, g = h & gmask, step = 0, pick = AM_NO_SLOT;
+	size_t gmask = seg->gmask, g = h & gmask, step = 0, last = AM_NO_SLOT;
 	u8 code = am_del_code(h);
 
 	if (map->release || f->init || f->try_init)
 		return NULL;
 	for (;;) {
-		size_t base = g << AM_GROUP_SHIFT, here = AM_NO_SLOT;
+		size_t base = g << AM_GROUP_SHIFT;
 		am_group_t grp = am_group_load(seg->ctrl, base);
-		bool copy = false;
 		u64 m;
 
+		/* in slot order: a later copy in one group has a higher index */
 		for (m = am_group_match(grp, code); m; m &= m - 1) {
 			size_t idx = base + am_group_slot(m);
-			u8 *slot = am_slot(map, seg, idx);
 
-			/* RELAXED: only this stripe changes these bytes, under its lock */
-			if (am_load_relaxed(&seg->ctrl[idx]) != code ||
-			    !am_key_eq_k(map, key, slot, AM_GENERIC))
-				continue;
-			copy = true;
-			if (am_revivable(map, slot, f))
-				here = idx;
+			/*
+			 * RELAXED: @code names this stripe, so this slot was
+			 * written and removed under the lock we hold (protocol 2)
+			 */
+			if (am_load_relaxed(&seg->ctrl[idx]) == code &&
+			    am_key_eq_k(map, key, am_slot(map, seg, idx), AM_GENERIC))
+				last = idx;
 		}
-		if (copy)
-			pick = here;	/* a later group with a copy decides */
 		if (am_group_has_empty(grp) || ++step > gmask)
 			break;
 		g = (g + step) & gmask;
 	}
-	if (pick == AM_NO_SLOT)
-		return NULL;
+	if (last == AM_NO_SLOT || !am_revivable(map, am_slot(map, seg, last), f))
+		return NULL;	/* an earlier copy never comes back */
 	am_counter_add(&st->deleted, -1);
-	am_store_release(&seg->ctrl[pick], am_fp(h));	/* protocol 1 */
+	am_store_release(&seg->ctrl[last], am_fp(h));	/* protocol 1 */
 	am_counter_add(&st->live, 1);
-	return am_slot(map, seg, pick);
+	return am_slot(map, seg, last);
 }
 
 /*
@@ -1102,9 +1134,17 @@ AM_EXPORT(anchormap_stats);
  * skipped.  The price: such a key is also skipped when that copy was
  * removed before the walk began (see README).
  *
- * Each group is read as a consistent snapshot (both words, then the first
- * again: control bytes only move forward, so an unchanged word was constant
- * meanwhile), so two copies of one key in one group are never both seen.
+ * Inside a group, too, a later copy has a higher index (a writer claims the
+ * lowest EMPTY byte of the first group with one, and bytes below an earlier
+ * copy were taken already), so the walk visits slots from the highest index
+ * down as well.  The group's two words are loaded only to find candidates;
+ * each candidate is checked FULL (ACQUIRE) when the walk reaches it, and
+ * yielded only then.  That needs no consistent snapshot of the group, which
+ * revival could fool (a byte going FULL -> DELETED -> FULL between two
+ * loads): a key the walk met at slot p is never met again lower down,
+ * because an insert after p places a copy above p, and revival brings back
+ * only a key's last copy, never one below p.  A key present throughout keeps
+ * one live slot, FULL at the load and at the visit.
  */
 
 /* it->group before the first group of the walk's first segment */
@@ -1133,14 +1173,14 @@ void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
 }
 AM_EXPORT(anchormap_iter_init);
 
-/* Snapshot the FULL bytes of the next group into it->mask (bit i: slot i). */
+/* Load the FULL bytes of the next group into it->mask (bit i: slot i), as candidates. */
 static bool am_iter_load_group(struct anchormap_iter *it)
 {
 	const struct anchormap *map = it->map;
 
 	for (;;) {
 		const struct anchormap_segment *seg = map->seg[it->seg];
-		u64 w0, w1, again;
+		u64 w0, w1;
 		size_t base;
 
 		if (it->group == AM_ITER_FRESH) {
@@ -1155,11 +1195,11 @@ static bool am_iter_load_group(struct anchormap_iter *it)
 			it->group = seg->gmask;
 		}
 		base = it->group << AM_GROUP_SHIFT;
-		do {
-			w0 = am_group_word(seg->ctrl, base);
-			w1 = am_group_word(seg->ctrl, base + 8);
-			again = am_group_word(seg->ctrl, base);
-		} while (again != w0);
+		/* candidates only: each is checked when visited (am_iter_next()) */
+		w0 = am_group_word(seg->ctrl, base);
+		am_test_point(map, ANCHORMAP_TP_ITER_WORDS);
+		w1 = am_group_word(seg->ctrl, base + 8);
+		am_test_point(map, ANCHORMAP_TP_ITER_LOADED);
 		w0 = am_full_bytes(w0);
 		w1 = am_full_bytes(w1);
 		it->mask = 0;
@@ -1236,8 +1276,10 @@ static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
 
 	if (!map || !map->shared || !it->top)
 		return false;
+	am_test_point(map, ANCHORMAP_TP_ITER_NEXT);
 	for (;;) {
 		const struct anchormap_segment *seg;
+		unsigned int bit;
 		size_t idx;
 		u8 *slot;
 
@@ -1246,8 +1288,10 @@ static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
 			return false;
 		}
 		seg = map->seg[it->seg];
-		idx = (it->group << AM_GROUP_SHIFT) + (size_t)__builtin_ctzll(it->mask);
-		it->mask &= it->mask - 1;
+		/* the highest slot first: see "Iteration" */
+		bit = 63 - (unsigned int)__builtin_clzll(it->mask);
+		it->mask &= ~(1ULL << bit);
+		idx = (it->group << AM_GROUP_SHIFT) + bit;
 		/* ACQUIRE: protocol 1; a byte no longer FULL was removed meanwhile */
 		if (!(am_load_acquire(&seg->ctrl[idx]) & AM_FULL_BIT))
 			continue;

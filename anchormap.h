@@ -305,8 +305,8 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value);
  * Pointers to the removed entry held by other threads stay readable and
  * unchanged; the slot is reclaimed (and @release called) only by an
  * exclusive operation or destroy.  Until then, an insert of the same key
- * with the same value bytes may revive it (maps without @release; see
- * anchormap.c, "Revival").
+ * with the same value bytes may revive it, if it is the key's last copy
+ * (maps without @release; see anchormap.c, "Revival").
  *
  * Context: shared, stripe-locked; never sleeps.
  * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.
@@ -335,12 +335,14 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
 
 /**
  * anchormap_get_or_try_insert_with() - like get_or_insert_with, @init may fail
- * @init: returns 0 or a negative errno; on error nothing is inserted (the
- *        claimed slot is left dead, counted as deleted, never released).
+ * @init: returns 0 or a negative errno (-MAX_ERRNO..-1); on error nothing
+ *        is inserted (the claimed slot is left dead, counted as deleted,
+ *        never released).
  *
  * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
  * Return: the stored value, ERR_PTR(-ENOMEM / -EINVAL), or ERR_PTR of
- * @init's error.
+ * @init's error; an @init code out of that contract (positive, or below
+ * -MAX_ERRNO) gives ERR_PTR(-EINVAL).
  */
 const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *key,
 		int (*init)(void *value, const void *key, void *arg), void *arg);
@@ -1034,5 +1036,21 @@ void anchormap_debug_fail_nth(long n);
 
 /** anchormap_debug_allocs_live() - allocations made by maps and not yet freed */
 long anchormap_debug_allocs_live(void);
+
+#ifdef ANCHORMAP_TEST_HOOKS
+/*
+ * Interleaving hooks, compiled only into test builds of the core
+ * (-DANCHORMAP_TEST_HOOKS): the core calls anchormap_test_hook, when set, at
+ * each of these points, so that a test can run another thread's operations
+ * exactly there and make a bad interleaving certain rather than likely.
+ */
+enum anchormap_test_point {
+	ANCHORMAP_TP_ITER_WORDS,	/* a walk, between the two word loads of a group */
+	ANCHORMAP_TP_ITER_LOADED,	/* a walk, after a group's loads, before using them */
+	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
+};
+
+extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
+#endif
 
 #endif /* _ANCHORMAP_H */

@@ -22,7 +22,7 @@ BENCH_OUT	?= bench/results
 BENCH_MODE	:= full
 endif
 
-.PHONY: bench bench-deps bench-report
+.PHONY: bench bench-deps bench-report bench-writers
 
 bench-deps:
 	@bash scripts/install-deps.sh user bench
@@ -45,3 +45,22 @@ bench: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
 
 bench-report:
 	bash bench/report.sh $(BENCH_OUT)
+
+# Instructions per writer call (callgrind), for before/after comparisons of
+# insert and remove: make bench-writers [CGWRITE_N=100000]
+CGWRITE_N	?= 100000
+$(BENCH_BIN)/cgwrite: bench/cgwrite.c $(B)/libanchormap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(AM_CFLAGS) bench/cgwrite.c -o $@ $(B)/libanchormap.a
+
+bench-writers: $(BENCH_BIN)/cgwrite
+	@bash scripts/install-deps.sh bench
+	@for op in insert remove toggle churn; do \
+		valgrind --tool=callgrind --callgrind-out-file=$(BENCH_BIN)/cgwrite.$$op.out \
+			--toggle-collect='cg_writes' $(BENCH_BIN)/cgwrite $$op $(CGWRITE_N) \
+			>/dev/null 2>&1 || exit 1; \
+		ir=$$(callgrind_annotate $(BENCH_BIN)/cgwrite.$$op.out | \
+			awk '/PROGRAM TOTALS/ { gsub(",", "", $$1); print $$1; exit }'); \
+		echo "$$op: $$(awk -v i=$$ir -v n=$(CGWRITE_N) 'BEGIN { printf "%.1f", i / n }')" \
+			"instructions per call"; \
+	done

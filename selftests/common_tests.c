@@ -1233,6 +1233,37 @@ TEST(get_or_try_insert_with_retry_after_error)
 	am_t_del(m);
 }
 
+/*
+ * An init code out of its contract (positive, or below -MAX_ERRNO) would
+ * come back as a pointer IS_ERR does not recognise: it is one defined error.
+ */
+TEST(get_or_try_insert_with_out_of_contract_codes_are_einval)
+{
+	static const int codes[] = { -5000, 5000, INT_MIN, INT_MAX, 1, -MAX_ERRNO - 1 };
+	struct anchormap *m = am_t_new(0, NULL);
+	struct am_t_init_arg a = { .fill = 5 };
+	const void *p;
+	unsigned int i;
+	u64 k = 4;
+
+	ASSERT_NOT_NULL(m);
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		a.ret = codes[i];
+		p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
+		ASSERT_TRUE(IS_ERR(p));
+		EXPECT_EQ(PTR_ERR(p), -EINVAL);
+		EXPECT_FALSE(anchormap_contains_key(m, &k));
+	}
+	/* the edge of the contract still passes through */
+	a.ret = -MAX_ERRNO;
+	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
+	ASSERT_TRUE(IS_ERR(p));
+	EXPECT_EQ(PTR_ERR(p), -MAX_ERRNO);
+	EXPECT_EQ(anchormap_len(m), 0);
+	EXPECT_EQ(am_t_deleted(m), sizeof(codes) / sizeof(codes[0]) + 1);
+	am_t_del(m);
+}
+
 /* ---- capacity, reserve, len ---- */
 
 TEST(len_and_is_empty)
@@ -4287,6 +4318,7 @@ TEST(snapshot_null_args)
 	X(get_or_try_insert_with_error_counts_deleted)			\
 	X(get_or_try_insert_with_error_never_released)			\
 	X(get_or_try_insert_with_retry_after_error)			\
+	X(get_or_try_insert_with_out_of_contract_codes_are_einval)	\
 	X(len_and_is_empty)						\
 	X(len_counts_many)						\
 	X(reserve_grows_capacity)					\
