@@ -10,10 +10,6 @@
 #   make fuzz, make soak  long libFuzzer and soak runs
 #   make install PREFIX=/usr/local
 
-ifneq ($(KERNELRELEASE),)
-include $(src)/Kbuild
-else
-
 PREFIX	?= /usr/local
 CC	?= cc
 VERSION	:= 0.1.0
@@ -131,7 +127,5 @@ clean:
 	rm -rf $(B)
 	rm -f *.o *.ko *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers
 
--include kernel/kernel.mk
--include bench/bench.mk
-
-endif
+include kernel/kernel.mk
+include bench/bench.mk

@@ -111,7 +111,6 @@
 
 #define AM_LSB			__ANCHORMAP_LSB
 #define AM_MSB			__ANCHORMAP_MSB
-#define AM_LOW7			0x7f7f7f7f7f7f7f7fULL
 
 #define AM_NO_SLOT		((size_t)-1)
 
@@ -172,7 +171,6 @@ struct am_filler {
 #define am_hash_inline		__anchormap_hash
 #define am_fp			__anchormap_fp
 #define am_zero_bytes		__anchormap_zero_bytes
-#define am_match		__anchormap_match
 #define am_hash_k		__anchormap_hash_k
 #define am_key_eq_k		__anchormap_key_eq_k
 #define am_group_t		__anchormap_group_t
@@ -191,6 +189,16 @@ void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_poi
 #else
 #define am_test_point(map, point) do { } while (0)
 #endif
+
+/*
+ * What a map without segments (destroyed, or cleared by an init that then
+ * failed) looks up in: one group of EMPTY bytes, so that every lookup, the
+ * inline ones in clients too, misses without a check of its own.  Never
+ * written: every writer and exclusive operation refuses a map whose
+ * ->shared is NULL.
+ */
+static u8 am_no_ctrl[AM_GROUP] __attribute__((__aligned__(16)));
+static struct anchormap_segment am_no_segment = { .ctrl = am_no_ctrl };
 
 /* ---------------------------------------------------------------------
  * Hashing
@@ -725,11 +733,6 @@ static bool am_room(const struct anchormap_segment *seg, size_t entries)
 	return avail > 0 && (size_t)avail >= entries + entries / 15;
 }
 
-/*
- * Append a segment after @seen segments, big enough for @min_entries more
- * inserts (0: just twice the last).  A writer that lost the race to grow
- * finds nseg != seen and retries at once.
- */
 /* What growth should append after the newest segment, or 0 for nothing. */
 static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entries,
 			size_t *slots)
@@ -804,23 +807,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 	return err;
 }
 
-/*
- * Revival of a removed entry.  A key removed and inserted again, over and
- * over (a hot key of a cache, a member of a set toggled in and out), would
- * otherwise leave a tombstone on its own probe sequence each time, and its
- * lookups would walk past all of them.  When a removed copy of the key in
- * the newest segment holds exactly the bytes being inserted, making it FULL
- * again changes no byte anyone may hold a pointer to, so the contract
- * allows it: the slot is not reused for other bytes.  Only the last copy
- * of the key on its probe sequence, so that the live copy, if any, is
- * always the last one: an earlier copy never comes back once a later one
- * exists, which is what lets the walk meet a key at most once (see
- * "Iteration"); only in the newest segment (no insert lands in an older
- * one); never with a @release callback (the caller may count on one
- * release per insert) nor for init functions (the value is not known
- * before).  Called with the stripe lock held and the key absent: every copy
- * of the key was placed and removed under this lock.
- */
+/* Revival's value check: are the removed copy's bytes the ones being inserted? */
 static bool am_bytes_zero(const u8 *p, u32 n)
 {
 	while (n && !*p) {
@@ -840,6 +827,23 @@ static bool am_revivable(const struct anchormap *map, const u8 *slot,
 	return am_bytes_zero(value, map->value_size);
 }
 
+/*
+ * Revival of a removed entry.  A key removed and inserted again, over and
+ * over (a hot key of a cache, a member of a set toggled in and out), would
+ * otherwise leave a tombstone on its own probe sequence each time, and its
+ * lookups would walk past all of them.  When a removed copy of the key in
+ * the newest segment holds exactly the bytes being inserted, making it FULL
+ * again changes no byte anyone may hold a pointer to, so the contract
+ * allows it: the slot is not reused for other bytes.  Only the last copy
+ * of the key on its probe sequence, so that the live copy, if any, is
+ * always the last one: an earlier copy never comes back once a later one
+ * exists, which is what lets the walk meet a key at most once (see
+ * "Iteration"); only in the newest segment (no insert lands in an older
+ * one); never with a @release callback (the caller may count on one
+ * release per insert) nor for init functions (the value is not known
+ * before).  Called with the stripe lock held and the key absent: every copy
+ * of the key was placed and removed under this lock.
+ */
 static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
 			       const void *key, u64 h, const struct am_filler *f)
 {
@@ -924,7 +928,7 @@ static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am
 			 bool *inserted)
 {
 	*inserted = false;
-	if (unlikely(!map || !key))
+	if (unlikely(!map || !key || !map->shared))
 		return ERR_PTR(-EINVAL);
 	return am_upsert(map, key, am_hash_k(map, key, AM_GENERIC), f, inserted);
 }
@@ -992,7 +996,7 @@ int anchormap_extend(struct anchormap *map, const void *keys, const void *values
 	size_t i;
 	int added = 0, ret;
 
-	if (!map || (!keys && n) || n > 0x7fffffff)
+	if (!map || !map->shared || (!keys && n) || n > 0x7fffffff)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		ret = anchormap_insert(map, (const u8 *)keys + i * map->key_size,
@@ -1013,7 +1017,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	size_t idx;
 	u64 h;
 
-	if (unlikely(!map || !key))
+	if (unlikely(!map || !key || !map->shared))
 		return -EINVAL;
 	h = am_hash_k(map, key, AM_GENERIC);
 	st = am_stripe_of(map, h);
@@ -1384,6 +1388,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	if (err)
 		return err;
 	memset(map, 0, sizeof(*map));
+	map->top = &am_no_segment;	/* a failed init leaves a map that reads empty */
 	am_set_geometry(map, p);
 	map->flags = p->flags;
 	map->hash = p->hash;
@@ -1488,7 +1493,7 @@ static void am_drop_segments(struct anchormap *map, struct anchormap_segment *ke
 	}
 	map->seg[0] = keep;
 	am_store_release(&map->nseg, keep ? 1 : 0);
-	am_store_release(&map->top, keep);
+	am_store_release(&map->top, keep ? keep : &am_no_segment);
 	if (keep)
 		am_registry_add(&map->shared->reg, map);
 }
@@ -1526,7 +1531,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 {
 	u8 *slot;
 
-	if (!map || !key)
+	if (!map || !key || !map->shared)
 		return false;
 	slot = am_find(map, key, am_hash_k(map, key, AM_GENERIC), NULL, NULL);
 	if (!slot)
@@ -1586,7 +1591,8 @@ static void am_reset(struct anchormap *map)
 
 	am_drop_segments(map, keep);
 	memset(keep->ctrl, 0, keep->nslots);	/* all EMPTY */
-	keep->avail = (long)keep->limit;
+	/* marked stores: anchormap_stats (/proc) reads these meanwhile (protocol 4) */
+	am_store_relaxed(&keep->avail, (long)keep->limit);
 	am_reset_stripes(map);
 }
 
@@ -1635,10 +1641,11 @@ static void am_move_into(struct anchormap *map, struct anchormap_segment *dst, u
 
 	memcpy(am_slot(map, dst, idx), slot, map->slot_size);
 	am_store_relaxed(&dst->ctrl[idx], am_fp(h));
-	dst->avail--;
+	/* marked stores: anchormap_stats (/proc) reads these meanwhile (protocol 4) */
+	am_counter_add(&dst->avail, -1);
 	am_counter_add(&st->live, 1);
 	if (probes > st->longest_probe)
-		st->longest_probe = probes;
+		am_store_relaxed(&st->longest_probe, probes);
 }
 
 static void am_move_live(struct anchormap *map, u8 *slot, void *arg)
@@ -1692,7 +1699,7 @@ void anchormap_retain(struct anchormap *map,
 				continue;
 			am_release_slot(map, slot);
 			/* released now, so DEAD: compaction must not release it again */
-			seg->ctrl[idx] = AM_DEAD;
+			am_store_relaxed(&seg->ctrl[idx], AM_DEAD);
 			st = am_stripe_of(map, am_hash_k(map, slot, AM_GENERIC));
 			am_counter_add(&st->live, -1);
 			am_counter_add(&st->deleted, 1);

@@ -36,10 +36,17 @@
 #include <stdint.h>
 #include <errno.h>
 
+/*
+ * The kernel's fixed-width names, for userspace.  A program with its own
+ * u8..u64 defines ANCHORMAP_NO_KERNEL_TYPES before including this header
+ * (its types must have the same widths).
+ */
+#ifndef ANCHORMAP_NO_KERNEL_TYPES
 typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
+#endif
 
 #ifndef ANCHORMAP_NO_ERR_PTR
 #define MAX_ERRNO	4095

@@ -3127,6 +3127,68 @@ TEST(get_fast_value_layouts)
 
 /* ---- release accounting ---- */
 
+/*
+ * One rule for every entry point: a destroyed map (and one whose init
+ * failed after it was cleared) reads as empty and refuses writes with
+ * -EINVAL; nothing crashes, not even the inline lookup.
+ */
+static void am_t_expect_dead(struct am_test_ctx *_ctx, struct anchormap *m)
+{
+	struct anchormap_iter it;
+	const void *kp, *vp;
+	u64 k = 3, v = 4, keys[2] = { 1, 2 };
+	long n = 0;
+
+	EXPECT_NULL(anchormap_get(m, &k));
+	EXPECT_NULL(anchormap_get_fast(m, &k, am_t_u64_params));
+	EXPECT_NULL(anchormap_get_key_value(m, &k, &vp));
+	EXPECT_FALSE(anchormap_contains_key(m, &k));
+	EXPECT_EQ(anchormap_insert(m, &k, &v), -EINVAL);
+	EXPECT_EQ(anchormap_remove(m, &k), -EINVAL);
+	EXPECT_EQ(PTR_ERR(anchormap_get_or_insert(m, &k, &v)), -EINVAL);
+	EXPECT_EQ(PTR_ERR(anchormap_get_or_insert_with(m, &k, am_t_init_fn, NULL)), -EINVAL);
+	EXPECT_EQ(anchormap_extend(m, keys, NULL, 2), -EINVAL);
+	EXPECT_FALSE(anchormap_modify(m, &k, am_t_add_fn, NULL));
+	EXPECT_NULL(anchormap_get_mut(m, &k));
+	EXPECT_EQ(anchormap_reserve(m, 10), -EINVAL);
+	EXPECT_EQ(anchormap_len(m), 0);
+	EXPECT_TRUE(anchormap_is_empty(m));
+	anchormap_for_each(m, &it, &kp, &vp)
+		n++;
+	EXPECT_EQ(n, 0);
+	anchormap_destroy(m);	/* again: nothing */
+}
+
+TEST(destroyed_map_reads_empty_and_refuses_writes)
+{
+	struct anchormap *m = am_test_alloc(sizeof(*m));
+	struct anchormap_params p;
+
+	ASSERT_NOT_NULL(m);
+	am_t_params(&p, sizeof(u64), sizeof(u64));
+	ASSERT_EQ(anchormap_init(m, &p, 100), 0);
+	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
+	anchormap_destroy(m);
+	am_t_expect_dead(_ctx, m);
+	am_test_free(m);
+}
+
+TEST(failed_init_map_reads_empty_and_refuses_writes)
+{
+	struct anchormap *m = am_test_alloc(sizeof(*m));
+	struct anchormap_params p;
+	int err;
+
+	ASSERT_NOT_NULL(m);
+	am_t_params(&p, sizeof(u64), sizeof(u64));
+	anchormap_debug_fail_nth(1);
+	err = anchormap_init(m, &p, 100);
+	anchormap_debug_fail_nth(0);
+	EXPECT_EQ(err, -ENOMEM);
+	am_t_expect_dead(_ctx, m);
+	am_test_free(m);
+}
+
 TEST(release_once_on_destroy)
 {
 	struct am_t_rel *r = am_t_rel_new(1000);
@@ -4404,6 +4466,8 @@ TEST(snapshot_null_args)
 	X(get_fast_custom_hash_equal_inline)				\
 	X(get_fast_key_sizes)						\
 	X(get_fast_value_layouts)					\
+	X(destroyed_map_reads_empty_and_refuses_writes)			\
+	X(failed_init_map_reads_empty_and_refuses_writes)		\
 	X(release_once_on_destroy)					\
 	X(release_removed_on_destroy)					\
 	X(release_not_on_duplicate_insert)				\

@@ -53,7 +53,7 @@ run_case() {
 		return
 	fi
 	# shellcheck disable=SC2046 # pkg-config output is meant to be split
-	if ! $CC -std=gnu11 -Wall -Werror $(pkg-config --cflags anchormap) "$src" \
+	if ! $CC -std=gnu11 -Wall -Werror $(pkg-config --cflags anchormap) "${case_src:-$src}" \
 		"$@" -o "$exe" > "$work/cc.log" 2>&1; then
 		cat "$work/cc.log"
 		echo "not ok pkgconfig_$name # does not build"
@@ -87,6 +87,19 @@ run_case shared $(pkg-config --libs anchormap)
 # Same flags, but make the linker take the archive for -lanchormap.
 # shellcheck disable=SC2046
 run_case static $(pkg-config --libs anchormap | sed 's/-lanchormap/-Wl,-Bstatic -lanchormap -Wl,-Bdynamic/')
+
+# A client with its own u8..u64 (here u64 is unsigned long long, not
+# uint64_t's unsigned long) opts out of anchormap.h's typedefs.
+cat > "$work/own_types.c" <<EOF
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+#define ANCHORMAP_NO_KERNEL_TYPES
+#include "$src"
+EOF
+# shellcheck disable=SC2046
+case_src="$work/own_types.c" run_case own_types $(pkg-config --libs anchormap)
 
 echo "$passed $failed 0" > "$results/pkgconfig.count"
 echo "# [pkgconfig] $passed passed, $failed failed"
