@@ -10,10 +10,13 @@
 #   make check-kasan   in-kernel selftests under a KASAN + lockdep kernel
 #   make check-kcsan   in-kernel selftests under a KCSAN kernel
 #
-# KVER defaults to the newest installed release that has both headers and a
-# /boot image (kernel/kver.sh), not the running kernel.
+# KVER defaults to the running kernel when its headers are installed, else
+# to the newest installed release that has both headers and a /boot image
+# (kernel/kver.sh).  ANCHORMAP_TEST=y builds the test hooks into
+# anchormap.ko (kmod-test does; a plain `make module` leaves them out).
 
 KVER	?= $(shell sh kernel/kver.sh)
+ANCHORMAP_TEST ?=
 KDIR	?= /lib/modules/$(KVER)/build
 KB	:= $(B)/kmod
 KTEST	:= selftests/kernel
@@ -27,7 +30,7 @@ KSRC	:= Kbuild anchormap.c anchormap.h $(wildcard kernel/*.c kernel/*.h) \
 	   $(wildcard $(KTEST)/Kbuild $(KTEST)/*.c $(KTEST)/*.h) \
 	   $(wildcard $(KDEMO)/Kbuild $(KDEMO)/*.c $(KDEMO)/*.h)
 
-KMAKE	= $(MAKE) --no-print-directory -C $(KDIR) W=1
+KMAKE	= $(MAKE) --no-print-directory -C $(KDIR) W=1 ANCHORMAP_TEST=$(ANCHORMAP_TEST)
 KSYMS	= KBUILD_EXTRA_SYMBOLS=$(CURDIR)/$(KB)/Module.symvers
 
 # $(call kbuild,LOG,ARGS): run Kbuild with ARGS, show its output, and fail
@@ -62,6 +65,7 @@ module: kmirror
 	$(call nofpu,$(KB)/anchormap.ko)
 	@echo "kernel: built $(KB)/anchormap.ko for $(KVER)"
 
+kmod-test: ANCHORMAP_TEST = y
 kmod-test: module
 	$(call kbuild,test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KTEST)/test_anchormap.ko)
@@ -81,12 +85,12 @@ check-kernel:
 	@mkdir -p $(B)/results
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-test || { echo "0 1 0" > $(B)/results/kernel.count; exit 1; }
-	bash selftests/qemu/run.sh test
+	KVER=$(KVER) bash selftests/qemu/run.sh test
 
 demo:
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-demo
-	bash selftests/qemu/run.sh demo
+	KVER=$(KVER) bash selftests/qemu/run.sh demo
 
 # ---- the debug-kernel lane ----
 #
@@ -126,7 +130,7 @@ $(addprefix check-,$(DEBUG_KERNELS)): check-%:
 	KVER=$$kver QEMU_KERNEL=$$kdir/arch/x86/boot/bzImage QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* \
 	QEMU_NAME=$* QEMU_TIMEOUT=$(DEBUG_TIMEOUT) QEMU_APPEND="$(DAPPEND_$*)" \
 	QEMU_EXPECT="$(DEXPECT_$*)" QEMU_FADDR2LINE=$$kdir/source/scripts/faddr2line \
-	bash selftests/qemu/run.sh test
+	KVER=$(KVER) bash selftests/qemu/run.sh test
 
 # Outputs of a direct `make -C $KDIR M=$PWD` in the source tree.
 clean: clean-kernel

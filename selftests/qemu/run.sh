@@ -52,7 +52,7 @@ if [ -n "${QEMU_KERNEL:-}" ]; then
 	kernel=$QEMU_KERNEL
 	kver=${KVER:-$(basename "$kernel")}
 else
-	kver=${KVER:-$(sh "$root/kernel/kver.sh")}
+	kver=${KVER:-$(sh "$root/kernel/kver.sh" boot)}
 	kernel=/boot/vmlinuz-$kver
 fi
 timeout_s=${QEMU_TIMEOUT:-300}
@@ -137,7 +137,7 @@ bad='Oops|BUG:|kernel BUG|WARNING:|Call Trace|general protection|Kernel panic|so
 bad+='|KASAN|possible circular locking dependency|inconsistent lock state|possible recursive locking'
 bad+='|sleeping function called from invalid context|scheduling while atomic|suspicious RCU usage'
 bad+='|lock inversion|DEBUG_LOCKS_WARN_ON|trying to register non-static key|ODEBUG:|spinlock (bad magic|lockup|already unlocked)'
-bad+='|KCSAN: '
+bad+='|KCSAN: |Invalid wait context'
 nbad=$(grep -Ec "$bad" "$checked")
 if [ "$nbad" -gt 0 ]; then
 	problems+=("kernel reported ($nbad lines): $(grep -Em1 "$bad" "$checked" | sed 's/^\[[ 0-9.]*\] //')")
