@@ -113,6 +113,8 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
  * there): an insert that needs room there fails with -ENOMEM unless
  * reserved.  On non-RT kernels growth under a raw_spinlock_t would
  * allocate and CONFIG_PROVE_RAW_LOCK_NESTING reports it: reserve first.
+ * The _with init callbacks of an atomic map run under its raw stripe lock,
+ * so the same holds for writes from them into another atomic map.
  * Memory given up in such a context (destroy, a segment not needed) is
  * freed later by a work item.
  */

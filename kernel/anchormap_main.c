@@ -419,7 +419,7 @@ static void __exit anchormap_module_exit(void)
 	remove_proc_entry("anchormap", NULL);
 	raw_spin_lock_irqsave(&am_maps_lock, flags);
 	list_for_each_entry(node, &am_maps, list)
-		leaked |= node->map != NULL;
+		leaked |= !!node->map;
 	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
 	/* Clients hold a reference on this module while they run. */
 	if (leaked)

@@ -4,7 +4,9 @@
 #
 #   make module        build/kmod/anchormap.ko against KDIR, W=1, no warnings
 #   make sparse        anchormap.ko, the selftest and the demo through sparse (C=2)
-#   make check-kernel  install deps, build, run the in-kernel selftests under QEMU
+#   make check-kernel  the kernel matrix (6.1, 6.1-rt, 6.12, 6.12-rt): build,
+#                      in-kernel selftests and the demo under QEMU on each
+#   make check-kernel-one  the selftests on KVER only (default kernel)
 #   make demo          install deps, build, run the example client under QEMU
 #   make check-debug   the debug-kernel lane: check-kasan, then check-kcsan
 #   make check-kasan   in-kernel selftests under a KASAN + lockdep kernel
@@ -81,7 +83,9 @@ sparse: module
 	@echo "kernel: sparse clean"
 
 # A build failure still leaves a failed count for selftests/summary.sh.
-check-kernel:
+# The demo runs against a module built without the test hooks.
+# check-kernel-one and demo: one kernel, KVER/KDIR (default: as above).
+check-kernel-one:
 	@mkdir -p $(B)/results
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-test || { echo "0 1 0" > $(B)/results/kernel.count; exit 1; }
@@ -91,6 +95,47 @@ demo:
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-demo
 	KVER=$(KVER) bash selftests/qemu/run.sh demo
+
+# ---- the kernel matrix ----
+#
+# make check-kernel: for each kernel of KERNELS (Debian bookworm's images,
+# made usable under build/kernels/ by scripts/kernel-image.sh when not
+# installed), anchormap.ko, the selftest and the demo are built against its
+# headers in build/kmod-NAME (W=1, no warnings), then the in-kernel suite
+# (build/results/kernel-NAME.count) and the held-pointer demo
+# (build/results/demo-NAME.count) run under QEMU.  On PREEMPT_RT kernels
+# the kernel-only tests (the concurrency ones) run RT_ROUNDS times in the
+# boot: a failure in one run of two would pass all ten with p = 2^-10.
+# make check-kernel-NAME runs one kernel.
+KERNELS		:= 6.1 6.1-rt 6.12 6.12-rt
+RT_ROUNDS	?= 10
+KTIMEOUT	?= 600
+
+.PHONY: check-kernel check-kernel-one $(addprefix check-kernel-,$(KERNELS))
+
+check-kernel:
+	@mkdir -p $(B)/results
+	@rc=0; for k in $(KERNELS); do \
+		$(MAKE) --no-print-directory check-kernel-$$k || rc=1; done; exit $$rc
+
+$(addprefix check-kernel-,$(KERNELS)): check-kernel-%:
+	@mkdir -p $(B)/results && rm -f $(B)/results/kernel-$*.count $(B)/results/demo-$*.count
+	@fail() { echo "0 1 0" > $(B)/results/kernel-$*.count; \
+		  echo "0 1 0" > $(B)/results/demo-$*.count; exit 1; }; \
+	bash scripts/install-deps.sh kernel || fail; \
+	set -- $$(bash scripts/kernel-image.sh $*) && [ $$# -eq 3 ] || fail; \
+	kver=$$1 kdir=$$2 image=$$3; \
+	case $* in *-rt) args="rounds=$(RT_ROUNDS)" ;; *) args= ;; esac; \
+	mk="$(MAKE) --no-print-directory KDIR=$$kdir KB=$(B)/kmod-$* KVER=$$kver"; \
+	$$mk kmod-test || fail; \
+	rc=0; \
+	KVER=$$kver QEMU_KERNEL=$$image QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* QEMU_NAME=kernel-$* \
+	QEMU_TIMEOUT=$(KTIMEOUT) QEMU_TEST_ARGS="$$args" bash selftests/qemu/run.sh test || rc=1; \
+	d="0 1 0"; \
+	if $$mk kmod-demo && KVER=$$kver QEMU_KERNEL=$$image QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* \
+	   QEMU_NAME=$* bash selftests/qemu/run.sh demo; then d="1 0 0"; else rc=1; fi; \
+	echo "$$d" > $(B)/results/demo-$*.count; \
+	exit $$rc
 
 # ---- the debug-kernel lane ----
 #
@@ -130,7 +175,7 @@ $(addprefix check-,$(DEBUG_KERNELS)): check-%:
 	KVER=$$kver QEMU_KERNEL=$$kdir/arch/x86/boot/bzImage QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* \
 	QEMU_NAME=$* QEMU_TIMEOUT=$(DEBUG_TIMEOUT) QEMU_APPEND="$(DAPPEND_$*)" \
 	QEMU_EXPECT="$(DEXPECT_$*)" QEMU_FADDR2LINE=$$kdir/source/scripts/faddr2line \
-	KVER=$(KVER) bash selftests/qemu/run.sh test
+	bash selftests/qemu/run.sh test
 
 # Outputs of a direct `make -C $KDIR M=$PWD` in the source tree.
 clean: clean-kernel

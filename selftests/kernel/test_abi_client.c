@@ -10,15 +10,12 @@
 
 #define __ANCHORMAP_CLIENT_ABI	(ANCHORMAP_ABI_VERSION + 1)
 #include "anchormap.h"
-
-bool kt_abi_other_inline_ok(const struct anchormap *map);
-const void *kt_abi_other_get_fast(const struct anchormap *map, u64 key);
+#include "test_abi_client.h"
 
 static const struct anchormap_params kt_abi_other_params = {
 	.key_size = sizeof(u64), .value_size = sizeof(u64),
 };
 
-/* would anchormap_get_fast() below take its inline path on @map? */
 bool kt_abi_other_inline_ok(const struct anchormap *map)
 {
 	u64 key = 0;
