@@ -135,6 +135,7 @@ struct am_stripe {
 struct anchormap_shared {
 	struct am_stripe stripes[ANCHORMAP_STRIPES];
 	am_mutex_t grow_lock;
+	struct am_lock_class lclass;	/* the lock classes of this map's locks */
 	struct am_registry_node reg;
 } __attribute__((__aligned__(AM_LINE)));
 
@@ -762,9 +763,9 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
  * finds nseg != seen and retries at once.
  *
  * The growth lock is held across the allocation, so that racing writers
- * wait rather than each allocate a segment, except when a sleeping
- * allocation (@may_sleep: reserve) is made for an ANCHORMAP_F_ATOMIC map,
- * whose growth lock is a spinlock: then the lock is dropped around the
+ * wait rather than each allocate a segment, except for an
+ * ANCHORMAP_F_ATOMIC map, whose growth lock is a raw spinlock: no allocator
+ * may run under one (PREEMPT_RT), so the lock is dropped around the
  * allocation and the decision is made again afterwards (the xas_nomem
  * pattern).
  */
@@ -772,7 +773,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 {
 	struct anchormap_shared *sh = map->shared;
 	struct anchormap_segment *seg = NULL;
-	bool drop = may_sleep && am_atomic(map);
+	bool drop = am_atomic(map);
 	size_t slots;
 	int err;
 	u32 n;
@@ -1407,13 +1408,16 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	if (!sh)
 		return -ENOMEM;
 	map->seg[0] = am_seg_alloc(map, slots, false);
-	if (!map->seg[0]) {
+	if (!map->seg[0] || am_lock_class_init(&sh->lclass, p->name)) {
+		am_lock_class_fini(&sh->lclass);
+		am_seg_free(map->seg[0]);
+		map->seg[0] = NULL;
 		am_free(sh, sizeof(*sh));
 		return -ENOMEM;
 	}
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		am_lock_init(&sh->stripes[i].lock, am_atomic(map));
-	am_mutex_init(&sh->grow_lock);
+		am_lock_init(&sh->stripes[i].lock, am_atomic(map), &sh->lclass);
+	am_mutex_init(&sh->grow_lock, am_atomic(map), &sh->lclass);
 	map->shared = sh;
 	/* the map is not shared yet: the caller publishes it */
 	am_store_release(&map->nseg, 1);
@@ -1506,6 +1510,7 @@ static void am_destroy(struct anchormap *map, bool release)
 	if (release)
 		am_walk_owned(map, am_release_live, NULL);
 	am_drop_segments(map, NULL);
+	am_lock_class_fini(&map->shared->lclass);	/* no lock of the map is used now */
 	am_free(map->shared, sizeof(*map->shared));
 	map->shared = NULL;
 }

@@ -27,9 +27,37 @@
 #ifndef _ANCHORMAP_H
 #define _ANCHORMAP_H
 
+/* The release, for MODULE_VERSION and pkg-config. */
+#define ANCHORMAP_VERSION	"0.1.0"
+
+/*
+ * The version of what anchormap_get_fast() compiles into a client: the
+ * private layout below, the built-in hash, the control-byte encoding and
+ * the first probe step.  Bump it with any change to them: a client built
+ * against another version then takes the exported lookup (the map's
+ * fast_sig carries the library's version; see __anchormap_fast_sig()).
+ * 1..127; stays in the same place in struct anchormap for ever.
+ */
+#define ANCHORMAP_ABI_VERSION	1
+#ifndef __ANCHORMAP_CLIENT_ABI
+/* what this client was built against; only tests of the fallback set it */
+#define __ANCHORMAP_CLIENT_ABI	ANCHORMAP_ABI_VERSION
+#endif
+
 #ifdef __KERNEL__
 #include <linux/types.h>
 #include <linux/err.h>
+#include <linux/version.h>
+
+/*
+ * The module exports its symbols in namespace ANCHORMAP: a client module
+ * says ANCHORMAP_IMPORT_NS(); (a bare token up to 6.12, a string later).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define ANCHORMAP_IMPORT_NS()	MODULE_IMPORT_NS("ANCHORMAP")
+#else
+#define ANCHORMAP_IMPORT_NS()	MODULE_IMPORT_NS(ANCHORMAP)
+#endif
 #else
 #include <stdbool.h>
 #include <stddef.h>
@@ -81,10 +109,21 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
 #define ANCHORMAP_MAX_SEGMENTS	48
 
 /*
- * ANCHORMAP_F_ATOMIC: writers may run in atomic context (softirq, hardirq,
- * under a spinlock).  Stripes are then taken irq-safe and growth allocates
- * without sleeping (GFP_ATOMIC in the kernel), so it fails more easily:
- * call anchormap_reserve() from process context first.
+ * ANCHORMAP_F_ATOMIC: writers may run in any context but NMI: softirq,
+ * hardirq (also a hard hrtimer on PREEMPT_RT), under a spinlock_t or a
+ * raw_spinlock_t, with interrupts off.  In the kernel the stripes and the
+ * growth lock are then raw spinlocks taken with interrupts off, and growth
+ * allocates without sleeping (GFP_ATOMIC) with no lock of the map held, so
+ * it fails more easily: call anchormap_reserve() from process context first.
+ * Growth never allocates in hardirq, on any kernel, nor on PREEMPT_RT with
+ * interrupts off or a raw_spinlock_t held (the allocator must not run
+ * there): an insert that needs room there fails with -ENOMEM unless
+ * reserved.  On non-RT kernels growth under a raw_spinlock_t would
+ * allocate and CONFIG_PROVE_RAW_LOCK_NESTING reports it: reserve first.
+ * The _with init callbacks of an atomic map run under its raw stripe lock,
+ * so the same holds for writes from them into another atomic map.
+ * Memory given up in such a context (destroy, a segment not needed) is
+ * freed later by a work item.
  */
 #define ANCHORMAP_F_ATOMIC	0x1u
 #define ANCHORMAP_F_ALL		ANCHORMAP_F_ATOMIC
@@ -676,7 +715,9 @@ __anchormap_slot_size(const struct anchormap_params *p)
 /*
  * What anchormap_get_fast() must agree on with the map, in one word: key
  * and value size, the value alignment as given (one that is not a power of
- * two cannot equal a map's), and whether the hash and compare are the
+ * two cannot equal a map's), the ABI version the code was built against
+ * (ANCHORMAP_ABI_VERSION: a client built against another layout or hash
+ * falls back to the exported lookup), and whether the hash and compare are the
  * built-in ones (their addresses are compared apart).  0 for params no map
  * can have (init refuses them), so that fields cannot run into each other.
  */
@@ -687,7 +728,7 @@ __anchormap_fast_sig(const struct anchormap_params *p)
 	    __anchormap_value_align(p) > __ANCHORMAP_MAX_ALIGN)
 		return 0;
 	return (u64)p->key_size | (u64)p->value_size << 21 |
-	       (u64)__anchormap_value_align(p) << 42 |
+	       (u64)__anchormap_value_align(p) << 42 | (u64)(__ANCHORMAP_CLIENT_ABI & 0x7f) << 55 |
 	       (u64)(p->hash != NULL) << 62 | (u64)(p->equal != NULL) << 63;
 }
 
@@ -1010,6 +1051,23 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 }
 
 /*
+ * May anchormap_get_fast() take its inline path?  Not for params no map
+ * has (sig 0: no inline path is compiled for them), nor for a map whose
+ * params, hash, compare or ABI version (a library built from another
+ * layout or algorithm) differ from what this client was compiled with.
+ */
+static __attribute__((__always_inline__)) inline bool
+__anchormap_fast_ok(const struct anchormap *map, const void *key,
+		    const struct anchormap_params *params)
+{
+	const u64 sig = __anchormap_fast_sig(params);
+
+	return sig && map && key && map->fast_sig == sig &&
+	       (!params->hash || map->hash == params->hash) &&
+	       (!params->equal || map->equal == params->equal);
+}
+
+/*
  * Always inline: only inlined do the constant params fold (GCC otherwise
  * keeps one out-of-line copy computing the layout at run time).
  */
@@ -1018,13 +1076,9 @@ anchormap_get_fast(const struct anchormap *map, const void *key,
 		   const struct anchormap_params params)
 {
 	const u32 ks = params.key_size;
-	const u64 sig = __anchormap_fast_sig(&params);
 	u64 h;
 
-	/* sig 0: params no map has, so no inline path is compiled for them */
-	if (__builtin_expect(!sig || !map || !key || map->fast_sig != sig ||
-			     (params.hash && map->hash != params.hash) ||
-			     (params.equal && map->equal != params.equal), 0))
+	if (__builtin_expect(!__anchormap_fast_ok(map, key, &params), 0))
 		return anchormap_get(map, key);
 	h = params.hash ? params.hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
 	return __anchormap_lookup(map, key, h, params.equal, ks, __anchormap_slot_size(&params),

@@ -6,14 +6,24 @@
  * The names and signatures are those of userspace_shim/anchormap_deps.h,
  * whose top comment lists them; the build picks one of the two with -I.
  *
- *   am_lock_t       a spinlock_t; taken irq-safe for ANCHORMAP_F_ATOMIC maps.
- *   am_mutex_t      a mutex for maps that may sleep, a spinlock (irq-safe,
- *                   the flags kept in the lock) for ANCHORMAP_F_ATOMIC ones.
+ *   am_lock_t       a spinlock_t for maps that may sleep; a raw_spinlock_t,
+ *                   taken with interrupts off, for ANCHORMAP_F_ATOMIC ones
+ *                   (hardirq, raw spinlocks held, and PREEMPT_RT, where a
+ *                   spinlock_t sleeps).
+ *   am_mutex_t      a mutex for maps that may sleep, a raw spinlock (irqs
+ *                   off, the flags kept in the lock) for ANCHORMAP_F_ATOMIC
+ *                   ones; the core never allocates while holding the latter.
+ *   am_lock_class   the lockdep classes of one map's locks (dynamic keys,
+ *                   named after the map), so that one map's locks nest in
+ *                   another's without a false "recursive locking".
  *   am_zalloc       kvzalloc(GFP_KERNEL), or kzalloc(GFP_ATOMIC) when atomic;
- *                   the result is always 64-byte aligned (see anchormap_main.c).
- *   am_free         kvfree.
+ *                   atomic never allocates in hardirq, nor on PREEMPT_RT
+ *                   where the allocator must not run (see anchormap_main.c).
+ *                   The result is always 64-byte aligned.
+ *   am_free         kvfree, deferred to a work item where freeing may not
+ *                   run (interrupts off, atomic, hardirq).
  *   am_registry_*   the list of live maps shown in /proc/anchormap.
- *   AM_EXPORT       EXPORT_SYMBOL_GPL.
+ *   AM_EXPORT       EXPORT_SYMBOL_NS_GPL in namespace ANCHORMAP.
  */
 #ifndef _ANCHORMAP_DEPS_H
 #define _ANCHORMAP_DEPS_H
@@ -28,33 +38,64 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/types.h>
+#include <linux/version.h>
 
 struct anchormap;
 
-#define AM_EXPORT(sym)	EXPORT_SYMBOL_GPL(sym)
+/* The namespace is a bare token up to 6.12, a string from 6.13 on. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define AM_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, "ANCHORMAP")
+#else
+#define AM_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, ANCHORMAP)
+#endif
 
 static __always_inline void am_cpu_relax(void)
 {
 	cpu_relax();
 }
 
-/* ---- stripe lock ---- */
-
-typedef spinlock_t am_lock_t;
+/* ---- lock classes ---- */
 
 /*
- * Two lockdep classes: stripes of ANCHORMAP_F_ATOMIC maps are taken in any
- * context with interrupts off, the others with interrupts on.  In one class
- * lockdep would call that an inconsistent lock state, although no lock is
- * ever shared between the two kinds of map.
+ * Each map's stripes share one lockdep class and its growth lock has
+ * another, both registered per map: an ANCHORMAP_F_ATOMIC map's init
+ * callback may insert into a second atomic map, which one class for all
+ * maps would report as recursive locking.  Without lockdep this is empty.
  */
-static struct lock_class_key am_stripe_key_plain;
-static struct lock_class_key am_stripe_key_irqsafe;
+struct am_lockdep_keys;
 
-static inline void am_lock_init(am_lock_t *l, bool irqsafe)
+struct am_lock_class {
+#ifdef CONFIG_LOCKDEP
+	struct am_lockdep_keys *keys;
+#endif
+};
+
+int am_lock_class_init(struct am_lock_class *c, const char *name);
+void am_lock_class_fini(struct am_lock_class *c);
+struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+					 const char **name);
+
+/* ---- stripe lock ---- */
+
+typedef union {
+	spinlock_t spin;	/* maps that may sleep */
+	raw_spinlock_t raw;	/* ANCHORMAP_F_ATOMIC maps */
+} am_lock_t;
+
+static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class *c)
 {
-	spin_lock_init(l);
-	lockdep_set_class(l, irqsafe ? &am_stripe_key_irqsafe : &am_stripe_key_plain);
+	const char *name = NULL;
+	struct lock_class_key *key = am_lock_class_key(c, false, &name);
+
+	if (irqsafe) {
+		raw_spin_lock_init(&l->raw);
+		if (key)
+			lockdep_set_class_and_name(&l->raw, key, name);
+	} else {
+		spin_lock_init(&l->spin);
+		if (key)
+			lockdep_set_class_and_name(&l->spin, key, name);
+	}
 }
 
 /*
@@ -69,7 +110,7 @@ static inline void am_lock_init(am_lock_t *l, bool irqsafe)
  * am_lock() - take a stripe lock
  * @l:       the lock.
  * @flags:   receives the saved interrupt state when @irqsafe.
- * @irqsafe: disable local interrupts (maps written from atomic context).
+ * @irqsafe: the map is ANCHORMAP_F_ATOMIC: the raw lock, interrupts off.
  *
  * Return: true when the lock was held by someone else and we had to wait.
  */
@@ -83,18 +124,20 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 		 * acquisitions: take the lock plainly so that it checks them,
 		 * and count contention from a peek instead.
 		 */
-		contended = spin_is_locked(l);
-		if (irqsafe)
-			spin_lock_irqsave(l, *flags);
-		else
-			spin_lock(l);
+		if (irqsafe) {
+			contended = raw_spin_is_locked(&l->raw);
+			raw_spin_lock_irqsave(&l->raw, *flags);
+		} else {
+			contended = spin_is_locked(&l->spin);
+			spin_lock(&l->spin);
+		}
 	} else if (irqsafe) {
-		if (unlikely(!spin_trylock_irqsave(l, *flags))) {
-			spin_lock_irqsave(l, *flags);
+		if (unlikely(!raw_spin_trylock_irqsave(&l->raw, *flags))) {
+			raw_spin_lock_irqsave(&l->raw, *flags);
 			contended = true;
 		}
-	} else if (unlikely(!spin_trylock(l))) {
-		spin_lock(l);
+	} else if (unlikely(!spin_trylock(&l->spin))) {
+		spin_lock(&l->spin);
 		contended = true;
 	}
 	__release(l);
@@ -105,9 +148,9 @@ static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
 {
 	__acquire(l);
 	if (irqsafe)
-		spin_unlock_irqrestore(l, flags);
+		raw_spin_unlock_irqrestore(&l->raw, flags);
 	else
-		spin_unlock(l);
+		spin_unlock(&l->spin);
 }
 
 /* ---- growth lock ---- */
@@ -115,19 +158,27 @@ static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
 /*
  * A map that may sleep grows under a mutex, so a writer waiting for another
  * one's allocation sleeps instead of spinning.  An ANCHORMAP_F_ATOMIC map may
- * grow from any context, so it takes the spinlock with interrupts off; the
- * saved interrupt state lives in the lock, written only by its holder.
+ * grow from any context, so it takes a raw spinlock with interrupts off (the
+ * saved interrupt state lives in the lock, written only by its holder), and
+ * the core drops it around the allocation.
  */
 typedef struct {
 	struct mutex mutex;
-	spinlock_t spin;
+	raw_spinlock_t spin;
 	unsigned long irqflags;
 } am_mutex_t;
 
-static inline void am_mutex_init(am_mutex_t *m)
+static inline void am_mutex_init(am_mutex_t *m, bool atomic, struct am_lock_class *c)
 {
+	const char *name = NULL;
+	struct lock_class_key *key = am_lock_class_key(c, true, &name);
+
 	mutex_init(&m->mutex);
-	spin_lock_init(&m->spin);
+	raw_spin_lock_init(&m->spin);
+	if (key && atomic)
+		lockdep_set_class_and_name(&m->spin, key, name);
+	else if (key)
+		lockdep_set_class_and_name(&m->mutex, key, name);
 	m->irqflags = 0;
 }
 
@@ -136,7 +187,7 @@ static inline void am_mutex_lock(am_mutex_t *m, bool atomic)
 	unsigned long flags;
 
 	if (atomic) {
-		spin_lock_irqsave(&m->spin, flags);
+		raw_spin_lock_irqsave(&m->spin, flags);
 		m->irqflags = flags;
 		__release(&m->spin);	/* balanced for sparse, see am_lock() */
 	} else {
@@ -148,7 +199,7 @@ static inline void am_mutex_unlock(am_mutex_t *m, bool atomic)
 {
 	if (atomic) {
 		__acquire(&m->spin);
-		spin_unlock_irqrestore(&m->spin, m->irqflags);
+		raw_spin_unlock_irqrestore(&m->spin, m->irqflags);
 	} else {
 		mutex_unlock(&m->mutex);
 	}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * anchormap kernel glue: module init/exit, allocation with failure
- * injection, the registry of live maps and /proc/anchormap.
+ * anchormap kernel glue: module init/exit, allocation (deferred frees,
+ * failure injection in test builds), per-map lock classes, the registry of
+ * live maps and /proc/anchormap.
  *
  * /proc/anchormap shows a header naming the columns and then one line per
  * live map:
@@ -11,48 +12,69 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/hardirq.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/limits.h>
 #include <linux/list.h>
+#include <linux/llist.h>
+#include <linux/lockdep.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/preempt.h>
 #include <linux/proc_fs.h>
+#include <linux/rcupdate.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 
 #include "anchormap.h"
 #include "anchormap_deps.h"
 
 #define AM_ALLOC_ALIGN	64
 
-/* ---- allocation, failure injection, live count ---- */
-
-/* Countdown to an injected failure (0 = off) and blocks not yet freed. */
-static atomic_long_t am_fail_countdown = ATOMIC_LONG_INIT(0);
+/* Blocks allocated by maps and not yet freed (a deferred free counts). */
 static atomic_long_t am_allocs_live = ATOMIC_LONG_INIT(0);
+
+static void am_free_work_fn(struct work_struct *work);
+static DECLARE_WORK(am_free_work, am_free_work_fn);
+
+/* ---- test hooks: only in a test build (make kmod-test, ANCHORMAP_TEST=y) ---- */
+
+#ifdef ANCHORMAP_TEST_HOOKS
+/* Countdown to an injected failure (0 = off). */
+static atomic_long_t am_fail_countdown = ATOMIC_LONG_INIT(0);
 
 /**
  * anchormap_debug_fail_nth() - make the @n-th allocation from now fail
  * @n: 1 fails the next allocation, 0 (or less) turns injection off.
  *
- * Counts the allocations of every map in the kernel.  For tests.
+ * Counts the allocations of every map in the kernel, so it exists only in
+ * a test build of the module.
  */
 void anchormap_debug_fail_nth(long n)
 {
 	atomic_long_set(&am_fail_countdown, n > 0 ? n : 0);
 }
-EXPORT_SYMBOL_GPL(anchormap_debug_fail_nth);
+AM_EXPORT(anchormap_debug_fail_nth);
 
-/** anchormap_debug_allocs_live() - blocks allocated by maps, not yet freed */
+/**
+ * anchormap_debug_allocs_live() - blocks allocated by maps, not yet freed
+ *
+ * Context: process context, may sleep: the frees deferred so far are done
+ * first, so that the count is exact.
+ * Return: the count.
+ */
 long anchormap_debug_allocs_live(void)
 {
+	might_sleep();
+	flush_work(&am_free_work);
 	return atomic_long_read(&am_allocs_live);
 }
-EXPORT_SYMBOL_GPL(anchormap_debug_allocs_live);
+AM_EXPORT(anchormap_debug_allocs_live);
 
 static bool am_should_fail(void)
 {
@@ -64,11 +86,79 @@ static bool am_should_fail(void)
 	}
 	return false;
 }
+#else
+static bool am_should_fail(void)
+{
+	return false;
+}
+#endif /* ANCHORMAP_TEST_HOOKS */
+
+/* ---- contexts ---- */
+
+/*
+ * May an atomic map grow here?  Never in hardirq (a hard hrtimer, an
+ * interrupt handler), on any kernel: on PREEMPT_RT the page and slab
+ * allocators must not run there, and one rule for both kernels keeps a
+ * writer that works on one from failing on the other.  On PREEMPT_RT not
+ * with interrupts off or preemption disabled (a raw_spinlock_t held)
+ * either; softirq and spinlock_t holders are threads there and may.
+ */
+static bool am_atomic_alloc_ok(void)
+{
+	if (in_nmi() || in_hardirq())
+		return false;
+	if (IS_ENABLED(CONFIG_PREEMPT_RT) && !preemptible())
+		return false;
+	return true;
+}
+
+/*
+ * May this context free (vfree(), and on PREEMPT_RT kfree()) directly?
+ * A task, interrupts on, no preemption-disabling lock, no RCU read side
+ * (a PREEMPT_RT spinlock_t holds one).  Without CONFIG_PREEMPT_COUNT a
+ * spinlock cannot be seen, as for might_sleep().
+ */
+static bool am_free_may_sleep(void)
+{
+	if (!in_task() || irqs_disabled() || rcu_preempt_depth())
+		return false;
+	return !IS_ENABLED(CONFIG_PREEMPT_COUNT) || !preempt_count();
+}
+
+/* ---- deferred frees ---- */
+
+/*
+ * An ANCHORMAP_F_ATOMIC map may be destroyed or drop a segment with
+ * interrupts off, under a raw spinlock or in hardirq, where vfree() (and on
+ * PREEMPT_RT kfree()) must not run.  Such blocks are queued here, their
+ * first bytes reused as the list node (every block is at least 64 bytes),
+ * and freed by a work item; lock-class keys likewise, since unregistering
+ * one waits for an RCU grace period.
+ */
+static LLIST_HEAD(am_blocks_to_free);
+static LLIST_HEAD(am_keys_to_free);
+
+static void am_keys_free(struct am_lockdep_keys *k);
+
+static void am_free_work_fn(struct work_struct *work)
+{
+	struct llist_node *n, *next;
+
+	llist_for_each_safe(n, next, llist_del_all(&am_blocks_to_free)) {
+		kvfree(n);
+		atomic_long_dec(&am_allocs_live);
+	}
+	llist_for_each_safe(n, next, llist_del_all(&am_keys_to_free))
+		am_keys_free((struct am_lockdep_keys *)n);
+}
+
+/* ---- allocation ---- */
 
 /**
  * am_zalloc() - a zeroed, 64-byte aligned block
  * @size:   bytes.
- * @atomic: must not sleep (GFP_ATOMIC, so at most KMALLOC_MAX_SIZE).
+ * @atomic: must not sleep (GFP_ATOMIC, so at most KMALLOC_MAX_SIZE); fails
+ *          where the allocator may not run at all (am_atomic_alloc_ok()).
  *
  * kmalloc() aligns power-of-two sizes naturally and serves sizes above
  * KMALLOC_MAX_CACHE_SIZE from the page allocator; vmalloc() (the fallback
@@ -86,6 +176,8 @@ void *am_zalloc(size_t size, bool atomic)
 		return NULL;
 	if (size > INT_MAX || (atomic && size > KMALLOC_MAX_SIZE))
 		return NULL;
+	if (atomic && !am_atomic_alloc_ok())
+		return NULL;
 	if (size <= KMALLOC_MAX_CACHE_SIZE)
 		size = roundup_pow_of_two(max_t(size_t, size, AM_ALLOC_ALIGN));
 	if (atomic)
@@ -102,20 +194,133 @@ void *am_zalloc(size_t size, bool atomic)
 	return p;
 }
 
-/** am_free() - free a block from am_zalloc(); NULL is fine */
+/**
+ * am_free() - free a block from am_zalloc(); NULL is fine
+ * @p:    the block.
+ * @size: its size as asked (unused).
+ *
+ * Context: any but NMI; deferred to a work item where it may not sleep.
+ */
 void am_free(void *p, size_t size)
 {
 	if (!p)
 		return;
+	if (!am_free_may_sleep()) {
+		if (llist_add((struct llist_node *)p, &am_blocks_to_free))
+			schedule_work(&am_free_work);
+		return;
+	}
 	atomic_long_dec(&am_allocs_live);
 	kvfree(p);
 }
 
+/* ---- lock classes ---- */
+
+#ifdef CONFIG_LOCKDEP
+struct am_lockdep_keys {
+	struct llist_node free_node;	/* first: the deferred-free list */
+	struct lock_class_key stripe;
+	struct lock_class_key grow;
+	char stripe_name[40];
+	char grow_name[40];
+};
+
+static void am_keys_free(struct am_lockdep_keys *k)
+{
+	lockdep_unregister_key(&k->stripe);
+	lockdep_unregister_key(&k->grow);
+	kfree(k);
+}
+
+/**
+ * am_lock_class_init() - register the lockdep classes of one map
+ * @c:    the map's classes.
+ * @name: the map's name (NULL: "anchormap"), for lockdep reports.
+ *
+ * Context: process context, may sleep (map init).
+ * Return: 0 or -ENOMEM.
+ */
+int am_lock_class_init(struct am_lock_class *c, const char *name)
+{
+	struct am_lockdep_keys *k = kzalloc(sizeof(*k), GFP_KERNEL);
+
+	c->keys = k;
+	if (!k)
+		return -ENOMEM;
+	if (!name)
+		name = "anchormap";
+	snprintf(k->stripe_name, sizeof(k->stripe_name), "%s.stripe", name);
+	snprintf(k->grow_name, sizeof(k->grow_name), "%s.grow", name);
+	lockdep_register_key(&k->stripe);
+	lockdep_register_key(&k->grow);
+	return 0;
+}
+
+/**
+ * am_lock_class_fini() - unregister them, once no lock of the map is used
+ * @c: the map's classes.
+ *
+ * Context: any (deferred to a work item where it may not sleep).
+ */
+void am_lock_class_fini(struct am_lock_class *c)
+{
+	struct am_lockdep_keys *k = c->keys;
+
+	c->keys = NULL;
+	if (!k)
+		return;
+	if (am_free_may_sleep()) {
+		am_keys_free(k);
+		return;
+	}
+	if (llist_add(&k->free_node, &am_keys_to_free))
+		schedule_work(&am_free_work);
+}
+
+/**
+ * am_lock_class_key() - the key and name for one of a map's locks
+ * @c:    the map's classes.
+ * @grow: the growth lock (else a stripe).
+ * @name: receives the class name.
+ *
+ * Return: the key.
+ */
+struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+					 const char **name)
+{
+	*name = grow ? c->keys->grow_name : c->keys->stripe_name;
+	return grow ? &c->keys->grow : &c->keys->stripe;
+}
+#else
+static void am_keys_free(struct am_lockdep_keys *k)
+{
+}
+
+int am_lock_class_init(struct am_lock_class *c, const char *name)
+{
+	return 0;
+}
+
+void am_lock_class_fini(struct am_lock_class *c)
+{
+}
+
+struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+					 const char **name)
+{
+	return NULL;
+}
+#endif /* CONFIG_LOCKDEP */
+
 /* ---- registry of live maps ---- */
 
-/* Maps may be created and destroyed in atomic context: a spinlock, irq-safe. */
+/*
+ * Maps are created and destroyed in any context (an atomic map's destroy
+ * may run in hardirq, also on PREEMPT_RT): a raw spinlock, irq-safe, held
+ * only for list changes and the statistics of one map at a time.
+ */
 static LIST_HEAD(am_maps);
-static DEFINE_SPINLOCK(am_maps_lock);
+static DEFINE_RAW_SPINLOCK(am_maps_lock);
 
 /**
  * am_registry_add() - list a fully initialised map in /proc/anchormap
@@ -129,9 +334,9 @@ void am_registry_add(struct am_registry_node *node, struct anchormap *map)
 	unsigned long flags;
 
 	node->map = map;
-	spin_lock_irqsave(&am_maps_lock, flags);
+	raw_spin_lock_irqsave(&am_maps_lock, flags);
 	list_add_tail(&node->list, &am_maps);
-	spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
 }
 
 /**
@@ -146,35 +351,53 @@ void am_registry_del(struct am_registry_node *node)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&am_maps_lock, flags);
+	raw_spin_lock_irqsave(&am_maps_lock, flags);
 	list_del_init(&node->list);
-	spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
 }
 
 static int am_proc_show(struct seq_file *m, void *v)
 {
+	/* a cursor in the list (map NULL), so the lock is dropped between maps */
+	struct am_registry_node cursor = { .map = NULL };
 	struct am_registry_node *node;
 	struct anchormap_stats st;
 	unsigned long flags;
+	bool more;
 
 	seq_printf(m, "%-24s %10s %10s %8s %10s %10s %12s %13s %10s\n",
 		   "name", "len", "capacity", "segments", "slots", "deleted",
 		   "bytes", "longest_probe", "contended");
 	/*
 	 * anchormap_stats() is lock-free and never sleeps; holding the lock
-	 * keeps each listed map alive while it is read.  seq_file retries with
-	 * a larger buffer when the lines do not fit.
+	 * keeps the map alive while it is read.  Interrupts are off for one
+	 * map's statistics at a time, never for the whole list.  seq_file
+	 * retries with a larger buffer when the lines do not fit.
 	 */
-	spin_lock_irqsave(&am_maps_lock, flags);
-	list_for_each_entry(node, &am_maps, list) {
-		memset(&st, 0, sizeof(st));
-		anchormap_stats(node->map, &st);
+	raw_spin_lock_irqsave(&am_maps_lock, flags);
+	list_add(&cursor.list, &am_maps);
+	for (;;) {
+		node = list_next_entry(&cursor, list);
+		while (&node->list != &am_maps && !node->map)	/* another reader's cursor */
+			node = list_next_entry(node, list);
+		more = &node->list != &am_maps;
+		if (more) {
+			memset(&st, 0, sizeof(st));
+			anchormap_stats(node->map, &st);
+			list_move(&cursor.list, &node->list);
+		}
+		if (!more)
+			list_del(&cursor.list);
+		raw_spin_unlock_irqrestore(&am_maps_lock, flags);
+		if (!more)
+			break;
 		seq_printf(m, "%-24s %10zu %10zu %8zu %10zu %10zu %12zu %13u %10llu\n",
 			   st.name ? st.name : "anchormap", st.len, st.capacity,
 			   st.segments, st.slots, st.deleted, st.bytes,
 			   st.longest_probe, (unsigned long long)st.contended);
+		cond_resched();
+		raw_spin_lock_irqsave(&am_maps_lock, flags);
 	}
-	spin_unlock_irqrestore(&am_maps_lock, flags);
 	return 0;
 }
 
@@ -189,16 +412,20 @@ static int __init anchormap_module_init(void)
 
 static void __exit anchormap_module_exit(void)
 {
+	struct am_registry_node *node;
 	unsigned long flags;
-	bool leaked;
+	bool leaked = false;
 
 	remove_proc_entry("anchormap", NULL);
-	spin_lock_irqsave(&am_maps_lock, flags);
-	leaked = !list_empty(&am_maps);
-	spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_lock_irqsave(&am_maps_lock, flags);
+	list_for_each_entry(node, &am_maps, list)
+		leaked |= !!node->map;
+	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
 	/* Clients hold a reference on this module while they run. */
 	if (leaked)
 		pr_err("maps still registered at unload: a client did not destroy them\n");
+	/* frees deferred by the clients' last destroys */
+	flush_work(&am_free_work);
 	if (atomic_long_read(&am_allocs_live))
 		pr_err("%ld blocks still allocated at unload\n",
 		       atomic_long_read(&am_allocs_live));
@@ -207,6 +434,7 @@ static void __exit anchormap_module_exit(void)
 module_init(anchormap_module_init);
 module_exit(anchormap_module_exit);
 
-MODULE_LICENSE("GPL");
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_VERSION(ANCHORMAP_VERSION);
 MODULE_DESCRIPTION("anchormap: concurrent hash map whose entries never move");
 MODULE_AUTHOR("The anchormap authors");

@@ -4,16 +4,21 @@
 #
 #   make module        build/kmod/anchormap.ko against KDIR, W=1, no warnings
 #   make sparse        anchormap.ko, the selftest and the demo through sparse (C=2)
-#   make check-kernel  install deps, build, run the in-kernel selftests under QEMU
+#   make check-kernel  the kernel matrix (6.1, 6.1-rt, 6.12, 6.12-rt): build,
+#                      in-kernel selftests and the demo under QEMU on each
+#   make check-kernel-one  the selftests on KVER only (default kernel)
 #   make demo          install deps, build, run the example client under QEMU
 #   make check-debug   the debug-kernel lane: check-kasan, then check-kcsan
 #   make check-kasan   in-kernel selftests under a KASAN + lockdep kernel
 #   make check-kcsan   in-kernel selftests under a KCSAN kernel
 #
-# KVER defaults to the newest installed release that has both headers and a
-# /boot image (kernel/kver.sh), not the running kernel.
+# KVER defaults to the running kernel when its headers are installed, else
+# to the newest installed release that has both headers and a /boot image
+# (kernel/kver.sh).  ANCHORMAP_TEST=y builds the test hooks into
+# anchormap.ko (kmod-test does; a plain `make module` leaves them out).
 
 KVER	?= $(shell sh kernel/kver.sh)
+ANCHORMAP_TEST ?=
 KDIR	?= /lib/modules/$(KVER)/build
 KB	:= $(B)/kmod
 KTEST	:= selftests/kernel
@@ -27,7 +32,7 @@ KSRC	:= Kbuild anchormap.c anchormap.h $(wildcard kernel/*.c kernel/*.h) \
 	   $(wildcard $(KTEST)/Kbuild $(KTEST)/*.c $(KTEST)/*.h) \
 	   $(wildcard $(KDEMO)/Kbuild $(KDEMO)/*.c $(KDEMO)/*.h)
 
-KMAKE	= $(MAKE) --no-print-directory -C $(KDIR) W=1
+KMAKE	= $(MAKE) --no-print-directory -C $(KDIR) W=1 ANCHORMAP_TEST=$(ANCHORMAP_TEST)
 KSYMS	= KBUILD_EXTRA_SYMBOLS=$(CURDIR)/$(KB)/Module.symvers
 
 # $(call kbuild,LOG,ARGS): run Kbuild with ARGS, show its output, and fail
@@ -62,6 +67,7 @@ module: kmirror
 	$(call nofpu,$(KB)/anchormap.ko)
 	@echo "kernel: built $(KB)/anchormap.ko for $(KVER)"
 
+kmod-test: ANCHORMAP_TEST = y
 kmod-test: module
 	$(call kbuild,test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KTEST)/test_anchormap.ko)
@@ -77,16 +83,59 @@ sparse: module
 	@echo "kernel: sparse clean"
 
 # A build failure still leaves a failed count for selftests/summary.sh.
-check-kernel:
+# The demo runs against a module built without the test hooks.
+# check-kernel-one and demo: one kernel, KVER/KDIR (default: as above).
+check-kernel-one:
 	@mkdir -p $(B)/results
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-test || { echo "0 1 0" > $(B)/results/kernel.count; exit 1; }
-	bash selftests/qemu/run.sh test
+	KVER=$(KVER) bash selftests/qemu/run.sh test
 
 demo:
 	@bash scripts/install-deps.sh kernel
 	@$(MAKE) --no-print-directory kmod-demo
-	bash selftests/qemu/run.sh demo
+	KVER=$(KVER) bash selftests/qemu/run.sh demo
+
+# ---- the kernel matrix ----
+#
+# make check-kernel: for each kernel of KERNELS (Debian bookworm's images,
+# made usable under build/kernels/ by scripts/kernel-image.sh when not
+# installed), anchormap.ko, the selftest and the demo are built against its
+# headers in build/kmod-NAME (W=1, no warnings), then the in-kernel suite
+# (build/results/kernel-NAME.count) and the held-pointer demo
+# (build/results/demo-NAME.count) run under QEMU.  On PREEMPT_RT kernels
+# the kernel-only tests (the concurrency ones) run RT_ROUNDS times in the
+# boot: a failure in one run of two would pass all ten with p = 2^-10.
+# make check-kernel-NAME runs one kernel.
+KERNELS		:= 6.1 6.1-rt 6.12 6.12-rt
+RT_ROUNDS	?= 10
+KTIMEOUT	?= 600
+
+.PHONY: check-kernel check-kernel-one $(addprefix check-kernel-,$(KERNELS))
+
+check-kernel:
+	@mkdir -p $(B)/results
+	@rc=0; for k in $(KERNELS); do \
+		$(MAKE) --no-print-directory check-kernel-$$k || rc=1; done; exit $$rc
+
+$(addprefix check-kernel-,$(KERNELS)): check-kernel-%:
+	@mkdir -p $(B)/results && rm -f $(B)/results/kernel-$*.count $(B)/results/demo-$*.count
+	@fail() { echo "0 1 0" > $(B)/results/kernel-$*.count; \
+		  echo "0 1 0" > $(B)/results/demo-$*.count; exit 1; }; \
+	bash scripts/install-deps.sh kernel || fail; \
+	set -- $$(bash scripts/kernel-image.sh $*) && [ $$# -eq 3 ] || fail; \
+	kver=$$1 kdir=$$2 image=$$3; \
+	case $* in *-rt) args="rounds=$(RT_ROUNDS)" ;; *) args= ;; esac; \
+	mk="$(MAKE) --no-print-directory KDIR=$$kdir KB=$(B)/kmod-$* KVER=$$kver"; \
+	$$mk kmod-test || fail; \
+	rc=0; \
+	KVER=$$kver QEMU_KERNEL=$$image QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* QEMU_NAME=kernel-$* \
+	QEMU_TIMEOUT=$(KTIMEOUT) QEMU_TEST_ARGS="$$args" bash selftests/qemu/run.sh test || rc=1; \
+	d="0 1 0"; \
+	if $$mk kmod-demo && KVER=$$kver QEMU_KERNEL=$$image QEMU_KMOD=$(CURDIR)/$(B)/kmod-$* \
+	   QEMU_NAME=$* bash selftests/qemu/run.sh demo; then d="1 0 0"; else rc=1; fi; \
+	echo "$$d" > $(B)/results/demo-$*.count; \
+	exit $$rc
 
 # ---- the debug-kernel lane ----
 #

@@ -11,6 +11,10 @@
  *                      (am_lock returns true when it had to wait; init is
  *                      told whether the lock is taken irq-safe)
  *   am_mutex_t         growth lock: am_mutex_init am_mutex_lock am_mutex_unlock
+ *                      (an atomic map's is never held across an allocation)
+ *   struct am_lock_class, am_lock_class_init am_lock_class_fini
+ *                      one map's lock classes (kernel lockdep; empty here),
+ *                      given to am_lock_init and am_mutex_init
  *   am_zalloc am_free  zeroed, 64-byte aligned blocks (NULL on failure)
  *   am_random_seed     a random 64-bit seed
  *   am_cpu_relax       spin-wait hint
@@ -57,9 +61,27 @@ typedef struct {
 
 #define AM_LOCK_SPINS	128
 
-static inline void am_lock_init(am_lock_t *l, bool irqsafe)
+/* The lockdep classes of one map's locks in the kernel; nothing here. */
+struct am_lock_class {
+	char unused;
+};
+
+static inline int am_lock_class_init(struct am_lock_class *c, const char *name)
+{
+	(void)c;
+	(void)name;
+	return 0;
+}
+
+static inline void am_lock_class_fini(struct am_lock_class *c)
+{
+	(void)c;
+}
+
+static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class *c)
 {
 	(void)irqsafe;
+	(void)c;
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELAXED);
 }
 
@@ -98,9 +120,10 @@ static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
 /* The growth lock: held across an allocation, so waiters yield at once. */
 typedef am_lock_t am_mutex_t;
 
-static inline void am_mutex_init(am_mutex_t *m)
+static inline void am_mutex_init(am_mutex_t *m, bool atomic, struct am_lock_class *c)
 {
-	am_lock_init(m, false);
+	(void)atomic;
+	am_lock_init(m, false, c);
 }
 
 static inline void am_mutex_lock(am_mutex_t *m, bool atomic)

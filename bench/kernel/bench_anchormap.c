@@ -687,3 +687,4 @@ module_init(bench_init);
 module_exit(bench_exit);
 MODULE_DESCRIPTION("anchormap against rhashtable: lookups, inserts, removes, concurrent reads");
 MODULE_LICENSE("Dual MIT/GPL");
+ANCHORMAP_IMPORT_NS();

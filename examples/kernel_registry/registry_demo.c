@@ -278,6 +278,7 @@ static void __exit demo_exit(void)
 module_init(demo_init);
 module_exit(demo_exit);
 
-MODULE_LICENSE("GPL");
+MODULE_LICENSE("Dual MIT/GPL");
+ANCHORMAP_IMPORT_NS();
 MODULE_DESCRIPTION("anchormap example: a registry of objects keyed by id");
 MODULE_AUTHOR("The anchormap authors");

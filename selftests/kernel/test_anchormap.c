@@ -33,13 +33,20 @@
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/timer.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
 
 #include "../harness.h"
+#include "test_abi_client.h"
 #include "../common_tests.c"
 
 static unsigned int run_ms = 1500;
 module_param(run_ms, uint, 0444);
 MODULE_PARM_DESC(run_ms, "upper bound of each concurrency test's run, in ms (default 1500)");
+
+static unsigned int rounds = 1;
+module_param(rounds, uint, 0444);
+MODULE_PARM_DESC(rounds, "runs of the kernel-only tests (the concurrency tests): PREEMPT_RT runs repeat them (default 1)");
 
 /* ---- helpers: values with a checkable pattern, a per-thread PRNG ---- */
 
@@ -926,6 +933,226 @@ TEST(k_glue_atomic_map_lives_under_a_spinlock)
 	EXPECT_TRUE(len_ok);
 }
 
+/*
+ * An atomic map whose segment was vmalloc'ed (above KMALLOC_MAX_SIZE, so
+ * kvzalloc() cannot have used kmalloc) destroyed with interrupts off:
+ * vfree() may sleep there, so the free must be deferred.  The live count
+ * (which waits for deferred frees) shows that it happens.
+ */
+static DEFINE_SPINLOCK(kt6_destroy_lock);
+
+TEST(k_glue_atomic_map_with_vmalloc_segment_destroyed_under_spinlock)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	long live = anchormap_debug_allocs_live();
+	unsigned long flags;
+	bool vmalloced;
+	u64 key;
+
+	ASSERT_NOT_NULL(map);
+	if (kt_map_init(map, "test_atomic_vmalloc", sizeof(u64), ANCHORMAP_F_ATOMIC,
+			KMALLOC_MAX_SIZE / 16)) {
+		am_test_free(map);
+		ASSERT_TRUE(false);
+	}
+	vmalloced = is_vmalloc_addr(map->top);
+	for (key = 0; key < 1000; key++)
+		EXPECT_EQ(anchormap_insert(map, &key, &key), 1);
+	spin_lock_irqsave(&kt6_destroy_lock, flags);
+	anchormap_destroy(map);
+	spin_unlock_irqrestore(&kt6_destroy_lock, flags);
+	am_test_free(map);
+	EXPECT_TRUE(vmalloced);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);
+}
+
+/*
+ * Atomic writes under a caller's raw_spinlock_t (interrupts off): legal when
+ * the room was reserved.  Stripes that were spinlock_t would be "Invalid
+ * wait context" (CONFIG_PROVE_RAW_LOCK_NESTING) and sleep on PREEMPT_RT.
+ */
+static DEFINE_RAW_SPINLOCK(kt6_raw_lock);
+
+TEST(k_glue_atomic_map_written_under_a_raw_spinlock_after_reserve)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	struct anchormap_stats before, after;
+	unsigned long flags;
+	int bad = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(map);
+	if (kt_map_init(map, "test_atomic_raw", sizeof(u64), ANCHORMAP_F_ATOMIC, 0)) {
+		am_test_free(map);
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ(anchormap_reserve(map, 2000), 0);
+	anchormap_stats(map, &before);
+	raw_spin_lock_irqsave(&kt6_raw_lock, flags);
+	for (key = 0; key < 2000; key++)
+		bad += anchormap_insert(map, &key, &key) != 1;
+	for (key = 0; key < 2000; key += 2)
+		bad += anchormap_remove(map, &key) != 1;
+	raw_spin_unlock_irqrestore(&kt6_raw_lock, flags);
+	anchormap_stats(map, &after);
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(map), 1000);
+	EXPECT_EQ(after.segments, before.segments);
+	anchormap_destroy(map);
+	am_test_free(map);
+}
+
+/*
+ * The growth contract in hardirq, the same on every kernel: an insert into
+ * a full atomic map from a hard hrtimer does not allocate (the allocator
+ * must not run there on PREEMPT_RT) and fails with -ENOMEM, the map
+ * unchanged; the same insert from process context then grows the map.
+ */
+struct kt6_hard {
+	struct anchormap map;
+	struct hrtimer hrtimer;
+	u64 key;
+	int ret;
+	bool in_hardirq;
+	struct completion done;
+};
+
+static enum hrtimer_restart kt6_hard_fn(struct hrtimer *hr)
+{
+	struct kt6_hard *t = container_of(hr, struct kt6_hard, hrtimer);
+
+	t->in_hardirq = in_hardirq();
+	t->ret = anchormap_insert(&t->map, &t->key, &t->key);
+	complete(&t->done);
+	return HRTIMER_NORESTART;
+}
+
+TEST(k_atomic_map_growth_in_hardirq_fails_with_enomem_unless_reserved)
+{
+	struct kt6_hard *t = am_test_alloc(sizeof(*t));
+	size_t cap, len;
+	u64 key;
+
+	ASSERT_NOT_NULL(t);
+	if (kt_map_init(&t->map, "test_atomic_hardirq_grow", sizeof(u64), ANCHORMAP_F_ATOMIC, 0)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	cap = anchormap_capacity(&t->map);
+	for (key = 0; key < cap; key++)
+		EXPECT_EQ(anchormap_insert(&t->map, &key, &key), 1);
+	len = anchormap_len(&t->map);
+	EXPECT_EQ(len, cap);
+	EXPECT_EQ(anchormap_capacity(&t->map), cap);	/* full: the next insert grows */
+	t->key = cap;
+	t->ret = 99;
+	init_completion(&t->done);
+	hrtimer_init(&t->hrtimer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	t->hrtimer.function = kt6_hard_fn;
+	hrtimer_start(&t->hrtimer, ns_to_ktime(100 * NSEC_PER_USEC), HRTIMER_MODE_REL_HARD);
+	EXPECT_GT(wait_for_completion_timeout(&t->done, 10 * HZ), 0);
+	hrtimer_cancel(&t->hrtimer);
+	EXPECT_TRUE(t->in_hardirq);
+	EXPECT_EQ(t->ret, -ENOMEM);
+	EXPECT_EQ(anchormap_len(&t->map), len);
+	EXPECT_FALSE(anchormap_contains_key(&t->map, &t->key));
+	/* from process context the same insert grows the map */
+	EXPECT_EQ(anchormap_insert(&t->map, &t->key, &t->key), 1);
+	EXPECT_GT(anchormap_capacity(&t->map), cap);
+	anchormap_destroy(&t->map);
+	am_test_free(t);
+}
+
+/*
+ * An atomic map's _with init callback inserting into a second atomic map
+ * (allowed: it does not touch its own map): the two maps' stripes are
+ * different lockdep classes, so lockdep sees no recursive locking.
+ */
+struct kt6_nested {
+	struct anchormap outer, inner;
+	int inner_errors;
+};
+
+static void kt6_nested_init(void *value, const void *key, void *arg)
+{
+	struct kt6_nested *t = arg;
+	u64 k = *(const u64 *)key;
+
+	if (anchormap_insert(&t->inner, &k, &k) != 1)
+		t->inner_errors++;
+	*(u64 *)value = k + 1;
+}
+
+TEST(k_atomic_map_init_callback_inserts_into_a_second_atomic_map)
+{
+	struct kt6_nested *t = am_test_alloc(sizeof(*t));
+	const u64 *v;
+	int bad = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(t);
+	t->inner_errors = 0;
+	if (kt_map_init(&t->outer, "test_nested_outer", sizeof(u64), ANCHORMAP_F_ATOMIC, 0)) {
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	/*
+	 * The callback runs under the outer map's raw stripe lock: the inner
+	 * map must not grow there (PREEMPT_RT: -ENOMEM; non-RT: an
+	 * allocation under a raw lock, "Invalid wait context"), so its room
+	 * is made beforehand.
+	 */
+	if (kt_map_init(&t->inner, "test_nested_inner", sizeof(u64), ANCHORMAP_F_ATOMIC, 3000)) {
+		anchormap_destroy(&t->outer);
+		am_test_free(t);
+		ASSERT_TRUE(false);
+	}
+	/* enough keys that the outer map grows (with no lock held) */
+	for (key = 0; key < 3000; key++) {
+		v = anchormap_get_or_insert_with(&t->outer, &key, kt6_nested_init, t);
+		bad += IS_ERR_OR_NULL(v) || *v != key + 1;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(t->inner_errors, 0);
+	EXPECT_EQ(anchormap_len(&t->inner), 3000);
+	EXPECT_EQ(anchormap_len(&t->outer), 3000);
+	anchormap_destroy(&t->inner);
+	anchormap_destroy(&t->outer);
+	am_test_free(t);
+}
+
+/*
+ * anchormap_get_fast() compiled into a client built against another
+ * ANCHORMAP_ABI_VERSION (test_abi_client.c) must not use its inline path
+ * on this library's maps, and still answers right (through the exported
+ * lookup); this file's own inline path is used.
+ */
+static const struct anchormap_params kt_abi_params = {
+	.key_size = sizeof(u64), .value_size = sizeof(u64),
+};
+
+TEST(k_get_fast_of_a_client_built_for_another_abi_takes_the_exported_path)
+{
+	struct anchormap map;
+	int bad = 0;
+	u64 key;
+
+	ASSERT_EQ(kt_map_init(&map, "test_abi", sizeof(u64), 0, 0), 0);
+	for (key = 0; key < 2000; key += 2)
+		EXPECT_EQ(anchormap_insert(&map, &key, &key), 1);
+	EXPECT_TRUE(__anchormap_fast_ok(&map, &key, &kt_abi_params));
+	EXPECT_FALSE(kt_abi_other_inline_ok(&map));
+	for (key = 0; key < 2000; key++) {
+		const void *want = anchormap_get(&map, &key);
+
+		bad += kt_abi_other_get_fast(&map, key) != want;
+		bad += anchormap_get_fast(&map, &key, kt_abi_params) != want;
+		bad += (want == NULL) != (bool)(key & 1);
+	}
+	EXPECT_EQ(bad, 0);
+	anchormap_destroy(&map);
+}
+
 /* ==== 7. /proc/anchormap read while maps come, change shape and go ==== */
 
 struct kt7 {
@@ -1123,6 +1350,11 @@ static const struct am_test_case kt_kernel_cases[] = {
 	AM_TEST_ENTRY(k_glue_failure_injection_and_live_count)
 	AM_TEST_ENTRY(k_glue_value_alignment_64)
 	AM_TEST_ENTRY(k_glue_atomic_map_lives_under_a_spinlock)
+	AM_TEST_ENTRY(k_glue_atomic_map_with_vmalloc_segment_destroyed_under_spinlock)
+	AM_TEST_ENTRY(k_glue_atomic_map_written_under_a_raw_spinlock_after_reserve)
+	AM_TEST_ENTRY(k_atomic_map_growth_in_hardirq_fails_with_enomem_unless_reserved)
+	AM_TEST_ENTRY(k_atomic_map_init_callback_inserts_into_a_second_atomic_map)
+	AM_TEST_ENTRY(k_get_fast_of_a_client_built_for_another_abi_takes_the_exported_path)
 	AM_TEST_ENTRY(k_snapshot_save_load_in_kernel_memory)
 	AM_TEST_ENTRY(k_readers_keep_pointers_while_writers_grow_and_remove)
 	AM_TEST_ENTRY(k_racing_inserts_of_the_same_keys_have_one_winner)
@@ -1156,12 +1388,17 @@ static int __init test_anchormap_init(void)
 	int ncommon = ARRAY_SIZE(am_common_cases), nkernel = ARRAY_SIZE(kt_kernel_cases);
 	int passed = 0, failed = 0, skipped = 0;
 	unsigned long start = jiffies;
+	unsigned int r;
 
 	am_test_out("TAP version 13");
-	am_test_out("1..%d", ncommon + nkernel);
-	am_test_log("anchormap selftests on %u online CPUs", num_online_cpus());
+	rounds = clamp(rounds, 1U, 100U);
+	am_test_out("1..%d", ncommon + nkernel * (int)rounds);
+	am_test_log("anchormap selftests on %u online CPUs, kernel tests %u time(s)",
+		    num_online_cpus(), rounds);
 	am_test_run(am_common_cases, ncommon, 1, &passed, &failed, &skipped);
-	am_test_run(kt_kernel_cases, nkernel, ncommon + 1, &passed, &failed, &skipped);
+	for (r = 0; r < rounds; r++)
+		am_test_run(kt_kernel_cases, nkernel, ncommon + 1 + nkernel * r,
+			    &passed, &failed, &skipped);
 
 	am_test_log("took %u ms", jiffies_to_msecs(jiffies - start));
 	am_test_out("# anchormap selftests: %d passed, %d failed, %d skipped",
@@ -1184,6 +1421,7 @@ static void __exit test_anchormap_exit(void)
 module_init(test_anchormap_init);
 module_exit(test_anchormap_exit);
 
-MODULE_LICENSE("GPL");
+MODULE_LICENSE("Dual MIT/GPL");
+ANCHORMAP_IMPORT_NS();
 MODULE_DESCRIPTION("anchormap in-kernel selftests");
 MODULE_AUTHOR("The anchormap authors");

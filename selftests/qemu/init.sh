@@ -59,7 +59,7 @@ check "proc shows only the header" proc_maps 0
 
 case $mode in
 test)
-	check "insmod test_anchormap" insmod $M/test_anchormap.ko
+	check "insmod test_anchormap" insmod $M/test_anchormap.ko $(cat /test_args)
 	show_proc "test_anchormap loaded"
 	check "proc lists the test's live maps" proc_maps some
 	check "rmmod test_anchormap" rmmod test_anchormap

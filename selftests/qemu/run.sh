@@ -24,6 +24,7 @@
 #   QEMU_APPEND   more kernel command-line parameters
 #   QEMU_EXPECT   lines the guest's dmesg must hold, separated by '|' (e.g.
 #                 that KASAN is on); each is a guest check
+#   QEMU_TEST_ARGS   test_anchormap.ko parameters (e.g. rounds=10)
 #   QEMU_FADDR2LINE  the kernel's scripts/faddr2line: on a failure, print the
 #                 source line of each anchormap frame in the reports
 # Besides the checks above, any KASAN report, lockdep splat, sleep in atomic
@@ -52,7 +53,7 @@ if [ -n "${QEMU_KERNEL:-}" ]; then
 	kernel=$QEMU_KERNEL
 	kver=${KVER:-$(basename "$kernel")}
 else
-	kver=${KVER:-$(sh "$root/kernel/kver.sh")}
+	kver=${KVER:-$(sh "$root/kernel/kver.sh" boot)}
 	kernel=/boot/vmlinuz-$kver
 fi
 timeout_s=${QEMU_TIMEOUT:-300}
@@ -86,6 +87,7 @@ if [ -n "${QEMU_EXPECT:-}" ]; then
 	tr '|' '\n' <<< "$QEMU_EXPECT" > "$work/root/expect"
 fi
 [ "$mode" = bench ] && echo "${BENCH_ARGS:-}" > "$work/root/bench_args"
+[ "$mode" = test ] && echo "${QEMU_TEST_ARGS:-}" > "$work/root/test_args"
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz" ||
 	die "cannot make the initramfs"
 
@@ -132,12 +134,32 @@ AM_CODE=$am_code awk -v other="$kcsan_other" '
 	{ print }
 	END { flush() }' "$log" > "$checked"
 : >> "$kcsan_other"
+# One lockdep report is the kernel's own, not anchormap's: the 8250 console
+# driver's spinlock_t taken by a printk from hardirq (e.g. "hrtimer:
+# interrupt took N ns" under TCG) is "Invalid wait context" with
+# CONFIG_PROVE_RAW_LOCK_NESTING.  It is listed as a note; since lockdep
+# then stops checking, the run counts one skipped check for it.
+console_wait=$work/lockdep-console.log
+awk -v other="$console_wait" '
+	function flush() {
+		if (n && console) { for (i = 1; i <= n; i++) print blk[i] > other }
+		else { for (i = 1; i <= n; i++) print blk[i] }
+		n = 0; inblk = 0; console = 0
+	}
+	/\[ BUG: Invalid wait context \]/ { flush(); inblk = 1 }
+	inblk { blk[++n] = $0
+		if ($0 ~ /is trying to lock:/) { want = 1; next }
+		if (want) { want = 0; if ($0 ~ /port_lock_key/ && $0 ~ /serial8250_console_write/) console = 1 }
+		if ($0 ~ /<\/TASK>/ || n >= 200) flush(); next }
+	{ print }
+	END { flush() }' "$checked" > "$checked.tmp" && mv "$checked.tmp" "$checked"
+: >> "$console_wait"
 bad='Oops|BUG:|kernel BUG|WARNING:|Call Trace|general protection|Kernel panic|soft lockup|hung_task|rcu_sched self-detected|RCU stall'
 # the debug kernels' checkers (most also print BUG: or WARNING:)
 bad+='|KASAN|possible circular locking dependency|inconsistent lock state|possible recursive locking'
 bad+='|sleeping function called from invalid context|scheduling while atomic|suspicious RCU usage'
 bad+='|lock inversion|DEBUG_LOCKS_WARN_ON|trying to register non-static key|ODEBUG:|spinlock (bad magic|lockup|already unlocked)'
-bad+='|KCSAN: '
+bad+='|KCSAN: |Invalid wait context'
 nbad=$(grep -Ec "$bad" "$checked")
 if [ "$nbad" -gt 0 ]; then
 	problems+=("kernel reported ($nbad lines): $(grep -Em1 "$bad" "$checked" | sed 's/^\[[ 0-9.]*\] //')")
@@ -183,6 +205,10 @@ if [ "$mode" = bench ] && ! grep -q 'bench_anchormap: done errors=0 ' "$log"; th
 	problems+=("bench_anchormap did not finish with errors=0")
 fi
 
+if [ -s "$console_wait" ]; then
+	echo "qemu: note: the kernel's console lock reported 'Invalid wait context' (printk from hardirq, not anchormap: $console_wait); lockdep was off after it"
+	k_skip=$((k_skip + 1))
+fi
 passed=$((k_pass + g_pass))
 failed=$((k_fail + g_fail + (${#problems[@]} > 0 && k_fail + g_fail == 0 ? 1 : 0)))
 if [ -s "$kcsan_other" ]; then
