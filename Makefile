@@ -5,6 +5,8 @@
 #   make              build/libanchormap.{a,so} and build/anchormap.pc
 #   make check        install what is missing, run every test (plain, ASan+UBSan,
 #                     TSan, in-kernel under QEMU); ends with "N passed, N failed"
+#   make lint         checkpatch --strict, kernel-doc, sparse, coccicheck on the
+#                     kernel-facing files (scripts/lint.sh, scripts/lint-allow.txt)
 #   make demo         boot a kernel under QEMU and show the example module
 #   make module       anchormap.ko against KDIR
 #   make fuzz, make soak  long libFuzzer and soak runs
@@ -37,7 +39,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
-	fuzz check-fuzz soak \
+	fuzz check-fuzz soak lint \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -102,6 +104,18 @@ SOAK_SECONDS ?= 300
 soak: deps $(B)/asan/test_soak
 	AM_SOAK_SECONDS=$(SOAK_SECONDS) $(B)/asan/test_soak
 
+# The kernel's checkers; one "P F 0" line each in build/results/lint.count.
+lint:
+	@mkdir -p $(B)/results && rm -f $(B)/results/lint.count
+	@rc=0; \
+	if bash scripts/install-deps.sh lint kernel && $(MAKE) --no-print-directory sparse; then \
+		echo "ok lint_sparse"; echo "1 0 0" >> $(B)/results/lint.count; \
+	else \
+		echo "not ok lint_sparse"; echo "0 1 0" >> $(B)/results/lint.count; rc=1; \
+	fi; \
+	bash scripts/lint.sh $(B) || rc=1; \
+	exit $$rc
+
 pkgconfig-test: lib
 	bash selftests/pkgconfig_test.sh $(B)
 
@@ -111,6 +125,7 @@ check:
 	$(MAKE) --no-print-directory lib || rc=1; \
 	for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || rc=1; done; \
 	$(MAKE) --no-print-directory pkgconfig-test || rc=1; \
+	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory check-fuzz || rc=1; \
 	$(MAKE) --no-print-directory check-kernel || rc=1; \
 	$(MAKE) --no-print-directory check-debug || rc=1; \
