@@ -7,6 +7,8 @@
 #                     TSan, in-kernel under QEMU); ends with "N passed, N failed"
 #   make lint         checkpatch --strict, kernel-doc, sparse, coccicheck on the
 #                     kernel-facing files (scripts/lint.sh, scripts/lint-allow.txt)
+#   make check-pkg    build the Debian packages (debian/, dkms.conf), install them,
+#                     build and boot the example client against them, purge them
 #   make demo         boot a kernel under QEMU and show the example module
 #   make module       anchormap.ko against KDIR
 #   make fuzz, make soak  long libFuzzer and soak runs
@@ -39,7 +41,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
-	fuzz check-fuzz soak lint \
+	fuzz check-fuzz soak lint check-pkg \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -116,6 +118,12 @@ lint:
 	bash scripts/lint.sh $(B) || rc=1; \
 	exit $$rc
 
+# The Debian packages, installed and removed again (selftests/pkg_test.sh).
+check-pkg:
+	@mkdir -p $(B)/results && rm -f $(B)/results/pkg.count $(B)/results/pkg-user.count
+	@bash scripts/install-deps.sh pkg kernel || { echo "0 1 0" > $(B)/results/pkg.count; exit 1; }
+	bash selftests/pkg_test.sh $(B)
+
 pkgconfig-test: lib
 	bash selftests/pkgconfig_test.sh $(B)
 
@@ -128,6 +136,7 @@ check:
 	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory check-fuzz || rc=1; \
 	$(MAKE) --no-print-directory check-kernel || rc=1; \
+	$(MAKE) --no-print-directory check-pkg || rc=1; \
 	$(MAKE) --no-print-directory check-debug || rc=1; \
 	bash selftests/summary.sh $(B)/results || rc=1; \
 	exit $$rc

@@ -14,7 +14,7 @@ pkgs_kernel="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-stati
 pkgs_debug="linux-source-6.1 gcc make flex bison bc libelf-dev libssl-dev dwarves xz-utils python3"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_lint="linux-source-6.12 coccinelle ocaml-nox python3 perl xz-utils make"
-pkgs_pkg="dpkg-dev debhelper dkms fakeroot pkg-config"
+pkgs_pkg="dpkg-dev debhelper dh-dkms dkms fakeroot pkg-config"
 pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
 
 missing=()
