@@ -5,6 +5,10 @@
 #   make              build/libanchormap.{a,so} and build/anchormap.pc
 #   make check        install what is missing, run every test (plain, ASan+UBSan,
 #                     TSan, in-kernel under QEMU); ends with "N passed, N failed"
+#   make lint         checkpatch --strict, kernel-doc, sparse, coccicheck on the
+#                     kernel-facing files (scripts/lint.sh, scripts/lint-allow.txt)
+#   make check-pkg    build the Debian packages (debian/, dkms.conf), install them,
+#                     build and boot the example client against them, purge them
 #   make demo         boot a kernel under QEMU and show the example module
 #   make module       anchormap.ko against KDIR
 #   make fuzz, make soak  long libFuzzer and soak runs
@@ -33,7 +37,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
-	fuzz check-fuzz soak \
+	fuzz check-fuzz soak lint check-pkg \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -98,6 +102,30 @@ SOAK_SECONDS ?= 300
 soak: deps $(B)/asan/test_soak
 	AM_SOAK_SECONDS=$(SOAK_SECONDS) $(B)/asan/test_soak
 
+# The kernel's checkers; one "P F 0" line each in build/results/lint.count:
+# make sparse for every installed kernel with headers, then scripts/lint.sh.
+lint:
+	@mkdir -p $(B)/results && rm -f $(B)/results/lint.count
+	@rc=0; bash scripts/install-deps.sh lint kernel || rc=1; \
+	n=0; for b in /lib/modules/*/build; do \
+		[ -e $$b/Makefile ] || continue; k=$$(basename $$(dirname $$b)); n=$$((n + 1)); \
+		if $(MAKE) --no-print-directory sparse KVER=$$k KB=$(B)/kmod-sparse-$$k; then \
+			echo "ok lint_sparse_$$k"; echo "1 0 0" >> $(B)/results/lint.count; \
+		else \
+			echo "not ok lint_sparse_$$k"; echo "0 1 0" >> $(B)/results/lint.count; rc=1; \
+		fi; \
+	done; \
+	if [ $$n -eq 0 ]; then echo "not ok lint_sparse # no kernel headers"; \
+		echo "0 1 0" >> $(B)/results/lint.count; rc=1; fi; \
+	bash scripts/lint.sh $(B) || rc=1; \
+	exit $$rc
+
+# The Debian packages, installed and removed again (selftests/pkg_test.sh).
+check-pkg:
+	@mkdir -p $(B)/results && rm -f $(B)/results/pkg.count $(B)/results/pkg-user.count
+	@bash scripts/install-deps.sh pkg kernel || { echo "0 1 0" > $(B)/results/pkg.count; exit 1; }
+	bash selftests/pkg_test.sh $(B)
+
 pkgconfig-test: lib
 	bash selftests/pkgconfig_test.sh $(B)
 
@@ -107,8 +135,10 @@ check:
 	$(MAKE) --no-print-directory lib || rc=1; \
 	for v in $(VARIANTS); do $(MAKE) --no-print-directory check-$$v || rc=1; done; \
 	$(MAKE) --no-print-directory pkgconfig-test || rc=1; \
+	$(MAKE) --no-print-directory lint || rc=1; \
 	$(MAKE) --no-print-directory check-fuzz || rc=1; \
 	$(MAKE) --no-print-directory check-kernel || rc=1; \
+	$(MAKE) --no-print-directory check-pkg || rc=1; \
 	$(MAKE) --no-print-directory check-debug || rc=1; \
 	bash selftests/summary.sh $(B)/results || rc=1; \
 	exit $$rc

@@ -130,14 +130,14 @@ struct am_stripe {
 	u32 removals;		/* removals ever: iterators compare it */
 	u32 longest_probe;
 	u64 contended;
-} __attribute__((__aligned__(AM_LINE)));
+} __aligned(AM_LINE);
 
 struct anchormap_shared {
 	struct am_stripe stripes[ANCHORMAP_STRIPES];
 	am_mutex_t grow_lock;
 	struct am_lock_class lclass;	/* the lock classes of this map's locks */
 	struct am_registry_node reg;
-} __attribute__((__aligned__(AM_LINE)));
+} __aligned(AM_LINE);
 
 /* What a writer puts into a freshly claimed slot. */
 struct am_filler {

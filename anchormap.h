@@ -76,6 +76,14 @@ typedef uint32_t u32;
 typedef uint64_t u64;
 #endif
 
+/* The kernel's <linux/compiler_types.h> spellings, for userspace. */
+#ifndef __always_inline
+#define __always_inline	inline __attribute__((__always_inline__))
+#endif
+#ifndef __aligned
+#define __aligned(x)	__attribute__((__aligned__(x)))
+#endif
+
 #ifndef ANCHORMAP_NO_ERR_PTR
 #define MAX_ERRNO	4095
 #define IS_ERR_VALUE(x)	((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
@@ -170,6 +178,7 @@ struct anchormap_shared;
  * operations, so it stays shared in every CPU's cache.
  */
 struct anchormap {
+	/* private: */
 	u64 seed;
 	u64 fast_sig;			/* __anchormap_fast_sig() of the params */
 	struct anchormap_segment *top;	/* seg[nseg - 1], for the inline lookup */
@@ -196,10 +205,11 @@ struct anchormap {
  *
  * Segments are walked from the newest present at anchormap_iter_init() down
  * to the oldest, a 16-slot group at a time from a consistent snapshot of
- * its control bytes.  @removals snapshots the per-stripe removal counters
- * so a key removed and re-inserted during the walk is not yielded twice.
+ * its control bytes.  A snapshot of the per-stripe removal counters keeps
+ * a key removed and re-inserted during the walk from being yielded twice.
  */
 struct anchormap_iter {
+	/* private: */
 	const struct anchormap *map;
 	u32 seg;
 	u32 top;
@@ -212,6 +222,7 @@ struct anchormap_iter {
  * struct anchormap_entry - a looked-up place for one key (exclusive use)
  */
 struct anchormap_entry {
+	/* private: */
 	struct anchormap *map;
 	const void *key;
 	u64 hash;
@@ -260,6 +271,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 
 /**
  * anchormap_destroy() - release every entry and free the map's memory
+ * @map: the map.
  *
  * Context: exclusive.  May sleep unless the map is ANCHORMAP_F_ATOMIC.
  * Calls @release on every entry the map still owns (live or removed).
@@ -270,6 +282,8 @@ void anchormap_destroy(struct anchormap *map);
 
 /**
  * anchormap_get() - look up a key
+ * @map: the map.
+ * @key: the key (key_size bytes).
  *
  * Context: shared, lock-free, any context.
  * Return: the stored value (valid until destroy or an exclusive op), or NULL.
@@ -278,6 +292,8 @@ const void *anchormap_get(const struct anchormap *map, const void *key);
 
 /**
  * anchormap_get_key_value() - look up a key, returning the stored key too
+ * @map: the map.
+ * @key: the key (key_size bytes).
  * @value: if not NULL, receives the stored value (or NULL).
  *
  * Context: shared, lock-free, any context.
@@ -288,15 +304,20 @@ const void *anchormap_get_key_value(const struct anchormap *map, const void *key
 
 /**
  * anchormap_contains_key() - is the key present?
+ * @map: the map.
+ * @key: the key (key_size bytes).
  *
  * Context: shared, lock-free, any context.
+ * Return: true if @key is present.
  */
 bool anchormap_contains_key(const struct anchormap *map, const void *key);
 
 /**
  * anchormap_len() - number of live entries (exact when no writer runs)
+ * @map: the map.
  *
  * Context: shared, lock-free; sums 64 per-stripe counters.
+ * Return: the number of live entries.
  */
 size_t anchormap_len(const struct anchormap *map);
 
@@ -305,13 +326,17 @@ bool anchormap_is_empty(const struct anchormap *map);
 
 /**
  * anchormap_capacity() - entries storable before the next growth
+ * @map: the map.
  *
  * Context: shared, lock-free.
+ * Return: entries storable before the next growth.
  */
 size_t anchormap_capacity(const struct anchormap *map);
 
 /**
  * anchormap_iter_init() - start a walk over the map
+ * @it: caller-allocated cursor.
+ * @map: the map to walk.
  *
  * Context: shared, lock-free.  Every entry present for the whole walk is
  * seen exactly once; entries inserted or removed meanwhile may or may not
@@ -321,8 +346,9 @@ void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
 
 /**
  * anchormap_iter_next() - next entry of a walk
- * @key, @value: receive pointers into the map (valid as for lookups); either
- *               may be NULL.
+ * @it:    the cursor.
+ * @key:   receives a pointer to the key (valid as for lookups); may be NULL.
+ * @value: receives a pointer to the value (valid as for lookups); may be NULL.
  *
  * Context: shared, lock-free.
  * Return: true with an entry, false at the end.
@@ -337,6 +363,8 @@ bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void
 
 /**
  * anchormap_insert() - insert a key if absent (the first value wins)
+ * @map: the map.
+ * @key: the key (key_size bytes), copied.
  * @value: value_size bytes to copy, or NULL for a zero-filled value.
  *
  * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
@@ -347,6 +375,8 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value);
 
 /**
  * anchormap_remove() - remove a key (its slot is marked deleted, not freed)
+ * @map: the map.
+ * @key: the key (key_size bytes).
  *
  * Pointers to the removed entry held by other threads stay readable and
  * unchanged; the slot is reclaimed (and @release called) only by an
@@ -361,6 +391,9 @@ int anchormap_remove(struct anchormap *map, const void *key);
 
 /**
  * anchormap_get_or_insert() - the value for @key, inserting @value if absent
+ * @map: the map.
+ * @key: the key (key_size bytes), copied.
+ * @value: value_size bytes to copy if absent, or NULL for zero.
  *
  * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
  * Return: the stored value, or ERR_PTR(-EINVAL / -ENOMEM).
@@ -369,9 +402,12 @@ const void *anchormap_get_or_insert(struct anchormap *map, const void *key, cons
 
 /**
  * anchormap_get_or_insert_with() - like get_or_insert, value built by @init
+ * @map: the map.
+ * @key: the key (key_size bytes), copied.
  * @init: fills the (zeroed) value in place; runs at most once, only when
  *        the key is absent, under the stripe lock (it must not sleep or
  *        touch this map).
+ * @arg: passed to @init.
  *
  * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
  * Return: the stored value, or ERR_PTR(-EINVAL / -ENOMEM).
@@ -381,9 +417,12 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
 
 /**
  * anchormap_get_or_try_insert_with() - like get_or_insert_with, @init may fail
+ * @map: the map.
+ * @key: the key (key_size bytes), copied.
  * @init: returns 0 or a negative errno (-MAX_ERRNO..-1); on error nothing
  *        is inserted (the claimed slot is left dead, counted as deleted,
  *        never released).
+ * @arg: passed to @init.
  *
  * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
  * Return: the stored value, ERR_PTR(-ENOMEM / -EINVAL), or ERR_PTR of
@@ -395,6 +434,8 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
 
 /**
  * anchormap_reserve() - make room for @additional more inserts without growth
+ * @map: the map.
+ * @additional: inserts to make room for.
  *
  * This is how an ANCHORMAP_F_ATOMIC map gets room for its atomic writers:
  * the allocation here may sleep (GFP_KERNEL), so it can be large and is
@@ -409,6 +450,8 @@ int anchormap_reserve(struct anchormap *map, size_t additional);
 
 /**
  * anchormap_get_mut() - look up a key for in-place change
+ * @map: the map.
+ * @key: the key (key_size bytes).
  *
  * Context: exclusive.
  * Return: the value, writable until the next exclusive op, or NULL.
@@ -417,6 +460,10 @@ void *anchormap_get_mut(struct anchormap *map, const void *key);
 
 /**
  * anchormap_modify() - run @fn on the value of @key
+ * @map: the map.
+ * @key: the key (key_size bytes).
+ * @fn: changes the value in place.
+ * @arg: passed to @fn.
  *
  * Context: exclusive.
  * Return: true if the key was present (and @fn ran).
@@ -426,8 +473,10 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 
 /**
  * anchormap_remove_entry() - remove a key and hand its bytes to the caller
- * @key_out, @value_out: receive copies of the stored key and value; either
- *                       may be NULL.
+ * @map: the map.
+ * @key: the key (key_size bytes).
+ * @key_out:   receives a copy of the stored key; may be NULL.
+ * @value_out: receives a copy of the stored value; may be NULL.
  *
  * @release is not called: ownership moves to the caller.  The slot is
  * reclaimed at once where the probe protocol allows it.
@@ -439,6 +488,7 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 
 /**
  * anchormap_clear() - release every entry; keeps the newest segment
+ * @map: the map.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
@@ -446,15 +496,21 @@ void anchormap_clear(struct anchormap *map);
 
 /**
  * anchormap_drain() - hand every live entry to @fn, then clear
+ * @map: the map.
  * @fn: owns the entry (release is not called for it); NULL makes drain a
  *       clear (the map still owns the entries, so it releases them).
+ * @arg: passed to @fn.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
-void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, void *arg), void *arg);
+void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, void *arg),
+		     void *arg);
 
 /**
  * anchormap_retain() - keep only the entries for which @keep returns true
+ * @map: the map.
+ * @keep: returns true for the entries to keep.
+ * @arg: passed to @keep.
  *
  * Dropped entries are released at once.  Deleted slots are reclaimed by
  * compacting into one segment; if that allocation fails the map stays
@@ -467,6 +523,7 @@ void anchormap_retain(struct anchormap *map,
 
 /**
  * anchormap_shrink_to_fit() - compact into one right-sized segment
+ * @map: the map.
  *
  * Releases removed entries and leaves no deleted slot.
  *
@@ -477,8 +534,12 @@ int anchormap_shrink_to_fit(struct anchormap *map);
 
 /**
  * anchormap_iter_next_mut() - next entry with a writable value
+ * @it: the cursor.
+ * @key: receives a pointer to the key; may be NULL.
+ * @value: receives a pointer to the writable value; may be NULL.
  *
  * Context: exclusive (start with anchormap_iter_init()).
+ * Return: true with an entry, false at the end.
  */
 bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value);
 
@@ -486,6 +547,8 @@ bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void *
 
 /**
  * anchormap_entry() - find the place of @key
+ * @map: the map.
+ * @key: the key (key_size bytes).
  * @e: caller-allocated; @key must stay valid while @e is used.
  *
  * Context: exclusive.
@@ -499,6 +562,9 @@ bool anchormap_entry_is_occupied(const struct anchormap_entry *e);
 
 /**
  * anchormap_entry_and_modify() - run @fn on the value if occupied
+ * @e: an entry from anchormap_entry().
+ * @fn: changes the value in place.
+ * @arg: passed to @fn.
  *
  * Context: exclusive.
  * Return: @e.
@@ -508,6 +574,7 @@ struct anchormap_entry *anchormap_entry_and_modify(struct anchormap_entry *e,
 
 /**
  * anchormap_entry_or_insert() - the value, inserting @value if vacant
+ * @e: an entry from anchormap_entry().
  * @value: value_size bytes, or NULL for zero (Rust's or_default()).
  *
  * Context: exclusive.
@@ -517,6 +584,9 @@ void *anchormap_entry_or_insert(struct anchormap_entry *e, const void *value);
 
 /**
  * anchormap_entry_or_insert_with() - the value, built by @init if vacant
+ * @e: an entry from anchormap_entry().
+ * @init: fills the (zeroed) value in place, only when vacant.
+ * @arg: passed to @init.
  *
  * Context: exclusive.
  * Return: the writable value, or ERR_PTR(-ENOMEM / -EINVAL).
@@ -528,6 +598,8 @@ void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
 
 /**
  * anchormap_clone() - a new map @dst holding a copy of every entry of @src
+ * @dst: caller-allocated, uninitialised map.
+ * @src: the map to copy.
  *
  * @dst gets @src's params (and so its @release: clone only maps whose
  * values can be released twice, or set no @release).
@@ -540,14 +612,20 @@ int anchormap_clone(struct anchormap *dst, const struct anchormap *src);
 
 /**
  * anchormap_equal() - same key set and equal value bytes?
+ * @a: a map.
+ * @b: another map.
  *
  * Context: shared, lock-free (meaningful when no writer runs).
+ * Return: true if both maps hold the same keys with equal value bytes.
  */
 bool anchormap_equal(const struct anchormap *a, const struct anchormap *b);
 
 /**
  * anchormap_extend() - insert @n keys and values from two arrays
+ * @map: the map.
+ * @keys: n * key_size bytes.
  * @values: n * value_size bytes, or NULL for zero values.
+ * @n: number of keys.
  *
  * Context: shared, stripe-locked; may sleep unless ANCHORMAP_F_ATOMIC.
  * Return: how many keys were new, or -EINVAL (also for @n > INT_MAX) /
@@ -557,6 +635,8 @@ int anchormap_extend(struct anchormap *map, const void *keys, const void *values
 
 /**
  * anchormap_stats() - a snapshot of the map's shape
+ * @map: the map.
+ * @st: receives the snapshot.
  *
  * Context: shared, lock-free.
  */
@@ -566,8 +646,10 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *st);
 
 /**
  * anchormap_save() - write every entry to a byte stream
+ * @map: the map.
  * @write: called with consecutive pieces of the snapshot; returns 0, or a
  *         negative errno that ends the save.
+ * @arg: passed to @write.
  *
  * The snapshot holds every entry present for the whole save, exactly once;
  * entries inserted or removed meanwhile may or may not be in it.  Values
@@ -583,10 +665,12 @@ int anchormap_save(const struct anchormap *map,
 
 /**
  * anchormap_load() - fill an empty map from a snapshot
+ * @map: the map.
  * @read: fills up to @len bytes of @buf; returns the number of bytes
  *        placed (fewer than @len only at the end of the data), or a
  *        negative errno.  anchormap_load() never asks for more than the
  *        snapshot's next field and uses only what @read returned.
+ * @arg: passed to @read.
  *
  * The map must be initialised, empty, with the snapshot's key and value
  * sizes.  Everything is validated: on any error the map is left empty and
@@ -605,13 +689,21 @@ int anchormap_load(struct anchormap *map, int (*read)(void *buf, size_t len, voi
 
 /**
  * anchormap_hash_default() - the built-in keyed hash (fast, not DoS-hard)
+ * @key: the key.
+ * @key_size: its length in bytes.
+ * @seed: the map's seed.
+ * Return: the 64-bit hash of @key.
  */
 u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed);
 
 /**
  * anchormap_hash_siphash() - SipHash-2-4 keyed by (seed, mix(seed))
+ * @key: the key.
+ * @key_size: its length in bytes.
+ * @seed: the map's seed.
  *
  * Pass as @hash to make collisions hard to provoke from outside.
+ * Return: the 64-bit hash of @key.
  */
 u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed);
 
@@ -640,7 +732,7 @@ u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
  * Context: shared, lock-free, any context.
  * Return: the stored value (valid until destroy or an exclusive op), or NULL.
  */
-static __attribute__((__always_inline__)) inline const void *
+static __always_inline const void *
 anchormap_get_fast(const struct anchormap *map, const void *key,
 		   const struct anchormap_params params);
 
@@ -660,8 +752,8 @@ struct anchormap_segment {
 	size_t chunk;		/* credits a stripe takes at once */
 	size_t bytes;		/* size of this allocation */
 	/* claims not yet handed out; writers touch it once per chunk */
-	long avail __attribute__((__aligned__(64)));
-} __attribute__((__aligned__(64)));
+	long avail __aligned(64);
+} __aligned(64);
 
 #define __ANCHORMAP_GROUP	16
 #define __ANCHORMAP_GROUP_SHIFT	4
@@ -679,7 +771,7 @@ struct anchormap_segment {
  * Slot geometry, a function of the params only (so that a compile-time
  * params makes it a constant): the key, then the value at its alignment.
  */
-static __attribute__((__always_inline__)) inline u32 __anchormap_natural_align(u32 size)
+static __always_inline u32 __anchormap_natural_align(u32 size)
 {
 	u32 a = size & -size;	/* largest power of two dividing size */
 
@@ -688,13 +780,13 @@ static __attribute__((__always_inline__)) inline u32 __anchormap_natural_align(u
 	return a > 16 ? 16 : a;
 }
 
-static __attribute__((__always_inline__)) inline u32
+static __always_inline u32
 __anchormap_value_align(const struct anchormap_params *p)
 {
 	return p->value_align ? p->value_align : __anchormap_natural_align(p->value_size);
 }
 
-static __attribute__((__always_inline__)) inline u32
+static __always_inline u32
 __anchormap_value_off(const struct anchormap_params *p)
 {
 	u32 va = __anchormap_value_align(p);
@@ -702,7 +794,7 @@ __anchormap_value_off(const struct anchormap_params *p)
 	return (p->key_size + va - 1) & -va;
 }
 
-static __attribute__((__always_inline__)) inline u32
+static __always_inline u32
 __anchormap_slot_size(const struct anchormap_params *p)
 {
 	u32 ka = __anchormap_natural_align(p->key_size);
@@ -721,7 +813,7 @@ __anchormap_slot_size(const struct anchormap_params *p)
  * built-in ones (their addresses are compared apart).  0 for params no map
  * can have (init refuses them), so that fields cannot run into each other.
  */
-static __attribute__((__always_inline__)) inline u64
+static __always_inline u64
 __anchormap_fast_sig(const struct anchormap_params *p)
 {
 	if (p->key_size > __ANCHORMAP_MAX_FIELD || p->value_size > __ANCHORMAP_MAX_FIELD ||
@@ -736,7 +828,7 @@ __anchormap_fast_sig(const struct anchormap_params *p)
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
 				    u32 off);
 
-static __attribute__((__always_inline__)) inline u64 __anchormap_read64(const void *p)
+static __always_inline u64 __anchormap_read64(const void *p)
 {
 	u64 v;
 
@@ -744,7 +836,7 @@ static __attribute__((__always_inline__)) inline u64 __anchormap_read64(const vo
 	return v;
 }
 
-static __attribute__((__always_inline__)) inline u32 __anchormap_read32(const void *p)
+static __always_inline u32 __anchormap_read32(const void *p)
 {
 	u32 v;
 
@@ -753,7 +845,7 @@ static __attribute__((__always_inline__)) inline u32 __anchormap_read32(const vo
 }
 
 /* 64x64->128 multiply, folded: the mixing step of the built-in hash. */
-static __attribute__((__always_inline__)) inline u64 __anchormap_fold_mul(u64 a, u64 b)
+static __always_inline u64 __anchormap_fold_mul(u64 a, u64 b)
 {
 #ifdef __SIZEOF_INT128__
 	unsigned __int128 r = (unsigned __int128)a * b;
@@ -780,8 +872,7 @@ static __attribute__((__always_inline__)) inline u64 __anchormap_fold_mul(u64 a,
  * is not special there.  Not built to resist someone who can observe
  * outputs: anchormap_hash_siphash() is.
  */
-static __attribute__((__always_inline__)) inline u64 __anchormap_hash(const void *key, u32 len,
-								    u64 s)
+static __always_inline u64 __anchormap_hash(const void *key, u32 len, u64 s)
 {
 	const u8 *p = (const u8 *)key;
 	u64 a, b;
@@ -807,8 +898,7 @@ static __attribute__((__always_inline__)) inline u64 __anchormap_hash(const void
 }
 
 /* Key bytes equal?  Unrolled for the common sizes (@n constant or not). */
-static __attribute__((__always_inline__)) inline bool __anchormap_bytes_eq(const void *a,
-									 const void *b, u32 n)
+static __always_inline bool __anchormap_bytes_eq(const void *a, const void *b, u32 n)
 {
 	const u8 *x = (const u8 *)a, *y = (const u8 *)b;
 
@@ -831,7 +921,7 @@ static __attribute__((__always_inline__)) inline bool __anchormap_bytes_eq(const
  * (then both inline to a few instructions), or 0: the map's own functions,
  * or the built-in ones at the run-time size.
  */
-static __attribute__((__always_inline__)) inline u64
+static __always_inline u64
 __anchormap_hash_k(const struct anchormap *map, const void *key, u32 ks)
 {
 	if (ks)
@@ -841,7 +931,7 @@ __anchormap_hash_k(const struct anchormap *map, const void *key, u32 ks)
 	return __anchormap_hash(key, map->key_size, map->seed);
 }
 
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_key_eq_k(const struct anchormap *map, const void *a, const void *b, u32 ks)
 {
 	if (ks)
@@ -852,7 +942,7 @@ __anchormap_key_eq_k(const struct anchormap *map, const void *a, const void *b, 
 }
 
 /* The control byte of a live entry: FULL plus the top 7 bits of the hash. */
-static __attribute__((__always_inline__)) inline u8 __anchormap_fp(u64 h)
+static __always_inline u8 __anchormap_fp(u64 h)
 {
 	return __ANCHORMAP_FULL_BIT | (u8)(h >> 57);
 }
@@ -863,19 +953,18 @@ static __attribute__((__always_inline__)) inline u8 __anchormap_fp(u64 h)
  * flagged byte is a real zero, and higher flags are candidates to recheck.
  * Three operations instead of five for the borrow-free form.
  */
-static __attribute__((__always_inline__)) inline u64 __anchormap_zero_bytes(u64 w)
+static __always_inline u64 __anchormap_zero_bytes(u64 w)
 {
 	return (w - __ANCHORMAP_LSB) & ~w & __ANCHORMAP_MSB;
 }
 
-static __attribute__((__always_inline__)) inline u64 __anchormap_match(u64 w, u8 fp)
+static __always_inline u64 __anchormap_match(u64 w, u8 fp)
 {
 	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * fp));
 }
 
 /* 8 control bytes, byte i of memory in bits 8i..8i+7; RELAXED, see anchormap.c */
-static __attribute__((__always_inline__)) inline u64 __anchormap_group_word(const u8 *ctrl,
-									  size_t byte)
+static __always_inline u64 __anchormap_group_word(const u8 *ctrl, size_t byte)
 {
 	typedef u64 __attribute__((__may_alias__)) word_t;
 	u64 w = __atomic_load_n((const word_t *)(ctrl + byte), __ATOMIC_RELAXED);
@@ -919,7 +1008,7 @@ typedef __m128i __anchormap_group_t;
  * writer's key and value visible (protocol 1), and the match is exact:
  * candidates need no second look at their control byte.
  */
-static __attribute__((__always_inline__)) inline __anchormap_group_t
+static __always_inline __anchormap_group_t
 __anchormap_group_load(const u8 *ctrl, size_t base)
 {
 	__m128i g = _mm_load_si128((const __m128i *)(const void *)(ctrl + base));
@@ -928,7 +1017,7 @@ __anchormap_group_load(const u8 *ctrl, size_t base)
 	return g;
 }
 
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
 {
 	(void)ctrl;
@@ -937,13 +1026,13 @@ __anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
 	return true;
 }
 
-static __attribute__((__always_inline__)) inline u64
+static __always_inline u64
 __anchormap_group_match(__anchormap_group_t g, u8 fp)
 {
 	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
 }
 
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_group_has_empty(__anchormap_group_t g)
 {
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
@@ -955,7 +1044,7 @@ __anchormap_group_has_empty(__anchormap_group_t g)
  * lookup); tzcnt already wrote all 64 bits.  Without BMI it runs as bsf,
  * the same for a nonzero @m.
  */
-static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u64 m)
+static __always_inline size_t __anchormap_group_slot(u64 m)
 {
 	u64 i;
 
@@ -967,7 +1056,7 @@ typedef struct {
 	u64 w0, w1;
 } __anchormap_group_t;
 
-static __attribute__((__always_inline__)) inline __anchormap_group_t
+static __always_inline __anchormap_group_t
 __anchormap_group_load(const u8 *ctrl, size_t base)
 {
 	__anchormap_group_t g = {
@@ -977,19 +1066,19 @@ __anchormap_group_load(const u8 *ctrl, size_t base)
 	return g;
 }
 
-static __attribute__((__always_inline__)) inline u64
+static __always_inline u64
 __anchormap_group_match(__anchormap_group_t g, u8 fp)
 {
 	return __anchormap_match(g.w0, fp) >> 7 | __anchormap_match(g.w1, fp);
 }
 
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_group_has_empty(__anchormap_group_t g)
 {
 	return (__anchormap_zero_bytes(g.w0) | __anchormap_zero_bytes(g.w1)) != 0;
 }
 
-static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u64 m)
+static __always_inline size_t __anchormap_group_slot(u64 m)
 {
 	unsigned int b = (unsigned int)__builtin_ctzll(m);
 
@@ -1001,7 +1090,7 @@ static __attribute__((__always_inline__)) inline size_t __anchormap_group_slot(u
  * candidate's own control byte; seeing the fingerprint there makes the
  * writer's key and value visible (protocol 1).
  */
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
 {
 	return __atomic_load_n(&ctrl[idx], __ATOMIC_ACQUIRE) == fp;
@@ -1018,7 +1107,7 @@ __anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
  * the map's fields, anchormap_get_fast() constants.  Returns the slot plus
  * @off.
  */
-static __attribute__((__always_inline__)) inline const void *
+static __always_inline const void *
 __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 		   bool (*equal)(const void *a, const void *b, u32 key_size), u32 ks,
 		   size_t size, u32 off)
@@ -1071,7 +1160,7 @@ __anchormap_fast_ok(const struct anchormap *map, const void *key,
  * Always inline: only inlined do the constant params fold (GCC otherwise
  * keeps one out-of-line copy computing the layout at run time).
  */
-static __attribute__((__always_inline__)) inline const void *
+static __always_inline const void *
 anchormap_get_fast(const struct anchormap *map, const void *key,
 		   const struct anchormap_params params)
 {

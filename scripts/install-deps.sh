@@ -5,12 +5,16 @@
 #   install-deps.sh debug    Debian's kernel source and what building it needs
 #   install-deps.sh fuzz     clang with libFuzzer
 #   install-deps.sh bench    the peer maps and gnuplot
+#   install-deps.sh lint     the 6.12 tree (checkpatch, kernel-doc, coccinelle scripts), spatch
+#   install-deps.sh pkg      what dpkg-buildpackage and DKMS need
 set -e
 
 pkgs_user="gcc make pkg-config libc6-dev libasan8 libubsan1 libtsan2"
 pkgs_kernel="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod sparse gzip"
 pkgs_debug="linux-source-6.1 gcc make flex bison bc libelf-dev libssl-dev dwarves xz-utils python3"
 pkgs_fuzz="clang libclang-rt-14-dev"
+pkgs_lint="linux-source-6.12 coccinelle ocaml-nox python3 perl xz-utils make"
+pkgs_pkg="dpkg-dev debhelper dh-dkms dkms fakeroot pkg-config"
 pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
 
 missing=()

@@ -357,7 +357,7 @@ TEST(init_rejects_bad_value_align)
 	unsigned int i;
 
 	am_t_params(&p, 8, 8);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		p.value_align = bad[i];
 		EXPECT_EQ(am_t_try_init(&p, 0), -EINVAL);
 	}
@@ -383,7 +383,7 @@ TEST(init_rejects_bad_flags)
 	unsigned int i;
 
 	am_t_params(&p, 8, 8);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		p.flags = bad[i];
 		EXPECT_EQ(am_t_try_init(&p, 0), -EINVAL);
 	}
@@ -413,7 +413,7 @@ TEST(init_rejects_absurd_capacity)
 	int ret;
 
 	am_t_params(&p, 8, 8);
-	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(caps); i++) {
 		ret = am_t_try_init(&p, caps[i]);
 		EXPECT_TRUE(ret == -EINVAL || ret == -ENOMEM);
 		EXPECT_EQ(anchormap_debug_allocs_live(), live);
@@ -2906,7 +2906,7 @@ TEST(get_fast_null_args)
  * @params that are not the map's (u64 -> u64, value at 8, 16-byte slots):
  * the lookup must still find the map's key at its real place.
  */
-static __attribute__((__always_inline__)) inline long
+static __always_inline long
 am_t_fast_other(const struct anchormap_params params)
 {
 	struct anchormap *m = am_t_new(0, NULL);
@@ -3822,9 +3822,11 @@ static bool am_t_keep_odd(const void *key, void *value, void *arg)
 	return am_t_rd64(key) & 1;
 }
 
-/* retain() compacts after filtering; when that allocation fails the map
+/*
+ * retain() compacts after filtering; when that allocation fails the map
  * must still be right: kept entries there, dropped ones gone (released
- * once), their slots counted as deleted. */
+ * once), their slots counted as deleted.
+ */
 TEST(fail_retain_compaction_keeps_map_correct)
 {
 	struct am_t_rel *rel = am_t_rel_new(1000);
@@ -3854,8 +3856,10 @@ TEST(fail_retain_compaction_keeps_map_correct)
 	am_t_rel_del(rel);
 }
 
-/* Key 0 removed and re-inserted before the walk (its copy moves to group
- * 1); a removal on its stripe during the walk must not hide it. */
+/*
+ * Key 0 removed and re-inserted before the walk (its copy moves to group
+ * 1); a removal on its stripe during the walk must not hide it.
+ */
 TEST(iter_reinserted_before_walk_seen_once)
 {
 	struct anchormap *m = am_t_new_homed(am_t_hash_home_0);
@@ -3884,8 +3888,10 @@ TEST(iter_reinserted_before_walk_seen_once)
 	am_t_del(m);
 }
 
-/* Key 0 yielded, then removed and re-inserted mid-walk at a wrapped probe
- * position (group 7 is full, so group 0): it must not come again. */
+/*
+ * Key 0 yielded, then removed and re-inserted mid-walk at a wrapped probe
+ * position (group 7 is full, so group 0): it must not come again.
+ */
 TEST(iter_reinserted_at_wrapped_position_not_twice)
 {
 	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);

@@ -43,6 +43,9 @@
 #define AM_TEST_UNUSED	__maybe_unused
 #else
 #define AM_TEST_UNUSED	__attribute__((__unused__))
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
 #endif
 
 /*

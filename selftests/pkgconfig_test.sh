@@ -6,6 +6,10 @@
 # pointed at BUILD_DIR/anchormap.pc, once against the shared library and
 # once against the static one, run both and check what they print.
 # Writes "P F 0" to BUILD_DIR/results/pkgconfig.count.
+#
+# With AM_PC_INSTALLED=NAME it tests the installed library instead (the
+# system's pkg-config path and loader, as after installing libanchormap-dev)
+# and writes BUILD_DIR/results/NAME.count (selftests/pkg_test.sh does).
 
 set -u
 
@@ -20,7 +24,9 @@ passed=0
 failed=0
 CC=${CC:-cc}
 
-export PKG_CONFIG_PATH="$build"
+installed=${AM_PC_INSTALLED:-}
+count_name=${installed:-pkgconfig}
+[ -n "$installed" ] || export PKG_CONFIG_PATH="$build"
 
 # The lines the example must print, in order.
 expected=(
@@ -48,7 +54,7 @@ run_case() {
 	local name=$1 exe="$work/$1"
 	shift
 	if ! pkg-config --exists anchormap; then
-		echo "not ok pkgconfig_$name # pkg-config cannot find anchormap.pc in $build"
+		echo "not ok pkgconfig_$name # pkg-config cannot find anchormap.pc${installed:- in $build}"
 		failed=$((failed + 1))
 		return
 	fi
@@ -80,7 +86,7 @@ run_case() {
 # The build tree has libanchormap.so but its soname is libanchormap.so.0
 # (what "make install" links): give the loader that name.
 mkdir -p "$work/lib"
-ln -sf "$build/libanchormap.so" "$work/lib/libanchormap.so.0"
+[ -n "$installed" ] || ln -sf "$build/libanchormap.so" "$work/lib/libanchormap.so.0"
 
 # shellcheck disable=SC2046
 run_case shared $(pkg-config --libs anchormap)
@@ -101,6 +107,6 @@ EOF
 # shellcheck disable=SC2046
 case_src="$work/own_types.c" run_case own_types $(pkg-config --libs anchormap)
 
-echo "$passed $failed 0" > "$results/pkgconfig.count"
-echo "# [pkgconfig] $passed passed, $failed failed"
+echo "$passed $failed 0" > "$results/$count_name.count"
+echo "# [$count_name] $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
