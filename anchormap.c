@@ -188,7 +188,7 @@ void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_poi
 		anchormap_test_hook((map), (point));				\
 } while (0)
 #else
-#define am_test_point(map, point) do { } while (0)
+#define am_test_point(map, point) do { (void)(map); (void)(point); } while (0)
 #endif
 
 /*
@@ -198,7 +198,7 @@ void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_poi
  * written: every writer and exclusive operation refuses a map whose
  * ->shared is NULL.
  */
-static u8 am_no_ctrl[AM_GROUP] __attribute__((__aligned__(16)));
+static u8 am_no_ctrl[AM_GROUP] __aligned(16);
 static struct anchormap_segment am_no_segment = { .ctrl = am_no_ctrl };
 
 /* ---------------------------------------------------------------------

@@ -1145,7 +1145,7 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
  * params, hash, compare or ABI version (a library built from another
  * layout or algorithm) differ from what this client was compiled with.
  */
-static __attribute__((__always_inline__)) inline bool
+static __always_inline bool
 __anchormap_fast_ok(const struct anchormap *map, const void *key,
 		    const struct anchormap_params *params)
 {

@@ -76,6 +76,8 @@ kmod-demo: module
 	$(call kbuild,demo,M=$(CURDIR)/$(KB)/$(KDEMO) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KDEMO)/registry_demo.ko)
 
+# The test module links against the test hooks: sparse sees the test build.
+sparse: ANCHORMAP_TEST = y
 sparse: module
 	$(call kbuild,sparse,M=$(CURDIR)/$(KB) C=2 modules)
 	$(call kbuild,sparse-test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) C=2 modules)

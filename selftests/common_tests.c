@@ -1247,7 +1247,7 @@ TEST(get_or_try_insert_with_out_of_contract_codes_are_einval)
 	u64 k = 4;
 
 	ASSERT_NOT_NULL(m);
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(codes); i++) {
 		a.ret = codes[i];
 		p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 		ASSERT_TRUE(IS_ERR(p));
@@ -1260,7 +1260,7 @@ TEST(get_or_try_insert_with_out_of_contract_codes_are_einval)
 	ASSERT_TRUE(IS_ERR(p));
 	EXPECT_EQ(PTR_ERR(p), -MAX_ERRNO);
 	EXPECT_EQ(anchormap_len(m), 0);
-	EXPECT_EQ(am_t_deleted(m), sizeof(codes) / sizeof(codes[0]) + 1);
+	EXPECT_EQ(am_t_deleted(m), ARRAY_SIZE(codes) + 1);
 	am_t_del(m);
 }
 
