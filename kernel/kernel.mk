@@ -76,6 +76,7 @@ kmod-demo: module
 	$(call kbuild,demo,M=$(CURDIR)/$(KB)/$(KDEMO) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KDEMO)/registry_demo.ko)
 
+sparse: ANCHORMAP_TEST = y
 sparse: module
 	$(call kbuild,sparse,M=$(CURDIR)/$(KB) C=2 modules)
 	$(call kbuild,sparse-test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) C=2 modules)
