@@ -103,8 +103,19 @@ static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class
  * and portable code cannot carry __acquires()/__releases().  So these keep
  * sparse's lock context balanced themselves (__release() right after
  * taking, __acquire() right before dropping) instead of moving it into
- * every caller; the pairing is checked by the selftests instead.
+ * every caller; the pairing is checked by the selftests instead.  On
+ * PREEMPT_RT of 6.1 spin_lock() and spin_unlock() are functions without
+ * annotations (spin_trylock() still has __cond_lock(); 6.12 annotates
+ * them; releases in between are not checked), so there the plain branches
+ * add the context change the other branches get from the annotations.
  */
+#if defined(CONFIG_PREEMPT_RT) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#define am_rt_acquire(l)	__acquire(l)
+#define am_rt_release(l)	__release(l)
+#else
+#define am_rt_acquire(l)	do { } while (0)
+#define am_rt_release(l)	do { } while (0)
+#endif
 
 /**
  * am_lock() - take a stripe lock
@@ -130,6 +141,7 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 		} else {
 			contended = spin_is_locked(&l->spin);
 			spin_lock(&l->spin);
+			am_rt_acquire(&l->spin);
 		}
 	} else if (irqsafe) {
 		if (unlikely(!raw_spin_trylock_irqsave(&l->raw, *flags))) {
@@ -138,6 +150,7 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 		}
 	} else if (unlikely(!spin_trylock(&l->spin))) {
 		spin_lock(&l->spin);
+		am_rt_acquire(&l->spin);
 		contended = true;
 	}
 	__release(l);
@@ -149,8 +162,10 @@ static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
 	__acquire(l);
 	if (irqsafe)
 		raw_spin_unlock_irqrestore(&l->raw, flags);
-	else
+	else {
 		spin_unlock(&l->spin);
+		am_rt_release(&l->spin);
+	}
 }
 
 /* ---- growth lock ---- */
