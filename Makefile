@@ -99,8 +99,9 @@ fuzz:
 # The soak test for minutes under ASan+UBSan (make check runs it for 2 s
 # in every variant).
 SOAK_SECONDS ?= 300
-soak: deps $(B)/asan/test_soak
+soak: deps $(B)/asan/test_soak $(B)/tsan/test_linearizability
 	AM_SOAK_SECONDS=$(SOAK_SECONDS) $(B)/asan/test_soak
+	AM_LIN_SECONDS=$(SOAK_SECONDS) $(B)/tsan/test_linearizability
 
 # The kernel's checkers; one "P F 0" line each in build/results/lint.count:
 # make sparse for every installed kernel with headers, then scripts/lint.sh.

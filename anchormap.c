@@ -846,7 +846,7 @@ static bool am_revivable(const struct anchormap *map, const u8 *slot,
  * of the key was placed and removed under this lock.
  */
 static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
-			       const void *key, u64 h, const struct am_filler *f)
+			      const void *key, u64 h, const struct am_filler *f)
 {
 	/* the newest segment; growth may run: protocol 3 */
 	struct anchormap_segment *seg = am_load_acquire(&map->top);

@@ -1187,12 +1187,12 @@ void anchormap_debug_fail_nth(long n);
 /** anchormap_debug_allocs_live() - allocations made by maps and not yet freed */
 long anchormap_debug_allocs_live(void);
 
-#ifdef ANCHORMAP_TEST_HOOKS
 /*
  * Interleaving hooks, compiled only into test builds of the core
  * (-DANCHORMAP_TEST_HOOKS): the core calls anchormap_test_hook, when set, at
  * each of these points, so that a test can run another thread's operations
  * exactly there and make a bad interleaving certain rather than likely.
+ * Other builds name the points and never call anything.
  */
 enum anchormap_test_point {
 	ANCHORMAP_TP_ITER_WORDS,	/* a walk, between the two word loads of a group */
@@ -1200,6 +1200,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
 };
 
+#ifdef ANCHORMAP_TEST_HOOKS
 extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
 #endif
 

@@ -113,8 +113,8 @@ static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class
 #define am_rt_acquire(l)	__acquire(l)
 #define am_rt_release(l)	__release(l)
 #else
-#define am_rt_acquire(l)	do { } while (0)
-#define am_rt_release(l)	do { } while (0)
+#define am_rt_acquire(l)	((void)(l))
+#define am_rt_release(l)	((void)(l))
 #endif
 
 /**
@@ -160,9 +160,9 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
 {
 	__acquire(l);
-	if (irqsafe)
+	if (irqsafe) {
 		raw_spin_unlock_irqrestore(&l->raw, flags);
-	else {
+	} else {
 		spin_unlock(&l->spin);
 		am_rt_release(&l->spin);
 	}

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * libFuzzer target: the input is a sequence of map operations, each checked
- * against a plain reference model (an array indexed by key).  Pointers
+ * against a plain reference model (an array indexed by key), with walks
+ * and snapshot round trips between operations and shared writes inside
+ * walks, values often from a small pool (revival).  Pointers
  * returned earlier are kept and re-read after every shared operation: the
  * map promises they stay valid and unchanged until an exclusive one.
  */
@@ -254,6 +256,45 @@ static void op_snapshot(struct state *s)
 	anchormap_destroy(&copy);
 }
 
+/*
+ * A walk with shared writes between its steps (removals and inserts with
+ * values from a pool of three, so the same bytes come back: revival): no key
+ * is yielded twice, a key present throughout comes with its value, and, if
+ * nothing was removed meanwhile, every key present throughout is yielded
+ * (with removals the README's "Iteration corner" allows a miss).
+ */
+static void op_walk(struct state *s)
+{
+	struct anchormap_iter it;
+	const void *k, *v;
+	bool seen[KEYS] = { false }, throughout[KEYS];
+	bool removed = false;
+	u64 i;
+
+	memcpy(throughout, s->m.present, sizeof(throughout));
+	anchormap_for_each(&s->map, &it, &k, &v) {
+		u64 key = *(const u64 *)k;
+		u8 b = next_byte(s);
+
+		CHECK(key < KEYS && !seen[key]);
+		CHECK(!throughout[key] || *(const u32 *)v == s->m.value[key]);
+		seen[key] = true;
+		if (b & 1) {
+			u64 mk = next_byte(s);
+			u32 mv = next_byte(s) % 3;
+
+			if ((b & 2) && s->m.present[mk]) {
+				op_remove(s, mk);
+				throughout[mk] = false;
+				removed = true;
+			}
+			op_insert(s, mk, mv);
+		}
+	}
+	for (i = 0; i < KEYS && !removed; i++)
+		CHECK(!throughout[i] || seen[i]);
+}
+
 static void op_shrink(struct state *s)
 {
 	int ret;
@@ -271,7 +312,9 @@ static void step(struct state *s)
 	u64 k = next_byte(s);
 	u32 v = next_u32(s);
 
-	switch (op % 12) {
+	if (op & 0x80)
+		v %= 3;	/* a small pool: the same bytes removed and inserted again */
+	switch (op % 14) {
 	case 0:
 	case 1:
 		op_insert(s, k, v);
@@ -310,6 +353,12 @@ static void step(struct state *s)
 		drop_held(s);
 		anchormap_clear(&s->map);
 		memset(&s->m, 0, sizeof(s->m));
+		break;
+	case 12:
+		check_all(s);	/* a walk between operations: exactly once */
+		break;
+	case 13:
+		op_walk(s);
 		break;
 	}
 	check_held(s);
