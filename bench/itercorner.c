@@ -14,7 +14,7 @@
  *             a writer on other CPUs, made deterministic
  *   MODE      stripes of the churn keys: "any" (as the hash gives them),
  *             "same" (only stripes of exposed keys, see below) or "other"
- *             (only stripes without one)
+ *             (only stripes without one); "any" in a map with none
  *   MAPS      maps built, each with its own random seed (default 20)
  *   WALKS     walks per map (default 10)
  *   CAPACITY  capacity passed to anchormap_init (default KEYS; 0: the map
