@@ -1267,7 +1267,7 @@ static bool am_iter_maybe_seen(const struct anchormap_iter *it,
 		return false;	/* no re-insert lands in an older segment */
 	h = am_hash_k(map, slot, AM_GENERIC);
 	st = am_stripe_of(map, h);
-	if (am_load_relaxed(&st->removals) == it->removals[(h >> 32) & (ANCHORMAP_STRIPES - 1)])
+	if (am_load_relaxed(&st->removals) == it->removals[AM_STRIPE_OF(h)])
 		return false;	/* no removal of this key since init */
 	/* every copy of this key was placed by its stripe: within its longest probe */
 	if (!am_probe_may_wrap(seg, h, am_load_relaxed(&st->longest_probe)))
