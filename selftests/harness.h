@@ -130,6 +130,20 @@ static inline long am_test_allocs(void)
 }
 #endif
 
+/* ---- randomness ---- */
+
+/* xorshift64: cheap per-thread randomness, reproducible per seed (not 0) */
+static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
+{
+	u64 x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
 /* ---- assertions ---- */
 
 /* Values are shown as long long: pointers, errnos and sizes all fit. */

@@ -60,17 +60,6 @@ static u64 kt_mix(u64 x)
 	return x;
 }
 
-static u64 kt_rand(u64 *state)
-{
-	u64 x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
-}
-
 /* 48 bytes derived from the key: any change or mix-up shows. */
 struct kt_val {
 	u64 key;
@@ -309,7 +298,7 @@ static void kt1_reader(struct kt_worker *w, struct kt1 *t)
 		/* one more full pass after the writers are done */
 		last = atomic_read(&w->run->writers_left) == 0;
 		for (i = 0; i < 64; i++) {
-			u64 key = kt_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+			u64 key = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
 			const void *stored;
 			const struct kt_val *v;
 
@@ -510,8 +499,8 @@ static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		u64 stable = kt_rand(rng) % KT3_STABLE;
-		u64 any = KT3_STABLE + kt_rand(rng) % KT3_SPAN;
+		u64 stable = am_test_rand(rng) % KT3_STABLE;
+		u64 any = KT3_STABLE + am_test_rand(rng) % KT3_SPAN;
 
 		if (!kt_lookup_ok(&t->map, stable, true))
 			errors++;
@@ -554,7 +543,7 @@ static void kt3_writer(struct kt_worker *w)
 
 	/* random inserts and removes over the span: the map keeps growing */
 	for (i = 0; kt_time_left(w->run) && i < 200000; i++) {
-		u64 key = KT3_STABLE + kt_rand(&w->rng) % KT3_SPAN;
+		u64 key = KT3_STABLE + am_test_rand(&w->rng) % KT3_SPAN;
 		int ret;
 
 		if (i % 4 == 3)
@@ -798,7 +787,7 @@ static void kt5_fn(struct kt_worker *w)
 	}
 	/* insert, remove and re-insert keys while the walks go on */
 	for (i = 0; atomic_read(&t->walkers_left) && i < 1000000; i++) {
-		u64 key = KT5_STABLE + kt_rand(&w->rng) % KT5_SPAN;
+		u64 key = KT5_STABLE + am_test_rand(&w->rng) % KT5_SPAN;
 		int ret = i % 3 == 2 ? anchormap_remove(&t->map, &key) :
 				       kt_insert_val(&t->map, key);
 

@@ -44,18 +44,6 @@ static void am_c_inc(int *p)
 	__atomic_add_fetch(p, 1, __ATOMIC_RELAXED);
 }
 
-/* xorshift64: cheap per-thread randomness, reproducible per seed */
-static u64 am_c_rand(u64 *s)
-{
-	u64 x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
 /* What every test shares with its threads. */
 struct am_c_common {
 	struct anchormap map;
@@ -700,7 +688,7 @@ static void *mix_thread(void *arg)
 
 	pthread_barrier_wait(&t->c.start);
 	for (i = 0; i < MIX_OPS; i++)
-		mix_op(t, am_c_rand(&seed));
+		mix_op(t, am_test_rand(&seed));
 	return NULL;
 }
 

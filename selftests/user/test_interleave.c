@@ -100,6 +100,7 @@ static void am_i_setup(struct am_test_ctx *_ctx, struct anchormap *m, bool flip_
 	struct anchormap_stats st;
 	u64 k;
 
+	memset(m, 0, sizeof(*m));	/* a failed init still tears down cleanly */
 	ASSERT_EQ(am_i_new(m, am_i_hash_one_group, 8), 0);
 	EXPECT_EQ(am_i_put(m, AM_I_KEY, 1), 1);
 	for (k = 1; k <= AM_I_FILLERS; k++)
@@ -139,52 +140,48 @@ static void am_i_teardown(struct anchormap *m)
 	anchormap_destroy(m);
 }
 
-/* Count what a walk yielded: K at most once, each filler exactly once. */
-struct am_i_count {
-	int key, filler[AM_I_FILLERS + 1], other;
-};
-
-static void am_i_count(struct am_i_count *c, u64 k)
+/*
+ * Walk @m once and check what it yields: K at most once (it was not present
+ * throughout), each filler exactly once and with its value, nothing else.
+ */
+static void am_i_expect_walk_once(struct am_test_ctx *_ctx, const struct anchormap *m)
 {
-	if (k == AM_I_KEY)
-		c->key++;
-	else if (k >= 1 && k <= AM_I_FILLERS)
-		c->filler[k]++;
-	else
-		c->other++;
-}
+	int key = 0, filler[AM_I_FILLERS + 1] = { 0 }, other = 0, bad = 0;
+	struct anchormap_iter it;
+	const void *kp, *vp;
+	u64 k, v;
 
-static int am_i_fillers_not_once(const struct am_i_count *c)
-{
-	int k, bad = 0;
-
+	anchormap_for_each(m, &it, &kp, &vp) {
+		memcpy(&k, kp, sizeof(k));
+		memcpy(&v, vp, sizeof(v));
+		if (k == AM_I_KEY) {
+			key++;
+		} else if (k >= 1 && k <= AM_I_FILLERS) {
+			filler[k]++;
+			bad += v != k * 10;
+		} else {
+			other++;
+		}
+	}
 	for (k = 1; k <= AM_I_FILLERS; k++)
-		bad += c->filler[k] != 1;
-	return bad;
+		bad += filler[k] != 1;
+	EXPECT_LE(key, 1);
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(other, 0);
 }
 
 /* Defect 1: one walk yields the same key twice. */
 TEST(walk_under_revival_flips_yields_key_at_most_once)
 {
 	struct anchormap m;
-	struct anchormap_iter it;
-	struct am_i_count c = { 0 };
-	const void *kp;
-	u64 k;
 
 	am_i_setup(_ctx, &m, true);
 	if (_ctx->failed)
 		goto out;
 	am_i_script_snapshot_fooled();
-	anchormap_for_each(&m, &it, &kp, NULL) {
-		memcpy(&k, kp, sizeof(k));
-		am_i_count(&c, k);
-	}
+	am_i_expect_walk_once(_ctx, &m);
 	EXPECT_EQ(am_i_s.flips, 3);	/* the interleaving really happened */
 	EXPECT_EQ(am_i_s.errors, 0);
-	EXPECT_LE(c.key, 1);
-	EXPECT_EQ(am_i_fillers_not_once(&c), 0);
-	EXPECT_EQ(c.other, 0);
 out:
 	am_i_teardown(&m);
 }
@@ -200,25 +197,15 @@ out:
 TEST(walk_past_key_then_flip_to_earlier_copy_yields_key_at_most_once)
 {
 	struct anchormap m;
-	struct anchormap_iter it;
-	struct am_i_count c = { 0 };
-	const void *kp;
-	u64 k;
 
 	am_i_setup(_ctx, &m, true);
 	if (_ctx->failed)
 		goto out;
 	am_i_at(ANCHORMAP_TP_ITER_WORDS, 1, 2);
 	am_i_at(ANCHORMAP_TP_ITER_NEXT, 2, 1);	/* after the first entry */
-	anchormap_for_each(&m, &it, &kp, NULL) {
-		memcpy(&k, kp, sizeof(k));
-		am_i_count(&c, k);
-	}
+	am_i_expect_walk_once(_ctx, &m);
 	EXPECT_EQ(am_i_s.flips, 2);
 	EXPECT_EQ(am_i_s.errors, 0);
-	EXPECT_LE(c.key, 1);
-	EXPECT_EQ(am_i_fillers_not_once(&c), 0);
-	EXPECT_EQ(c.other, 0);
 out:
 	am_i_teardown(&m);
 }
@@ -259,10 +246,6 @@ TEST(save_under_revival_flips_loads_back)
 {
 	static struct am_i_buf b;
 	struct anchormap m, back;
-	struct anchormap_iter it;
-	struct am_i_count c = { 0 };
-	const void *kp, *vp;
-	u64 k, v;
 	int err;
 
 	am_i_setup(_ctx, &m, true);
@@ -274,21 +257,14 @@ TEST(save_under_revival_flips_loads_back)
 	anchormap_test_hook = NULL;
 	EXPECT_EQ(am_i_s.flips, 3);
 	EXPECT_EQ(am_i_s.errors, 0);
-	ASSERT_EQ(am_i_new(&back, am_i_hash_one_group, 0), 0);
+	err = am_i_new(&back, am_i_hash_one_group, 0);
+	EXPECT_EQ(err, 0);
+	if (err)
+		goto out;	/* am_i_teardown() below still destroys @m */
 	err = anchormap_load(&back, am_i_read, &b);
 	EXPECT_EQ(err, 0);
-	anchormap_for_each(&back, &it, &kp, &vp) {
-		memcpy(&k, kp, sizeof(k));
-		memcpy(&v, vp, sizeof(v));
-		am_i_count(&c, k);
-		if (k != AM_I_KEY)
-			EXPECT_EQ(v, k * 10);
-	}
-	if (!err) {
-		EXPECT_LE(c.key, 1);
-		EXPECT_EQ(am_i_fillers_not_once(&c), 0);
-		EXPECT_EQ(c.other, 0);
-	}
+	if (!err)
+		am_i_expect_walk_once(_ctx, &back);
 	anchormap_destroy(&back);
 out:
 	am_i_teardown(&m);

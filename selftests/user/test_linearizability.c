@@ -65,17 +65,6 @@ struct am_l_round {
 	int errors;		/* calls that failed outright */
 };
 
-static u64 am_l_rand(u64 *s)
-{
-	u64 x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
 static u64 am_l_tick(struct am_l_round *r)
 {
 	return __atomic_fetch_add(&r->clock, 1, __ATOMIC_SEQ_CST);
@@ -196,16 +185,16 @@ static void am_l_plan(struct am_l_round *r)
 	for (t = 0; t < r->cfg.threads; t++)
 		for (i = 0; i < r->cfg.ops; i++) {
 			struct am_l_op *op = &r->ops[t][i];
-			int pick = (int)(am_l_rand(&s) % (u64)sum);
+			int pick = (int)(am_test_rand(&s) % (u64)sum);
 
 			memset(op, 0, sizeof(*op));
 			for (w = 0; pick >= weights[w]; w++)
 				pick -= weights[w];
 			op->kind = (u8)w;
-			op->key = (u8)(am_l_rand(&s) % (u64)r->cfg.keys);
+			op->key = (u8)(am_test_rand(&s) % (u64)r->cfg.keys);
 			op->thread = (u8)t;
 			/* unique: thread and index; pooled: one of three */
-			op->arg = r->cfg.pool ? 1 + am_l_rand(&s) % 3 :
+			op->arg = r->cfg.pool ? 1 + am_test_rand(&s) % 3 :
 						(u64)(t + 1) << 32 | (u64)(i + 1);
 		}
 }
@@ -390,8 +379,8 @@ static bool am_l_corrupt(struct am_l_round *r, u64 *s)
 	int tries;
 
 	for (tries = 0; tries < 1000; tries++) {
-		struct am_l_op *op = &r->ops[am_l_rand(s) % (u64)r->cfg.threads]
-					   [am_l_rand(s) % (u64)r->cfg.ops];
+		struct am_l_op *op = &r->ops[am_test_rand(s) % (u64)r->cfg.threads]
+					   [am_test_rand(s) % (u64)r->cfg.ops];
 
 		if (op->kind == L_GET || op->kind == L_GKV || op->kind == L_GET_OR_INSERT) {
 			op->found = true;
@@ -449,7 +438,7 @@ TEST(concurrent_histories_are_linearizable)
 	ASSERT_NOT_NULL(memo);
 	for (c = 0; rounds < (long)AM_L_CONFIGS || am_l_now() < end; c++) {
 		r.cfg = am_l_configs[c % AM_L_CONFIGS];
-		r.seed = am_l_rand(&s) | 1;
+		r.seed = am_test_rand(&s) | 1;
 		failed_calls += am_l_run(&r);
 		rounds++;
 		ops += (long)r.cfg.threads * r.cfg.ops;
