@@ -69,11 +69,15 @@
  *     the lock orders those stores before its loads.
  *  3. Segment publication.  Growth allocates a zeroed segment and fills
  *     its header; under the growth lock it stores the pointer in
- *     map->seg[n], RELEASE-stores map->nseg = n + 1 and then RELEASE-stores
- *     map->top = that segment.  Readers ACQUIRE-load nseg and then read
- *     seg[0..nseg-1] and their headers with plain loads; the inline first
- *     step ACQUIRE-loads top instead (one load where nseg needs two), and a
- *     reader that saw the new top sees the new nseg in its slow path.
+ *     map->seg[n], RELEASE-stores map->top = that segment and then
+ *     RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and then
+ *     read seg[0..nseg-1] and their headers with plain loads; the inline
+ *     first step ACQUIRE-loads top instead (one load where nseg needs two).
+ *     Top goes first because writers insert into seg[nseg - 1]: by the time
+ *     any key can be in the new segment, top names it, so a lookup that
+ *     still sees the old top (and, with one segment, stops at its EMPTY
+ *     byte) began before that insert.  A lookup that sees the new top with
+ *     the old nseg misses nothing: no writer has used the new segment yet.
  *  4. Counters (stripe live/deleted/removals/contended, segment avail) are
  *     RELAXED: they carry no data.  Writers update stripe counters under the
  *     stripe lock; readers sum them without it.  An iterator that
@@ -799,8 +803,9 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 	}
 	if (!err && slots && seg) {
 		map->seg[n] = seg;
-		am_store_release(&map->nseg, n + 1);	/* publish: protocol 3 */
-		am_store_release(&map->top, seg);	/* after nseg: protocol 3 */
+		am_store_release(&map->top, seg);	/* publish: protocol 3 */
+		am_test_point(map, ANCHORMAP_TP_GROW_PUBLISH);
+		am_store_release(&map->nseg, n + 1);	/* after top: protocol 3 */
 		seg = NULL;
 	}
 	am_mutex_unlock(&sh->grow_lock, am_atomic(map));

@@ -1208,6 +1208,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_ITER_WORDS,	/* a walk, between the two word loads of a group */
 	ANCHORMAP_TP_ITER_LOADED,	/* a walk, after a group's loads, before using them */
 	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
+	ANCHORMAP_TP_GROW_PUBLISH,	/* growth, between publishing nseg and top */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

@@ -353,11 +353,58 @@ TEST(revive_never_reads_other_stripes_bytes)
 	anchormap_destroy(&r.map);
 }
 
+/*
+ * Growth publishes a new segment with two stores, the segment count (where
+ * writers insert) and the newest segment (where the inline lookup starts).
+ * Between them, another CPU inserts a key and looks it up: the lookup must
+ * find it.  Publishing the count first let the insert land in the new
+ * segment while the lookup still started from the only old one and, seeing
+ * an EMPTY byte there, stopped: a miss of a key inserted before it began.
+ */
+struct am_i_grow {
+	struct anchormap *map;
+	int reached, inserted, found;
+};
+
+static struct am_i_grow am_i_g;
+
+static void am_i_grow_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	u64 k = 7, v = 70;
+	const void *p;
+
+	if (map != am_i_g.map || point != ANCHORMAP_TP_GROW_PUBLISH || am_i_g.reached++)
+		return;
+	am_i_g.inserted = anchormap_insert(am_i_g.map, &k, &v);
+	p = anchormap_get(am_i_g.map, &k);
+	am_i_g.found = p && !memcmp(p, &v, sizeof(v));
+}
+
+TEST(insert_while_growth_publishes_is_found)
+{
+	struct anchormap m;
+	u64 k = 7;
+
+	memset(&m, 0, sizeof(m));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);	/* one small segment */
+	memset(&am_i_g, 0, sizeof(am_i_g));
+	am_i_g.map = &m;
+	anchormap_test_hook = am_i_grow_hook;
+	EXPECT_EQ(anchormap_reserve(&m, 1000), 0);	/* appends a segment */
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_g.reached, 1);
+	EXPECT_EQ(am_i_g.inserted, 1);
+	EXPECT_EQ(am_i_g.found, 1);
+	EXPECT_NOT_NULL(anchormap_get(&m, &k));
+	anchormap_destroy(&m);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_revival_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_past_key_then_flip_to_earlier_copy_yields_key_at_most_once)
 	AM_TEST_ENTRY(save_under_revival_flips_loads_back)
 	AM_TEST_ENTRY(revive_never_reads_other_stripes_bytes)
+	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
 };
 
 int main(void)
