@@ -343,6 +343,27 @@ static bool am_l_search(struct am_l_search *k, u64 done, struct am_l_state s)
 	return false;
 }
 
+/* What a failure shows: the configuration and the key's whole history. */
+static void am_l_dump(const struct am_l_round *r, const struct am_l_search *k, int key)
+{
+	static const char *const names[L_KINDS] = {
+		"insert", "remove", "get", "get_or_insert", "contains", "get_key_value",
+	};
+	int i;
+
+	am_test_log("key %d: %d operations, no linearization (threads %d keys %d ops %d pool %d atomic %d grow %d hash %d)",
+		    key, k->n, r->cfg.threads, r->cfg.keys, r->cfg.ops, r->cfg.pool,
+		    r->cfg.atomic, r->cfg.grow, r->cfg.hash);
+	for (i = 0; i < k->n; i++) {
+		const struct am_l_op *op = k->ops[i];
+
+		am_test_log("  [%llu, %llu] thread %d %s arg %llx -> ret %d found %d val %llx",
+			    (unsigned long long)op->inv, (unsigned long long)op->resp, op->thread,
+			    names[op->kind], (unsigned long long)op->arg, op->ret, op->found,
+			    (unsigned long long)op->val);
+	}
+}
+
 /* Is the round's history linearizable?  Reports the first key that is not. */
 static bool am_l_check(const struct am_l_round *r, struct am_l_memo *memo, bool quiet)
 {
@@ -366,7 +387,7 @@ static bool am_l_check(const struct am_l_round *r, struct am_l_memo *memo, bool 
 		memset(memo->used, 0, sizeof(memo->used));
 		if (!am_l_search(&k, 0, s)) {
 			if (!quiet)
-				am_test_log("key %d: %d operations, no linearization", key, k.n);
+				am_l_dump(r, &k, key);
 			return false;
 		}
 	}
