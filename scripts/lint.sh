@@ -12,8 +12,9 @@
 # A checkpatch or coccinelle finding passes only if scripts/lint-allow.txt
 # lists it with its reason; an entry of that file that matches nothing
 # fails too (the list must not outlive its findings).  kernel-doc has no
-# allow list.  `make lint` adds `make sparse`.  Appends one "P F 0" line
-# per checker to BUILD_DIR/results/lint.count.
+# allow list.  `make lint` runs `make sparse` on each kernel of the matrix
+# before it (Makefile).  Appends one "P F 0" line per checker to
+# BUILD_DIR/results/lint.count.
 
 set -u
 
