@@ -725,9 +725,11 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 }
 
 /* Make a claimed tag FULL for entry @ref: protocol 2. */
-static void am_publish_tag(const struct am_place *pl, u32 ref, u64 h)
+static void am_publish_tag(const struct anchormap *map, const struct am_place *pl, u32 ref,
+			   u64 h)
 {
 	am_store_release(&pl->g->ref[pl->i], ref);
+	am_test_point(map, ANCHORMAP_TP_PUBLISH_TAG);
 	am_store_release(&pl->g->tag[pl->i], __anchormap_tag(h));
 }
 
@@ -779,7 +781,7 @@ static bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
 		am_store_relaxed(&idx->broken, 1);
 		return false;
 	}
-	am_publish_tag(&pl, ref, h);
+	am_publish_tag(NULL, &pl, ref, h);	/* no reader uses the index yet */
 	return was == AM_TAG_EMPTY;
 }
 
@@ -1060,7 +1062,6 @@ static void am_rebuild_finish(struct anchormap *map)
 	struct anchormap_index *next = sh->rb.next, *old = am_index(map);
 
 	am_store_relaxed(&sh->rb.ready, 0);
-	am_test_point(map, ANCHORMAP_TP_REBUILD_SWITCH);
 	if (am_load_relaxed(&next->broken)) {
 		am_store_release(&map->next, NULL);
 		am_sweep(map, NULL);	/* no writer holds it any more */
@@ -1148,6 +1149,7 @@ static bool am_rebuild_step(struct anchormap *map)
 	am_rebuild_copy(map, p, n);
 	/* ACQ_REL: the finisher's switch follows every chunk's stores (protocol 4) */
 	if (__atomic_add_fetch(&rb->done, n, __ATOMIC_ACQ_REL) == total) {
+		am_test_point(map, ANCHORMAP_TP_REBUILD_SWITCH);
 		am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
 		am_rebuild_finish(map);
 		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
@@ -1285,7 +1287,7 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		am_add_relaxed(&next->avail, -1);	/* next first: protocol 4 */
 	if (probes > st->longest_probe)
 		am_store_relaxed(&st->longest_probe, probes);
-	am_publish_tag(&pl, ref, h);	/* protocol 2 */
+	am_publish_tag(map, &pl, ref, h);	/* protocol 2 */
 	am_counter_add(&st->live, 1);
 	return e;
 }
@@ -2053,7 +2055,7 @@ static void am_move_live(struct anchormap *map, u8 *e, void *arg)
 
 	memcpy(c->ar->base + (size_t)c->used * map->entry_size, e, map->entry_size);
 	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
-		am_publish_tag(&pl, c->used, h);	/* arena 0: the ref is the number */
+		am_publish_tag(NULL, &pl, c->used, h);	/* arena 0: the ref is the number */
 		c->idx->avail--;
 	}
 	c->used++;

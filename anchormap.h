@@ -768,6 +768,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REBUILD_CHUNK,	/* a rebuild, before each chunk it copies */
 	ANCHORMAP_TP_REBUILD_SWITCH,	/* a rebuild, done, before its index is current */
 	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */
+	ANCHORMAP_TP_PUBLISH_TAG,	/* an insert, between storing the reference and the tag */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS
@@ -777,7 +778,7 @@ extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_t
 		anchormap_test_hook((map), (point));				\
 } while (0)
 #else
-#define __ANCHORMAP_TEST_POINT(map, point) do { } while (0)
+#define __ANCHORMAP_TEST_POINT(map, point) do { (void)(map); } while (0)
 #endif
 
 /*
