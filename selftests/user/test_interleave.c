@@ -95,13 +95,20 @@ static void am_i_at(enum anchormap_test_point point, int nth, int times, u64 v)
 	am_i_s.v[point] = v;
 }
 
-/* K first (storage entry 0), then the fillers, all in one home group. */
+/*
+ * K first (storage entry 0), then the fillers, all in one home group and
+ * one stripe.  The capacity makes the stripe take 64 entries at once, so
+ * that re-inserts land inside what storage had handed out when the walk
+ * began.
+ */
+#define AM_I_BIG	70000
+
 static void am_i_setup(struct am_test_ctx *_ctx, struct anchormap *m)
 {
 	u64 k;
 
 	memset(m, 0, sizeof(*m));	/* a failed init still tears down cleanly */
-	ASSERT_EQ(am_i_new(m, am_i_hash_one_group, 8), 0);
+	ASSERT_EQ(am_i_new(m, am_i_hash_one_group, AM_I_BIG), 0);
 	EXPECT_EQ(am_i_put(m, AM_I_KEY, 1), 1);
 	for (k = 1; k <= AM_I_FILLERS; k++)
 		EXPECT_EQ(am_i_put(m, k, k * 10), 1);
@@ -436,7 +443,8 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 	u64 k;
 
 	memset(&m, 0, sizeof(m));
-	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	/* big stripe chunks: the writes land inside what the rebuild copies */
+	ASSERT_EQ(am_i_new(&m, NULL, AM_I_BIG), 0);
 	for (k = 0; k < 50; k++)
 		EXPECT_EQ(am_i_put(&m, k, k), 1);
 	anchormap_stats(&m, &a);
@@ -445,13 +453,13 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 	am_i_r.point = point;
 	am_i_r.walk = walk;
 	anchormap_test_hook = am_i_rb_hook;
-	EXPECT_EQ(anchormap_reserve(&m, 5000), 0);	/* a rebuild, one chunk */
+	EXPECT_EQ(anchormap_reserve(&m, 4 * AM_I_BIG), 0);	/* a rebuild */
 	anchormap_test_hook = NULL;
 	anchormap_stats(&m, &b);
-	EXPECT_EQ(am_i_r.reached, 1);
+	EXPECT_GE(am_i_r.reached, 1);
 	EXPECT_EQ(am_i_r.errors, 0);
 	EXPECT_GT(b.rebuilds, a.rebuilds);
-	EXPECT_GE(b.slots, 5000);
+	EXPECT_GE(b.slots, 4 * AM_I_BIG);
 	for (k = 0; k < 150; k++) {
 		v = anchormap_get(&m, &k);
 		if (k < 10 || (k >= 50 && k < 100))
@@ -465,6 +473,15 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 	EXPECT_EQ(anchormap_len(&m), 90);
 	EXPECT_EQ(am_i_walk_bad(&m, 10, 50, 0), 0);
 	EXPECT_EQ(am_i_r.walk_bad, 0);
+	/* the new index holds each entry once: a removal takes it out for good */
+	for (k = 10; k < 150; k++) {
+		if (k >= 50 && k < 100)
+			continue;
+		bad += am_i_del(&m, k) != 1;
+		bad += anchormap_get(&m, &k) != NULL;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(&m), 0);
 	anchormap_destroy(&m);
 }
 
