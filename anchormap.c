@@ -135,6 +135,8 @@
 
 /* entries a rebuild copies per chunk, and a walk of storage between reschedules */
 #define AM_REBUILD_CHUNK	1024u
+/* a stripe the rebuild's sweep has not reached: its entries are all copied */
+#define AM_NOT_SWEPT		0xffffffffu
 
 #define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
 
@@ -143,8 +145,8 @@ struct am_stripe {
 	/* under the lock only */
 	const struct anchormap_index *credit_idx;	/* the index the credits are for */
 	size_t credits;		/* EMPTY tags this stripe may still fill there */
-	u32 chunk_end;		/* end of the storage chunk next_ref is in */
 	/* written under the lock, read lock-free */
+	u32 chunk_end;		/* end of the storage chunk next_ref is in */
 	u32 next_ref;		/* the ref of this stripe's next entry (protocol 5) */
 	long live;		/* entries present, of this stripe's keys */
 	long deleted;		/* REMOVED and DEAD entries not yet reclaimed */
@@ -165,7 +167,7 @@ struct am_arena {
 /* A rebuild in progress (protocol 4); under rebuild_lock unless said. */
 struct am_rebuild {
 	struct anchormap_index *next;
-	u32 born[ANCHORMAP_STRIPES];	/* per stripe: refs from here are in next already */
+	u32 born[ANCHORMAP_STRIPES];	/* per stripe: from this ref on, writers add to next */
 	u32 narenas;
 	u32 end[ANCHORMAP_MAX_SEGMENTS];	/* claimed entries per arena at start */
 	size_t base[ANCHORMAP_MAX_SEGMENTS + 1];	/* prefix sums of end[] */
@@ -854,7 +856,7 @@ static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 			take = ar->size - c < ar->chunk ? ar->size - c : ar->chunk;
 			if (am_cas_relaxed(&ar->claimed, &c, c + take)) {
 				am_store_release(&st->next_ref, k << AM_REF_SHIFT | c);
-				st->chunk_end = k << AM_REF_SHIFT | (c + take);
+				am_store_relaxed(&st->chunk_end, k << AM_REF_SHIFT | (c + take));
 				return true;
 			}
 		}
@@ -979,8 +981,8 @@ static void am_sweep(struct anchormap *map, u32 *born)
 		struct am_stripe *st = &map->shared->stripes[s];
 
 		am_stripe_lock(map, st, &flags);
-		if (born)
-			born[s] = st->next_ref;
+		if (born)	/* marked: writers of this stripe read it */
+			am_store_relaxed(&born[s], st->next_ref);
 		am_stripe_unlock(map, st, flags);
 	}
 }
@@ -1037,7 +1039,11 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 		return -ENOMEM;
 	}
 	rb->next = next;
+	/* until the sweep reaches a stripe, its writers leave next to the copy */
+	for (k = 0; k < ANCHORMAP_STRIPES; k++)
+		am_store_relaxed(&rb->born[k], AM_NOT_SWEPT);
 	am_store_release(&map->next, next);	/* protocol 4 */
+	am_test_point(map, ANCHORMAP_TP_REBUILD_SWEEP);
 	am_sweep(map, rb->born);
 	rb->narenas = am_load_acquire(&map->nseg);
 	rb->base[0] = 0;
@@ -1068,9 +1074,11 @@ static void am_rebuild_finish(struct anchormap *map)
 		am_idx_free(next);
 	} else {
 		am_store_release(&map->index, next);	/* protocol 4 */
+		/* writers that saw the old index add to next: let them finish */
+		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
 		old->older = sh->retired;	/* readers may still be in it */
-		sh->retired = old;
+		am_store_release(&sh->retired, old);	/* statistics walk the list */
 		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
 	}
 	sh->rb.next = NULL;
@@ -1101,7 +1109,7 @@ static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
 		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE)
 			continue;
 		s = am_hdr_stripe(hdr);
-		if (ref >= rb->born[s])
+		if (ref >= am_load_relaxed(&rb->born[s]))
 			continue;	/* its writer added it to next */
 		if (st != &sh->stripes[s]) {
 			if (st)
@@ -1283,8 +1291,10 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		return ERR_PTR(err);
 	}
 	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
-	if (next && next != idx && am_add_ref(next, h, ref))
-		am_add_relaxed(&next->avail, -1);	/* next first: protocol 4 */
+	/* next first, unless the rebuild's copy will add it: protocol 4 */
+	if (next && next != idx && ref >= am_load_relaxed(&map->shared->rb.born[s]) &&
+	    am_add_ref(next, h, ref))
+		am_add_relaxed(&next->avail, -1);
 	if (probes > st->longest_probe)
 		am_store_relaxed(&st->longest_probe, probes);
 	am_publish_tag(map, &pl, ref, h);	/* protocol 2 */
@@ -1534,7 +1544,7 @@ static size_t am_storage_room(const struct anchormap *map)
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
 		const struct am_stripe *st = &map->shared->stripes[i];
 
-		room += st->chunk_end - am_load_relaxed(&st->next_ref);
+		room += am_load_relaxed(&st->chunk_end) - am_load_relaxed(&st->next_ref);
 	}
 	return room;
 }
@@ -1576,7 +1586,7 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 	s->index_bytes = idx->bytes;
 	s->index_used = idx->limit - am_idx_room(map);
 	s->bytes += idx->bytes;
-	for (old = am_load_relaxed(&map->shared->retired); old; old = old->older)
+	for (old = am_load_acquire(&map->shared->retired); old; old = old->older)
 		s->retired_bytes += old->bytes;
 	s->bytes += s->retired_bytes;
 	s->rebuilds = am_load_relaxed(&map->shared->rebuilds);
@@ -1861,7 +1871,7 @@ static void am_restart_stripes(struct anchormap *map, u32 ref)
 		am_store_relaxed(&st->credit_idx, NULL);
 		am_store_relaxed(&st->credits, 0);
 		am_store_relaxed(&st->next_ref, ref);
-		st->chunk_end = ref;
+		am_store_relaxed(&st->chunk_end, ref);
 	}
 }
 

@@ -765,6 +765,7 @@ anchormap_get_fast(const struct anchormap *map, const void *key,
 enum anchormap_test_point {
 	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
 	ANCHORMAP_TP_GROW_PUBLISH,	/* storage growth, before publishing nseg */
+	ANCHORMAP_TP_REBUILD_SWEEP,	/* a rebuild, its index published, before the sweep */
 	ANCHORMAP_TP_REBUILD_CHUNK,	/* a rebuild, before each chunk it copies */
 	ANCHORMAP_TP_REBUILD_SWITCH,	/* a rebuild, done, before its index is current */
 	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */

@@ -485,6 +485,16 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 	anchormap_destroy(&m);
 }
 
+/*
+ * Writers between the publication of the new index and the sweep: they see
+ * it, but the copy covers what they insert, so they must not add it too (a
+ * second reference would survive the key's removal).
+ */
+TEST(writes_before_rebuild_sweep_reach_new_index_once)
+{
+	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_SWEEP, false);
+}
+
 TEST(writes_before_rebuild_copies_reach_new_index)
 {
 	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_CHUNK, false);
@@ -599,6 +609,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
 	AM_TEST_ENTRY(save_under_flips_loads_back)
 	AM_TEST_ENTRY(lookup_never_returns_reinsert_before_its_tag)
+	AM_TEST_ENTRY(writes_before_rebuild_sweep_reach_new_index_once)
 	AM_TEST_ENTRY(writes_before_rebuild_copies_reach_new_index)
 	AM_TEST_ENTRY(writes_after_rebuild_copied_reach_new_index)
 	AM_TEST_ENTRY(walk_during_rebuild_yields_each_once)
