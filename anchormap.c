@@ -68,7 +68,7 @@
  *     nothing) after the header went REMOVED.  The overflow byte is set
  *     with a RELAXED OR before the tag of the entry that passed the group.
  *  3. Storage publication.  Growth allocates a zeroed arena, stores its
- *     pointer in map->arena[n] and RELEASE-stores map->nseg = n + 1 (under
+ *     bias in map->arena_bias[n] and RELEASE-stores map->nseg = n + 1 (under
  *     the growth lock).  Writers ACQUIRE-load nseg before they take entries
  *     from the arena; a reader reaches an arena only through a ref it
  *     ACQUIRE-loaded (protocol 2), which the writer stored after it saw the
@@ -154,7 +154,7 @@ struct am_stripe {
 	u64 contended;
 } __aligned(AM_LINE);
 
-/* An arena's bookkeeping; its entries are at map->arena[n]. */
+/* An arena's bookkeeping; lookups find its entries through map->arena_bias[n]. */
 struct am_arena {
 	void *raw;		/* the allocation; base is aligned inside it */
 	u8 *base;
@@ -407,7 +407,7 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				continue;
 			am_test_point(map, ANCHORMAP_TP_LOOKUP_REF);
 			/* ACQUIRE, and the tag again after the compare: protocol 2 */
-			e = am_entry(map, am_load_acquire(&g->ref[i]));
+			e = am_entry(map, __anchormap_load_ref(g, i));
 			if (__anchormap_key_eq_k(map, key, e, ks) &&
 			    am_load_relaxed(&g->tag[i]) == tag) {
 				if (pl) {
@@ -596,7 +596,8 @@ static void am_arena_release(struct am_arena *ar)
 static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena *ar)
 {
 	map->shared->arenas[n] = *ar;
-	map->arena[n] = ar->base;
+	map->arena_bias[n] = (uintptr_t)ar->base -
+			     (uintptr_t)((size_t)n << AM_REF_SHIFT) * map->entry_size;
 }
 
 /* Entries not yet handed to stripes in arenas cur.. */
@@ -1736,7 +1737,7 @@ static void am_free_all(struct anchormap *map)
 	am_store_release(&map->nseg, 0);
 	for (k = 0; k < n; k++) {
 		am_arena_release(&map->shared->arenas[k]);
-		map->arena[k] = NULL;
+		map->arena_bias[k] = 0;
 	}
 	am_idx_free(idx);
 	am_free_retired(map);

@@ -193,7 +193,8 @@ struct anchormap {
 	u32 entry_size;
 	u32 nseg;			/* arenas of storage */
 	u32 lookup_ks;
-	u8 *arena[ANCHORMAP_MAX_SEGMENTS];	/* storage: entries never move */
+	/* storage: arena n's entries at arena_bias[n] + ref * entry_size */
+	uintptr_t arena_bias[ANCHORMAP_MAX_SEGMENTS];
 	u32 hdr_off;
 	/* writer side: the index being built, stripes, locks; separately allocated */
 	struct anchormap_index *next;
@@ -837,9 +838,14 @@ struct anchormap_index {
 #define __ANCHORMAP_K2		0x165667b19e3779f9ULL
 #define __ANCHORMAP_K3		0xd6e8feb86659fd93ULL
 
-_Static_assert(sizeof(struct anchormap_group) == 64, "a group is one cache line");
-_Static_assert(sizeof(struct anchormap_index) <= __ANCHORMAP_INDEX_HDR,
-	       "the groups start after the index header");
+#ifdef __cplusplus
+#define __ANCHORMAP_STATIC_ASSERT(c, msg)	static_assert(c, msg)
+#else
+#define __ANCHORMAP_STATIC_ASSERT(c, msg)	_Static_assert(c, msg)
+#endif
+__ANCHORMAP_STATIC_ASSERT(sizeof(struct anchormap_group) == 64, "a group is one cache line");
+__ANCHORMAP_STATIC_ASSERT(sizeof(struct anchormap_index) <= __ANCHORMAP_INDEX_HDR,
+			  "the groups start after the index header");
 
 static __always_inline const struct anchormap_group *
 __anchormap_groups(const struct anchormap_index *idx)
@@ -1038,17 +1044,25 @@ static __always_inline u8 __anchormap_tag(u64 h)
 	return __ANCHORMAP_FULL_BIT | (u8)(h >> 57);
 }
 
-/* The bit of the overflow byte that @h's key sets when it passes its home group. */
+/*
+ * The bit of the overflow byte that @h's key sets when it passes its home
+ * group: one of the low 4, so that the byte never looks like a FULL tag to
+ * a 16-byte match (bytes 12..15 of a group need no mask).
+ */
 static __always_inline u8 __anchormap_ovf_bit(u64 h)
 {
-	return (u8)(1u << ((h >> __ANCHORMAP_OVF_SHIFT) & 7));
+	return (u8)(1u << ((h >> __ANCHORMAP_OVF_SHIFT) & 3));
 }
 
-/* Where entry @ref lives: its arena, then its number times the entry size. */
+/*
+ * Where entry @ref lives.  Arena n's bias is its base minus the bytes of
+ * the refs before it (n << __ANCHORMAP_REF_SHIFT entries), so that the whole
+ * ref times the entry size lands inside it: no mask.
+ */
 static __always_inline const u8 *
 __anchormap_entry(const struct anchormap *map, u32 ref, size_t size)
 {
-	return map->arena[ref >> __ANCHORMAP_REF_SHIFT] + (size_t)(ref & __ANCHORMAP_REF_MASK) * size;
+	return (const u8 *)(map->arena_bias[ref >> __ANCHORMAP_REF_SHIFT] + (uintptr_t)ref * size);
 }
 
 /*
@@ -1131,8 +1145,23 @@ __anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
 static __always_inline u64
 __anchormap_group_match(__anchormap_group_t v, u8 tag)
 {
-	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)tag))) &
-	       __ANCHORMAP_GROUP_MASK;
+	/* bytes 12..15 are below 0x80, never a FULL tag: no mask */
+	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi32((int)(tag * 0x01010101u))));
+}
+
+/*
+ * A candidate's reference.  x86 keeps loads in order, so a plain load and
+ * an ACQUIRE fence (no instruction) are an acquire as smp_load_acquire() is
+ * there (protocol 2).  A volatile load, as READ_ONCE() is: read once, whole,
+ * and GCC folds its address into one instruction (it does not for
+ * __atomic_load_n(), one instruction a lookup).
+ */
+static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g, size_t i)
+{
+	u32 ref = *(const volatile u32 *)&g->ref[i];
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return ref;
 }
 
 /*
@@ -1187,6 +1216,12 @@ __anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
 {
 	return __atomic_load_n(&g->tag[i], __ATOMIC_ACQUIRE) == tag;
 }
+
+/* A candidate's reference: ACQUIRE, protocol 2. */
+static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g, size_t i)
+{
+	return __atomic_load_n(&g->ref[i], __ATOMIC_ACQUIRE);
+}
 #endif
 
 /*
@@ -1225,7 +1260,7 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 		if (__builtin_expect(!__anchormap_group_confirm(g, i, tag), 0))
 			continue;
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
-		e = __anchormap_entry(map, __atomic_load_n(&g->ref[i], __ATOMIC_ACQUIRE), size);
+		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
 		if (__builtin_expect(equal ? equal(key, e, ks) : __anchormap_bytes_eq(key, e, ks), 1) &&
 		    __builtin_expect(__atomic_load_n(&g->tag[i], __ATOMIC_RELAXED) == tag, 1))
 			return e + off;
