@@ -373,9 +373,16 @@ static __always_inline u64 am_free_bytes(u64 w)
 	return __anchormap_zero_bytes(w) | __anchormap_match(w, AM_TAG_TOMB);
 }
 
-static __always_inline unsigned int am_first_byte(u64 mask)
+/*
+ * The lowest slot of a mask of both words in the SWAR layout (slot i of the
+ * first word at bit 8i, of the second at bit 8i + 7), whatever the
+ * readers' group layout is.
+ */
+static __always_inline unsigned int am_word_slot(u64 m)
 {
-	return (unsigned int)__builtin_ctzll(mask) >> 3;
+	unsigned int b = (unsigned int)__builtin_ctzll(m);
+
+	return (b >> 3) | ((b & 4) << 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -699,24 +706,32 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 
 	for (;;) {
 		struct anchormap_group *g = am_group(idx, gi);
-		u64 m0 = am_free_bytes(__anchormap_group_word(g->tag, 0));
-		u64 m1 = am_free_bytes(__anchormap_group_word(g->tag, 8)) & 0x80808080ULL;
-		u64 m = m0 >> 7 | m1;
+		u64 w0 = __anchormap_group_word(g->tag, 0), w1 = __anchormap_group_word(g->tag, 8);
+		/* tombstones first: an EMPTY tag taken is one this index never gets back */
+		u64 cand[2] = {
+			__anchormap_match(w0, AM_TAG_TOMB) >> 7 |
+				(__anchormap_match(w1, AM_TAG_TOMB) & 0x80808080ULL),
+			__anchormap_zero_bytes(w0) >> 7 | (__anchormap_zero_bytes(w1) & 0x80808080ULL),
+		};
+		int pass;
 
-		for (; m; m &= m - 1) {
-			unsigned int b = (unsigned int)__builtin_ctzll(m);
-			unsigned int i = (b >> 3) | ((b & 4) << 1);
-			u8 expect = am_load_relaxed(&g->tag[i]);
+		for (pass = 0; pass < 2; pass++) {
+			u64 m;
 
-			if (expect != AM_TAG_EMPTY && expect != AM_TAG_TOMB)
-				continue;
-			/* RELAXED: no data flows through RESERVED (protocol 2) */
-			if (am_cas_relaxed(&g->tag[i], &expect, AM_TAG_RESERVED)) {
-				pl->g = g;
-				pl->i = i;
-				*was = expect;
-				*probes = (u32)step + 1;
-				return true;
+			for (m = cand[pass]; m; m &= m - 1) {
+				unsigned int i = am_word_slot(m);
+				u8 expect = am_load_relaxed(&g->tag[i]);
+
+				if (expect != AM_TAG_EMPTY && expect != AM_TAG_TOMB)
+					continue;	/* over-reported, or taken */
+				/* RELAXED: no data flows through RESERVED (protocol 2) */
+				if (am_cas_relaxed(&g->tag[i], &expect, AM_TAG_RESERVED)) {
+					pl->g = g;
+					pl->i = i;
+					*was = expect;
+					*probes = (u32)step + 1;
+					return true;
+				}
 			}
 		}
 		if (!(am_load_relaxed(&g->overflow) & ovf))
@@ -964,11 +979,23 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 /* Slots for the index a rebuild makes room for @extra more entries in. */
 static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t extra)
 {
-	const struct anchormap_index *cur = am_index(map);
-	size_t want = am_idx_slots_for(live + live / 2 + extra);
+	const struct anchormap_index *cur = am_index(map), *old;
+	size_t want = am_idx_slots_for(live + extra), retired = cur->bytes;
 
+	/* the same size when tombstones filled it, else room to grow into */
+	if (want && want > cur->nslots)
+		want = am_idx_slots_for(live + live / 2 + extra);
 	if (want && cur->nslots > want)
-		want = cur->nslots;	/* never smaller: retired indexes stay below */
+		want = cur->nslots;	/* never smaller */
+	/*
+	 * Replaced indexes are kept until an exclusive operation: keep their
+	 * sum (this one included) below the new index, by doubling when the
+	 * same size would not be.
+	 */
+	for (old = map->shared->retired; old; old = old->older)
+		retired += old->bytes;
+	if (want == cur->nslots && retired > cur->bytes)
+		want = cur->nslots * 2;
 	return want;
 }
 

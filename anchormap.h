@@ -13,13 +13,13 @@
  *    softirq, hardirq), never sleeps, never locks.
  *  - shared, stripe-locked: writers; they take one of 64 stripe locks chosen
  *    by the key's hash and may run concurrently with each other and with
- *    lookups.  anchormap_remove() only marks the slot deleted: the bytes stay
- *    readable for whoever still holds a pointer, and the slot is never reused
- *    for other bytes while the map is shared (a key re-inserted with the
- *    very bytes it was removed with may get its removed slot back).
+ *    lookups.  anchormap_remove() only marks the entry removed: its bytes
+ *    stay readable for whoever still holds a pointer, and its storage is
+ *    never reused for other bytes while the map is shared (a key inserted
+ *    again gets a new entry).
  *  - exclusive: the caller guarantees that no other thread uses the map
  *    during the call and that no pointer obtained before the call is used
- *    after it.  Only these reclaim deleted slots or move entries.
+ *    after it.  Only these reclaim removed entries or move entries.
  *
  * Errors are negative errno values; functions returning pointers encode
  * them with ERR_PTR().
@@ -133,7 +133,7 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
  * allocate and CONFIG_PROVE_RAW_LOCK_NESTING reports it: reserve first.
  * The _with init callbacks of an atomic map run under its raw stripe lock,
  * so the same holds for writes from them into another atomic map.
- * Memory given up in such a context (destroy, a segment not needed) is
+ * Memory given up in such a context (destroy, an arena or index not needed) is
  * freed later by a work item.
  */
 #define ANCHORMAP_F_ATOMIC	0x1u
@@ -282,9 +282,10 @@ struct anchormap_stats {
  * @capacity: entries to hold before the first growth; 0 is fine.
  *
  * Context: process context; may sleep (also for ANCHORMAP_F_ATOMIC maps:
- * their first segment is allocated with GFP_KERNEL, so it may be large).
- * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when the first
- * segment cannot be allocated (or @capacity is absurd).  On error nothing
+ * their storage and index are allocated with GFP_KERNEL, so they may be
+ * large).
+ * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when storage or the
+ * index cannot be allocated (or @capacity is absurd).  On error nothing
  * is allocated and @map must not be used.
  */
 int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity);
@@ -394,15 +395,14 @@ bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void
 int anchormap_insert(struct anchormap *map, const void *key, const void *value);
 
 /**
- * anchormap_remove() - remove a key (its slot is marked deleted, not freed)
+ * anchormap_remove() - remove a key (its entry is marked removed, not freed)
  * @map: the map.
  * @key: the key (key_size bytes).
  *
  * Pointers to the removed entry held by other threads stay readable and
- * unchanged; the slot is reclaimed (and @release called) only by an
- * exclusive operation or destroy.  Until then, an insert of the same key
- * with the same value bytes may revive it, if it is the key's last copy
- * (maps without @release; see anchormap.c, "Revival").
+ * unchanged; its storage is reclaimed (and @release called) only by an
+ * exclusive operation or destroy.  Its index slot becomes a tombstone that
+ * a later insert may reuse.
  *
  * Context: shared, stripe-locked; never sleeps.
  * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.
@@ -440,7 +440,7 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
  * @map: the map.
  * @key: the key (key_size bytes), copied.
  * @init: returns 0 or a negative errno (-MAX_ERRNO..-1); on error nothing
- *        is inserted (the claimed slot is left dead, counted as deleted,
+ *        is inserted (the claimed entry is left dead, counted as deleted,
  *        never released).
  * @arg: passed to @init.
  *
@@ -498,8 +498,8 @@ bool anchormap_modify(struct anchormap *map, const void *key,
  * @key_out:   receives a copy of the stored key; may be NULL.
  * @value_out: receives a copy of the stored value; may be NULL.
  *
- * @release is not called: ownership moves to the caller.  The slot is
- * reclaimed at once where the probe protocol allows it.
+ * @release is not called: ownership moves to the caller.  The entry's
+ * storage is reclaimed by the next compaction.
  *
  * Context: exclusive.
  * Return: 1 removed, 0 absent, -EINVAL.
@@ -507,7 +507,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out, void *value_out);
 
 /**
- * anchormap_clear() - release every entry; keeps the newest segment
+ * anchormap_clear() - release every entry; keeps the biggest arena and the index
  * @map: the map.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
@@ -532,9 +532,9 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
  * @keep: returns true for the entries to keep.
  * @arg: passed to @keep.
  *
- * Dropped entries are released at once.  Deleted slots are reclaimed by
- * compacting into one segment; if that allocation fails the map stays
- * correct with its deleted slots counted in anchormap_stats().
+ * Dropped entries are released at once.  Removed entries are reclaimed by
+ * compacting into one arena and one index; if that allocation fails the
+ * map stays correct with its removed entries counted in anchormap_stats().
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
@@ -542,10 +542,10 @@ void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg);
 
 /**
- * anchormap_shrink_to_fit() - compact into one right-sized segment
+ * anchormap_shrink_to_fit() - compact into one right-sized arena and index
  * @map: the map.
  *
- * Releases removed entries and leaves no deleted slot.
+ * Releases removed entries, leaves none, and frees replaced indexes.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  * Return: 0, or -ENOMEM with the map unchanged.
@@ -741,8 +741,8 @@ u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
  *
  * The same lookup as anchormap_get(), compiled into the caller as
  * rhashtable_lookup_fast() is: with the key size, value size and alignment
- * and the hash and compare functions of @params known, the slot layout is a
- * constant, the hash and key compare inline, and the common case (the first
+ * and the hash and compare functions of @params known, the entry layout is
+ * a constant, the hash and key compare inline, and the common case (a
  * candidate of the home group matches, or the group shows the key absent)
  * makes no call.  Anything else is one call into the library.  Only
  * @key_size, @value_size, @value_align, @hash and @equal of @params are
@@ -920,7 +920,7 @@ __anchormap_fast_sig(const struct anchormap_params *p)
 	       (u64)(p->hash != NULL) << 62 | (u64)(p->equal != NULL) << 63;
 }
 
-/* The slow path: every candidate of every segment, newest first. */
+/* The slow path: the whole probe, past the home group. */
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
 				    u32 off);
 
@@ -1164,6 +1164,12 @@ static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g,
 	return ref;
 }
 
+/* The candidate's tag once more, after the key compare (protocol 2): as READ_ONCE(). */
+static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g, size_t i)
+{
+	return *(const volatile u8 *)&g->tag[i];
+}
+
 /*
  * The lowest match, @m != 0.  tzcnt by hand: __builtin_ctzll() is an int,
  * and GCC sign-extends it before the index arithmetic (one instruction per
@@ -1222,6 +1228,12 @@ static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g,
 {
 	return __atomic_load_n(&g->ref[i], __ATOMIC_ACQUIRE);
 }
+
+/* The candidate's tag once more, after the key compare (protocol 2). */
+static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g, size_t i)
+{
+	return __atomic_load_n(&g->tag[i], __ATOMIC_RELAXED);
+}
 #endif
 
 /*
@@ -1262,7 +1274,7 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
 		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
 		if (__builtin_expect(equal ? equal(key, e, ks) : __anchormap_bytes_eq(key, e, ks), 1) &&
-		    __builtin_expect(__atomic_load_n(&g->tag[i], __ATOMIC_RELAXED) == tag, 1))
+		    __builtin_expect(__anchormap_tag_again(g, i) == tag, 1))
 			return e + off;
 	}
 	if (__builtin_expect(!(__atomic_load_n(&g->overflow, __ATOMIC_RELAXED) &
