@@ -711,7 +711,8 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 		u64 cand[2] = {
 			__anchormap_match(w0, AM_TAG_TOMB) >> 7 |
 				(__anchormap_match(w1, AM_TAG_TOMB) & 0x80808080ULL),
-			__anchormap_zero_bytes(w0) >> 7 | (__anchormap_zero_bytes(w1) & 0x80808080ULL),
+			__anchormap_zero_bytes(w0) >> 7 |
+				(__anchormap_zero_bytes(w1) & 0x80808080ULL),
 		};
 		int pass;
 
@@ -1768,6 +1769,22 @@ static void am_free_all(struct anchormap *map)
 	}
 	am_idx_free(idx);
 	am_free_retired(map);
+	/* a rebuild writers left unfinished: nothing is built from it now */
+	am_store_relaxed(&map->shared->rb.ready, 0);
+	am_idx_free(map->next);
+	am_store_release(&map->next, NULL);
+	map->shared->rb.next = NULL;
+}
+
+/*
+ * Finish a rebuild writers left unfinished (every writer copies one chunk,
+ * so one stays pending when writes stop): for an exclusive operation that
+ * changes the index in place, which must not leave the new one behind.
+ */
+static void am_rebuild_settle(struct anchormap *map)
+{
+	while (am_rebuild_step(map))
+		am_cond_resched(am_atomic(map));
 }
 
 /* Storage for @entries inserts: one arena, or several of AM_ARENA_MAX. */
@@ -2002,6 +2019,7 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 
 	if (!map || !key || !map->shared)
 		return -EINVAL;
+	am_rebuild_settle(map);
 	h = __anchormap_hash_k(map, key, AM_GENERIC);
 	e = am_find(map, key, h, &pl);
 	if (!e)
@@ -2145,6 +2163,7 @@ void anchormap_retain(struct anchormap *map,
 
 	if (!map || !map->shared || !keep)
 		return;
+	am_rebuild_settle(map);
 	n = map->nseg;
 	for (k = 0; k < n; k++) {
 		u32 end = map->shared->arenas[k].claimed;

@@ -780,7 +780,7 @@ extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_t
 		anchormap_test_hook((map), (point));				\
 } while (0)
 #else
-#define __ANCHORMAP_TEST_POINT(map, point) do { (void)(map); } while (0)
+#define __ANCHORMAP_TEST_POINT(map, point) ((void)(map), (void)(point))
 #endif
 
 /*
@@ -1273,7 +1273,8 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 			continue;
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
 		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
-		if (__builtin_expect(equal ? equal(key, e, ks) : __anchormap_bytes_eq(key, e, ks), 1) &&
+		if (__builtin_expect(equal ? equal(key, e, ks) :
+					 __anchormap_bytes_eq(key, e, ks), 1) &&
 		    __builtin_expect(__anchormap_tag_again(g, i) == tag, 1))
 			return e + off;
 	}
@@ -1340,6 +1341,5 @@ void anchormap_debug_fail_nth(long n);
 
 /** anchormap_debug_allocs_live() - allocations made by maps and not yet freed */
 long anchormap_debug_allocs_live(void);
-
 
 #endif /* _ANCHORMAP_H */

@@ -881,7 +881,7 @@ TEST(keys_past_full_home_group_found)
 		for (k = 0; k < 40; k += 3)
 			bad += anchormap_insert(m, &k, &v) != 1;
 		for (k = 0; k < 40; k++)
-			bad += anchormap_get(m, &k) == NULL;
+			bad += !anchormap_get(m, &k);
 		k = 1000 + round;
 		bad += anchormap_get(m, &k) != NULL;	/* a miss past every group */
 	}

@@ -562,6 +562,80 @@ TEST(rebuild_during_walk_yields_each_once)
 }
 
 /*
+ * Every writer copies one chunk of a rebuild, so a rebuild stays pending
+ * when writes stop.  Stop right after a rebuild of more than one chunk
+ * started (its sweep): destroy must free its index, and an exclusive
+ * operation that changes the index in place must finish it first, or the
+ * new index would come back with the entry still in it.
+ */
+struct am_i_pend {
+	struct anchormap *map;
+	size_t at_len;		/* len when a rebuild last started */
+	int started;
+};
+
+static struct am_i_pend am_i_p;
+
+static void am_i_pend_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map == am_i_p.map && point == ANCHORMAP_TP_REBUILD_SWEEP) {
+		am_i_p.started++;
+		am_i_p.at_len = anchormap_len(map);
+	}
+}
+
+/* Insert from @k until a rebuild with more than two chunks' entries starts. */
+static u64 am_i_until_pending(struct anchormap *m, u64 k)
+{
+	am_i_p.map = m;
+	am_i_p.at_len = 0;
+	anchormap_test_hook = am_i_pend_hook;
+	while (am_i_p.at_len < 2100 && k < 100000) {
+		am_i_put(m, k, k);
+		k++;
+	}
+	anchormap_test_hook = NULL;
+	return k;
+}
+
+TEST(destroy_with_rebuild_pending_frees_everything)
+{
+	long live = anchormap_debug_allocs_live();
+	struct anchormap m;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	am_i_until_pending(&m, 0);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	anchormap_destroy(&m);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);
+}
+
+TEST(remove_entry_with_rebuild_pending_stays_removed)
+{
+	struct anchormap m;
+	u64 k = 5, got = 0, n;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	n = am_i_until_pending(&m, 0);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	EXPECT_EQ(anchormap_remove_entry(&m, &k, NULL, &got), 1);
+	EXPECT_EQ(got, 5);
+	for (k = n + 10; n < k; n++)	/* the writers that finish the rebuild */
+		am_i_put(&m, n, n);
+	k = 5;
+	EXPECT_NULL(anchormap_get(&m, &k));
+	for (; n < 20000; n++)
+		am_i_put(&m, n, n);
+	EXPECT_NULL(anchormap_get(&m, &k));
+	EXPECT_EQ(anchormap_len(&m), 20000 - 1);
+	anchormap_destroy(&m);
+}
+
+/*
  * Storage growth installs a new arena, then publishes the arena count
  * (where writers take entries from).  Between the two, another CPU inserts
  * a key and looks it up: it must find it (in the arenas it could see).
@@ -614,6 +688,8 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(writes_after_rebuild_copied_reach_new_index)
 	AM_TEST_ENTRY(walk_during_rebuild_yields_each_once)
 	AM_TEST_ENTRY(rebuild_during_walk_yields_each_once)
+	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
+	AM_TEST_ENTRY(remove_entry_with_rebuild_pending_stays_removed)
 	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
 };
 
