@@ -140,6 +140,17 @@
 
 #define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
 
+/* The core is freestanding: its own min and max, for sizes. */
+static __always_inline size_t am_min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static __always_inline size_t am_max(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
 struct am_stripe {
 	am_lock_t lock;
 	/* under the lock only */
@@ -847,7 +858,7 @@ static bool am_take_credit(struct am_stripe *st, struct anchormap_index *idx, bo
 			*low = true;
 			return false;
 		}
-		take = avail < (long)idx->chunk ? avail : (long)idx->chunk;
+		take = (long)am_min((size_t)avail, idx->chunk);
 	} while (!am_cas_relaxed(&idx->avail, &avail, avail - take));
 	if (avail - take < (long)(idx->limit / 16))
 		*low = true;
@@ -870,7 +881,7 @@ static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 		u32 c = am_load_relaxed(&ar->claimed), take;
 
 		while (c < ar->size) {
-			take = ar->size - c < ar->chunk ? ar->size - c : ar->chunk;
+			take = (u32)am_min(ar->size - c, ar->chunk);
 			if (am_cas_relaxed(&ar->claimed, &c, c + take)) {
 				am_store_release(&st->next_ref, k << AM_REF_SHIFT | c);
 				am_store_relaxed(&st->chunk_end, k << AM_REF_SHIFT | (c + take));
@@ -901,7 +912,7 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
 		return -ENOMEM;
 	for (k = 0; k < n; k++)
 		total += sh->arenas[k].size;
-	want = total / 2 > AM_ARENA_MIN ? total / 2 : AM_ARENA_MIN;
+	want = am_max(total / 2, AM_ARENA_MIN);
 	if (min_entries) {
 		size_t need = am_arena_entries(min_entries);
 
@@ -910,7 +921,7 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
 		if (need > want)
 			want = need;
 	}
-	*entries = want > AM_ARENA_MAX ? AM_ARENA_MAX : want;
+	*entries = am_min(want, AM_ARENA_MAX);
 	return 0;
 }
 
@@ -1174,7 +1185,7 @@ static bool am_rebuild_step(struct anchormap *map)
 	}
 	total = rb->base[rb->narenas];
 	p = rb->pos;
-	n = total - p < AM_REBUILD_CHUNK ? total - p : AM_REBUILD_CHUNK;
+	n = am_min(total - p, AM_REBUILD_CHUNK);
 	rb->pos = p + n;
 	if (!n) {
 		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
@@ -1586,7 +1597,7 @@ size_t anchormap_capacity(const struct anchormap *map)
 		return 0;
 	a = am_storage_room(map);
 	b = am_idx_room(map);
-	return anchormap_len(map) + (a < b ? a : b);
+	return anchormap_len(map) + am_min(a, b);
 }
 AM_EXPORT(anchormap_capacity);
 
