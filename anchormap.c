@@ -7,89 +7,96 @@
  *
  * Conventions in this file
  *   map     the struct anchormap; read-mostly, see anchormap.h
- *   seg     a segment: one Swiss table, never moved or freed while shared
- *   h       the 64-bit hash of a key; its top 7 bits are the fingerprint,
- *           its low bits pick the home group, bits 32..37 pick the stripe
- *   st      a writer stripe: lock, credits and counters, one cache line
- *   idx     a slot index inside one segment; slot = seg->slots + idx * size
+ *   entry   a key, its value and a 32-bit header word, in storage
+ *   arena   one allocation of storage: entries, never moved or freed while
+ *           the map is shared
+ *   ref     an entry reference: arena << AM_REF_SHIFT | number in the arena
+ *   idx     an index: one Swiss table of tags and refs over the live entries
+ *   g, i    a group of the index (one cache line) and a slot in it
+ *   h       the 64-bit hash of a key: its top 7 bits are the tag, its low
+ *           bits pick the home group, bits 32..37 the stripe, bits 40..42
+ *           the overflow bit
+ *   st      a writer stripe: lock, storage chunk, credits, counters
  *   am_*    static helpers; anchormap_* is the exported API
  *
- * Layout of a segment (one allocation):
- *   header (2 cache lines) | ctrl: one byte per slot | slots: key, value
+ * Storage and index are apart: entries live where they were written until
+ * an exclusive operation, and lookups find them through the index, which
+ * is rebuilt (a new one, published while readers go on using the old) when
+ * the map grows or tombstones pile up.  A map that grew from capacity 0 or
+ * was churned looks up in one index, as a pre-sized one does.
  *
- * Control bytes
- *   0x00           EMPTY     never used since the segment was allocated
- *   0x7f           RESERVED  claimed by a writer that is filling the slot
- *   0x01..0x40     DELETED   removed; bytes intact, released later; the
- *                            value is 1 + the stripe of the key
- *                            (am_del_code()), so that a writer finds the
- *                            removed copies of its stripe's keys without
- *                            reading slots, and never reads a slot another
- *                            stripe wrote
- *   0x7d           DEAD      claimed but never published (init failed or
- *                            ownership left with remove_entry); no release
- *   0x80 | fp      FULL      live entry, fp = top 7 bits of the hash
+ * Entry header (AM_HDR_*): the state in bits 0..1, the stripe in bits 2..7
+ *   FREE     0: never written since the arena was allocated (zeroed)
+ *   LIVE     published; the key is in the index
+ *   REMOVED  removed under shared access; bytes intact until reclaimed
+ *   DEAD     claimed and never published (init failed), or its ownership
+ *            went to the caller (remove_entry, retain): never released
+ * A header moves FREE -> LIVE -> REMOVED (or FREE -> DEAD), never back:
+ * storage is not reused for other bytes while the map is shared.
  *
- * EMPTY is zero so that a freshly zeroed allocation is an empty segment and
- * its pages are only touched as slots fill.  While the map is shared a
- * control byte only moves forward: EMPTY -> RESERVED -> FULL -> DELETED (or
- * RESERVED -> DEAD), never back to EMPTY; the one way back is DELETED ->
- * FULL, for the very same bytes and only for the last copy of a key on its
- * probe sequence (am_revive()).  Hence a group that once had no
- * EMPTY byte never gets one again, which is what lets a lookup stop at the
- * first group holding an EMPTY byte: any key further along its probe
- * sequence was placed when this group was already full.
+ * Tags of the index
+ *   0x00         EMPTY      never used in this index
+ *   0x7e         TOMBSTONE  its entry was removed; free for any insert
+ *   0x7f         RESERVED   claimed by a writer that is filling the slot
+ *   0x80 | fp    FULL       the ref names a live entry, fp = top 7 hash bits
+ * A tag moves EMPTY or TOMBSTONE -> RESERVED -> FULL -> TOMBSTONE.  A probe
+ * ends at the key's home group unless that group's overflow bit for the
+ * key is set (a key of this home was placed further on), so tombstones
+ * cost misses nothing.
  *
  * Memory-ordering protocol (every __atomic call names its order; these are
  * the pairs that matter):
  *
- *  1. Entry publication.  A writer claims a slot with a CAS EMPTY->RESERVED
- *     on its control byte, copies key and value into the slot with plain
- *     stores, then RELEASE-stores the fingerprint.  A reader scans a group
- *     with RELAXED word loads (SWAR) only to find candidates and EMPTY
- *     bytes and, for each candidate it tries, ACQUIRE-loads that one
- *     control byte; seeing the fingerprint there makes the writer's key and
- *     value stores visible, so the reader may compare the key and return
- *     the slot.  In userspace on x86 (SSE2) the group is one plain 16-byte
- *     load followed by an ACQUIRE fence: x86 keeps loads in order, so that
- *     is an acquire of all 16 bytes (as smp_load_acquire() is a plain load
- *     there), and a candidate needs no second load.  Both are
- *     __anchormap_group_load() / __anchormap_group_confirm() in anchormap.h,
- *     whose first lookup step anchormap_get_fast() inlines into callers.
- *  2. Removal.  The remover RELEASE-stores DELETED.  Nothing is published by
- *     it except "this entry is gone"; release makes the slot's bytes
- *     readable to an acquirer of DELETED (iteration's duplicate check reads
- *     keys of deleted slots).  The slot's bytes are never written again
- *     while the map is shared.  Reviving it (DELETED -> FULL, same bytes)
- *     is a publication as in 1: a RELEASE store of the fingerprint, under
- *     the stripe lock the original writer held too.  The reviver reads the
- *     control bytes RELAXED and compares the key bytes of the slots that
- *     carry its DELETED code: that code names its own stripe, so every such
- *     slot was written and removed under the lock the reviver holds, and
- *     the lock orders those stores before its loads.
- *  3. Segment publication.  Growth allocates a zeroed segment and fills
- *     its header; under the growth lock it stores the pointer in
- *     map->seg[n], RELEASE-stores map->top = that segment and then
- *     RELEASE-stores map->nseg = n + 1.  Readers ACQUIRE-load nseg and then
- *     read seg[0..nseg-1] and their headers with plain loads; the inline
- *     first step ACQUIRE-loads top instead (one load where nseg needs two).
- *     Top goes first because writers insert into seg[nseg - 1]: by the time
- *     any key can be in the new segment, top names it, so a lookup that
- *     still sees the old top (and, with one segment, stops at its EMPTY
- *     byte) began before that insert.  A lookup that sees the new top with
- *     the old nseg misses nothing: no writer has used the new segment yet.
- *  4. Counters (stripe live/deleted/removals/contended, segment avail) are
- *     RELAXED: they carry no data.  Writers update stripe counters under the
- *     stripe lock; readers sum them without it.  An iterator that
- *     ACQUIRE-loads a fingerprint published after a removal on the same
- *     stripe sees that removal's counter increment (the writer incremented
- *     it before its RELEASE store, both under the stripe lock); likewise the
- *     stripe's longest probe, which the walk uses to tell wrapped probes.
- *  5. Stripe locks and the growth lock come from the platform and give
- *     acquire/release semantics of their own.  All writers of one key use
- *     the same stripe, so "is it present?" and "claim a slot" are atomic
- *     per key; writers of different stripes meet only at the control-byte
- *     CAS and at a segment's avail counter.
+ *  1. Entry publication.  A writer fills key and value of a FREE entry it
+ *     took from its stripe's chunk with plain stores, then RELEASE-stores
+ *     the header LIVE.  Walks and rebuilds ACQUIRE-load headers: seeing
+ *     LIVE makes key and value visible.  Removal RELEASE-stores REMOVED;
+ *     the bytes are never written again while the map is shared.
+ *  2. Index publication.  The writer claims a free tag (EMPTY or TOMBSTONE)
+ *     with a RELAXED CAS to RESERVED (no data flows through it),
+ *     RELEASE-stores the ref, then RELEASE-stores the tag FULL.  A reader
+ *     loads a group's tags (SSE2: one 16-byte load and an ACQUIRE fence;
+ *     SWAR: RELAXED words, then an ACQUIRE load of each candidate's tag),
+ *     ACQUIRE-loads the ref, compares the key and loads the tag again.  The
+ *     ref's ACQUIRE pairs with its RELEASE: a tombstoned slot can be reused
+ *     between the reader's tag load and its ref load, and the ref it then
+ *     reads names an entry that is published.  The second tag load (after
+ *     the ACQUIRE of the ref, so not older than it) must still show the
+ *     same FULL tag: a reused slot's entry counts as present only once its
+ *     tag is stored, so the reader never returns an insert another reader
+ *     cannot see yet.  Removal stores TOMBSTONE (RELAXED: it publishes
+ *     nothing) after the header went REMOVED.  The overflow byte is set
+ *     with a RELAXED OR before the tag of the entry that passed the group.
+ *  3. Storage publication.  Growth allocates a zeroed arena, stores its
+ *     bias in map->arena_bias[n] and RELEASE-stores map->nseg = n + 1 (under
+ *     the growth lock).  Writers ACQUIRE-load nseg before they take entries
+ *     from the arena; a reader reaches an arena only through a ref it
+ *     ACQUIRE-loaded (protocol 2), which the writer stored after it saw the
+ *     arena, so the pointer is visible to it too.
+ *  4. Index replacement ("Rebuild").  A rebuild allocates a zeroed index,
+ *     RELEASE-stores it in map->next, takes and drops every stripe lock (so
+ *     that every writer from then on sees it), copies the live entries of
+ *     storage into it under their stripes' locks, and RELEASE-stores
+ *     map->index = next, then map->next = NULL.  Writers ACQUIRE-load next
+ *     and then index under their stripe lock and change next first, then
+ *     index: whatever a reader of the old index sees is in the new one.
+ *     Chunk completions are counted with an ACQ_REL add, so the switch
+ *     follows every helper's stores.  A replaced index is kept until an
+ *     exclusive operation or destroy: readers may still probe it, and
+ *     what they find there was present while they ran.
+ *  5. Walks.  A stripe's entries are taken in increasing ref order.  A
+ *     writer RELEASE-stores its stripe's next ref after it takes an entry;
+ *     a walk ACQUIRE-loads every stripe's at its start and skips entries
+ *     at or past it: they were inserted during the walk.  The ACQUIRE also
+ *     makes visible every removal that came before (protocol 1).
+ *  6. Counters (stripe live/deleted/contended, index avail, arena claims)
+ *     are RELAXED: they carry no data.  Stripe counters are written under
+ *     the stripe lock and summed without it.
+ *  7. Stripe locks, the growth lock and the rebuild lock come from the
+ *     platform and give acquire/release semantics of their own.  All
+ *     writers of one key use the same stripe, so "is it present?" and
+ *     "insert it" are atomic per key; writers of different stripes meet only
+ *     at tag CASes, overflow bytes and the shared counters.
  *
  * Exclusive operations (anchormap.h) use the same accessors for simplicity
  * but rely on the caller's guarantee that nobody else touches the map.
@@ -102,53 +109,109 @@
  */
 
 #define AM_GROUP		__ANCHORMAP_GROUP
-#define AM_GROUP_SHIFT		__ANCHORMAP_GROUP_SHIFT
 #define AM_LINE			64
-#define AM_MIN_SLOTS		16
+#define AM_INDEX_HDR		__ANCHORMAP_INDEX_HDR
 #define AM_MAX_FIELD		__ANCHORMAP_MAX_FIELD	/* largest key or value */
 #define AM_MAX_ALIGN		__ANCHORMAP_MAX_ALIGN
+#define AM_REF_SHIFT		__ANCHORMAP_REF_SHIFT
+#define AM_REF_MASK		__ANCHORMAP_REF_MASK
+#define AM_ARENA_MAX		(1u << AM_REF_SHIFT)	/* entries in one arena */
+#define AM_ARENA_MIN		16u
 
-#define AM_EMPTY		0x00
-#define AM_DEAD			0x7d
-#define AM_RESERVED		0x7f
+#define AM_TAG_EMPTY		0x00
+#define AM_TAG_TOMB		0x7e
+#define AM_TAG_RESERVED		0x7f
 #define AM_FULL_BIT		__ANCHORMAP_FULL_BIT
+
+#define AM_HDR_FREE		0u
+#define AM_HDR_LIVE		1u
+#define AM_HDR_REMOVED		2u
+#define AM_HDR_DEAD		3u
+#define AM_HDR_STATE		3u
+#define AM_HDR_STRIPE_SHIFT	2
 
 #define AM_LSB			__ANCHORMAP_LSB
 #define AM_MSB			__ANCHORMAP_MSB
 
-#define AM_NO_SLOT		((size_t)-1)
+/* entries a rebuild copies per chunk, and a walk of storage between reschedules */
+#define AM_REBUILD_CHUNK	1024u
+/* a stripe the rebuild's sweep has not reached: its entries are all copied */
+#define AM_NOT_SWEPT		0xffffffffu
 
 #define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
 
-/* A u64 view of control bytes that may alias them. */
-typedef u64 __attribute__((__may_alias__)) am_word_t;
+/* The core is freestanding: its own min and max, for sizes. */
+static __always_inline size_t am_min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static __always_inline size_t am_max(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
 
 struct am_stripe {
 	am_lock_t lock;
 	/* under the lock only */
-	u32 credit_seg;		/* segment index the credits belong to */
-	size_t credits;		/* claims this stripe may still make there */
-	/* written under the lock, read lock-free (RELAXED) */
+	const struct anchormap_index *credit_idx;	/* the index the credits are for */
+	size_t credits;		/* EMPTY tags this stripe may still fill there */
+	/* written under the lock, read lock-free */
+	u32 chunk_end;		/* end of the storage chunk next_ref is in */
+	u32 next_ref;		/* the ref of this stripe's next entry (protocol 5) */
 	long live;		/* entries present, of this stripe's keys */
-	long deleted;		/* DELETED + DEAD slots not yet reclaimed */
-	u32 removals;		/* removals ever: iterators compare it */
+	long deleted;		/* REMOVED and DEAD entries not yet reclaimed */
 	u32 longest_probe;
 	u64 contended;
 } __aligned(AM_LINE);
 
+/* An arena's bookkeeping; lookups find its entries through map->arena_bias[n]. */
+struct am_arena {
+	void *raw;		/* the allocation; base is aligned inside it */
+	u8 *base;
+	u32 size;		/* entries */
+	u32 chunk;		/* entries a stripe takes at once */
+	u32 claimed;		/* entries handed out to stripes (RELAXED CAS) */
+	size_t bytes;
+};
+
+/* A rebuild in progress (protocol 4); under rebuild_lock unless said. */
+struct am_rebuild {
+	struct anchormap_index *next;
+	u32 born[ANCHORMAP_STRIPES];	/* per stripe: from this ref on, writers add to next */
+	u32 narenas;
+	u32 end[ANCHORMAP_MAX_SEGMENTS];	/* claimed entries per arena at start */
+	size_t base[ANCHORMAP_MAX_SEGMENTS + 1];	/* prefix sums of end[] */
+	size_t pos;		/* next entry position to copy */
+	size_t done;		/* positions copied (ACQ_REL add) */
+	int ready;		/* chunks may be taken (RELEASE/ACQUIRE) */
+};
+
 struct anchormap_shared {
 	struct am_stripe stripes[ANCHORMAP_STRIPES];
-	am_mutex_t grow_lock;
+	struct am_arena arenas[ANCHORMAP_MAX_SEGMENTS];
+	struct am_rebuild rb;
+	struct anchormap_index *retired;	/* replaced indexes, newest first */
+	u32 cur;			/* the arena chunks come from (only grows) */
+	u64 rebuilds;
+	am_mutex_t grow_lock;		/* storage growth */
+	am_mutex_t rebuild_lock;	/* starting and ending a rebuild */
 	struct am_lock_class lclass;	/* the lock classes of this map's locks */
 	struct am_registry_node reg;
 } __aligned(AM_LINE);
 
-/* What a writer puts into a freshly claimed slot. */
+/* What a writer puts into a freshly claimed entry. */
 struct am_filler {
 	const void *value;	/* copied when set, else the value is zeroed */
 	void (*init)(void *value, const void *key, void *arg);
 	int (*try_init)(void *value, const void *key, void *arg);
 	void *arg;
+};
+
+/* A place in an index: group and slot. */
+struct am_place {
+	struct anchormap_group *g;
+	unsigned int i;
 };
 
 /* ---------------------------------------------------------------------
@@ -163,47 +226,28 @@ struct am_filler {
 #define am_cas_relaxed(p, old, new)						\
 	__atomic_compare_exchange_n((p), (old), (new), false, __ATOMIC_RELAXED,	\
 				    __ATOMIC_RELAXED)
+#define am_add_relaxed(p, d)	__atomic_fetch_add((p), (d), __ATOMIC_RELAXED)
+#define am_or_relaxed(p, v)	__atomic_fetch_or((p), (v), __ATOMIC_RELAXED)
 
 /* Counters written under the stripe lock, read lock-free. */
 #define am_counter_add(p, d)	am_store_relaxed((p), am_load_relaxed(p) + (d))
 
-/*
- * Helpers shared with anchormap_get_fast() live in anchormap.h (their
- * private part); these are the names this file knows them by.
- */
-#define am_group_word		__anchormap_group_word
-#define am_fold_mul		__anchormap_fold_mul
-#define am_hash_inline		__anchormap_hash
-#define am_fp			__anchormap_fp
-#define am_zero_bytes		__anchormap_zero_bytes
-#define am_hash_k		__anchormap_hash_k
-#define am_key_eq_k		__anchormap_key_eq_k
-#define am_group_t		__anchormap_group_t
-#define am_group_load		__anchormap_group_load
-#define am_group_match		__anchormap_group_match
-#define am_group_has_empty	__anchormap_group_has_empty
-#define am_group_slot		__anchormap_group_slot
-#define am_group_confirm	__anchormap_group_confirm
-
+#define am_test_point(map, point)	__ANCHORMAP_TEST_POINT(map, point)
 #ifdef ANCHORMAP_TEST_HOOKS
 void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
-#define am_test_point(map, point) do {						\
-	if (anchormap_test_hook)						\
-		anchormap_test_hook((map), (point));				\
-} while (0)
-#else
-#define am_test_point(map, point) do { (void)(map); (void)(point); } while (0)
 #endif
 
 /*
- * What a map without segments (destroyed, or cleared by an init that then
- * failed) looks up in: one group of EMPTY bytes, so that every lookup, the
- * inline ones in clients too, misses without a check of its own.  Never
- * written: every writer and exclusive operation refuses a map whose
- * ->shared is NULL.
+ * What a map without storage (destroyed, or cleared by an init that then
+ * failed) looks up in: an index of one group of EMPTY tags with no overflow,
+ * so that every lookup, the inline ones in clients too, misses without a
+ * check of its own.  Never written: every writer and exclusive operation
+ * refuses a map whose ->shared is NULL.
  */
-static u8 am_no_ctrl[AM_GROUP] __aligned(16);
-static struct anchormap_segment am_no_segment = { .ctrl = am_no_ctrl };
+static union {
+	struct anchormap_index idx;
+	u8 bytes[AM_INDEX_HDR + sizeof(struct anchormap_group)];
+} am_no_index __aligned(AM_LINE);
 
 /* ---------------------------------------------------------------------
  * Hashing
@@ -219,7 +263,7 @@ static struct anchormap_segment am_no_segment = { .ctrl = am_no_ctrl };
  */
 u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
 {
-	return am_hash_inline(key, key_size, seed ^ __ANCHORMAP_K0);
+	return __anchormap_hash(key, key_size, seed ^ __ANCHORMAP_K0);
 }
 AM_EXPORT(anchormap_hash_default);
 
@@ -285,207 +329,189 @@ AM_EXPORT(anchormap_siphash24);
 
 u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
 {
-	return anchormap_siphash24(key, key_size, seed, am_fold_mul(seed ^ AM_K2, AM_K3));
+	return anchormap_siphash24(key, key_size, seed, __anchormap_fold_mul(seed ^ AM_K2, AM_K3));
 }
 AM_EXPORT(anchormap_hash_siphash);
 
 #define AM_STRIPE_OF(h)		((unsigned int)((h) >> 32) & (ANCHORMAP_STRIPES - 1))
-
-/*
- * The control byte of a removed entry: DELETED, 1 + its stripe.  The stripe,
- * not other hash bits: a writer compares the bytes of the removed slots that
- * match its code (am_revive()), and only its own stripe's writers, under the
- * lock it holds, ever wrote those.
- */
-static __always_inline u8 am_del_code(u64 h)
-{
-	return (u8)(1 + AM_STRIPE_OF(h));
-}
-
-static __always_inline bool am_is_deleted(u8 c)
-{
-	return (u8)(c - 1) < 0x40;
-}
 
 static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
 {
 	return &map->shared->stripes[AM_STRIPE_OF(h)];
 }
 
-/* ---------------------------------------------------------------------
- * Group matching, a word (8 control bytes) at a time
- */
-
-static __always_inline u64 am_full_bytes(u64 w)
+static bool am_atomic(const struct anchormap *map)
 {
-	return w & AM_MSB;
-}
-
-static __always_inline unsigned int am_first_byte(u64 mask)
-{
-	return (unsigned int)__builtin_ctzll(mask) >> 3;
+	return map->flags & ANCHORMAP_F_ATOMIC;
 }
 
 /* ---------------------------------------------------------------------
- * Keys and slots
+ * Entries, groups and tags
  */
 
 /* @ks: a constant key size (built-in hash and compare) or AM_GENERIC */
 #define AM_GENERIC	0
 
-static __always_inline u8 *am_slot(const struct anchormap *map,
-				   const struct anchormap_segment *seg, size_t idx)
+static __always_inline u8 *am_entry(const struct anchormap *map, u32 ref)
 {
-	return seg->slots + idx * map->slot_size;
+	return (u8 *)__anchormap_entry(map, ref, map->entry_size);
+}
+
+static __always_inline u32 *am_hdr(const struct anchormap *map, u8 *e)
+{
+	return (u32 *)(void *)(e + map->hdr_off);
+}
+
+static __always_inline u32 am_hdr_word(u32 state, unsigned int stripe)
+{
+	return state | (u32)stripe << AM_HDR_STRIPE_SHIFT;
+}
+
+static __always_inline unsigned int am_hdr_stripe(u32 hdr)
+{
+	return hdr >> AM_HDR_STRIPE_SHIFT;
+}
+
+static __always_inline struct anchormap_group *am_group(const struct anchormap_index *idx,
+							size_t gi)
+{
+	return (struct anchormap_group *)__anchormap_groups(idx) + gi;
+}
+
+/* Free tags (EMPTY or TOMBSTONE) of 8, as 0x80 bits; over-reports RESERVED. */
+static __always_inline u64 am_free_bytes(u64 w)
+{
+	return __anchormap_zero_bytes(w) | __anchormap_match(w, AM_TAG_TOMB);
+}
+
+/*
+ * The lowest slot of a mask of both words in the SWAR layout (slot i of the
+ * first word at bit 8i, of the second at bit 8i + 7), whatever the
+ * readers' group layout is.
+ */
+static __always_inline unsigned int am_word_slot(u64 m)
+{
+	unsigned int b = (unsigned int)__builtin_ctzll(m);
+
+	return (b >> 3) | ((b & 4) << 1);
 }
 
 /* ---------------------------------------------------------------------
  * Lookup: lock-free
  */
 
-/* Candidates of one group: the slot holding @key, or AM_NO_SLOT. */
-static __always_inline size_t am_group_find(const struct anchormap *map,
-					    const struct anchormap_segment *seg, am_group_t grp,
-					    size_t base, const void *key, u8 fp, u32 ks)
+/*
+ * Every group of @key's probe sequence in @idx that its overflow bits lead
+ * to.  Returns the entry (and its place) or NULL.  The readers' rare path
+ * and the writers' lookup.
+ */
+static __always_inline u8 *am_probe(const struct anchormap *map,
+				    const struct anchormap_index *idx, const void *key,
+				    u64 h, u32 ks, struct am_place *pl)
 {
-	u64 m;
-
-	for (m = am_group_match(grp, fp); m; m &= m - 1) {
-		size_t idx = base + am_group_slot(m);
-
-		if (likely(am_group_confirm(seg->ctrl, idx, fp)) &&
-		    likely(am_key_eq_k(map, key, am_slot(map, seg, idx), ks)))
-			return idx;
-	}
-	return AM_NO_SLOT;
-}
-
-static __always_inline size_t am_seg_find(const struct anchormap *map,
-					  const struct anchormap_segment *seg,
-					  const void *key, u64 h, u8 fp, u32 ks)
-{
-	size_t gmask = seg->gmask, g = h & gmask, step = 0, idx;
-	am_group_t grp;
+	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	u8 tag = __anchormap_tag(h), ovf = __anchormap_ovf_bit(h);
 
 	for (;;) {
-		grp = am_group_load(seg->ctrl, g << AM_GROUP_SHIFT);
-		idx = am_group_find(map, seg, grp, g << AM_GROUP_SHIFT, key, fp, ks);
-		if (idx != AM_NO_SLOT)
-			return idx;
-		/* an EMPTY byte ends every probe sequence through this group */
-		if (likely(am_group_has_empty(grp)))
-			return AM_NO_SLOT;
-		if (unlikely(++step > gmask))
-			return AM_NO_SLOT;
-		g = (g + step) & gmask;		/* triangular: visits every group */
+		struct anchormap_group *g = am_group(idx, gi);
+		__anchormap_group_t grp = __anchormap_group_load(g);
+		u64 m;
+
+		for (m = __anchormap_group_match(grp, tag); m; m &= m - 1) {
+			unsigned int i = (unsigned int)__anchormap_group_slot(m);
+			u8 *e;
+
+			if (!__anchormap_group_confirm(g, i, tag))
+				continue;
+			am_test_point(map, ANCHORMAP_TP_LOOKUP_REF);
+			/* ACQUIRE, and the tag again after the compare: protocol 2 */
+			e = am_entry(map, __anchormap_load_ref(g, i));
+			if (__anchormap_key_eq_k(map, key, e, ks) &&
+			    am_load_relaxed(&g->tag[i]) == tag) {
+				if (pl) {
+					pl->g = g;
+					pl->i = i;
+				}
+				return e;
+			}
+		}
+		if (!(am_load_relaxed(&g->overflow) & ovf) || ++step > gmask)
+			return NULL;
+		gi = (gi + step) & gmask;	/* triangular: visits every group */
 	}
 }
 
 /*
- * Segments n-1 down to 0, each probed in full: the writers' lookup, and the
- * rare part of a reader's (a probe past its first candidate, or a map that
- * grew).  Each key-size flavour has its own out-of-line copy
- * (AM_DEFINE_SEARCH), so that the readers' common path stays short and
- * needs few registers, while a map that grew still gets the specialised
- * hash and compare.
+ * Each key-size flavour has its own out-of-line copy, so that a probe past
+ * the home group still gets the specialised hash and compare.
  */
-static __always_inline u8 *am_find_segments(const struct anchormap *map, const void *key,
-					    u64 h, u32 n, u32 ks,
-					    struct anchormap_segment **segp, size_t *idxp,
-					    u32 off)
-{
-	u8 fp = am_fp(h);
-
-	while (n--) {
-		struct anchormap_segment *seg = map->seg[n];
-		size_t idx = am_seg_find(map, seg, key, h, fp, ks);
-
-		if (idx != AM_NO_SLOT) {
-			if (segp) {
-				*segp = seg;
-				*idxp = idx;
-			}
-			return am_slot(map, seg, idx) + off;
-		}
-	}
-	return NULL;
-}
-
 #define AM_DEFINE_SEARCH(name, ks)						\
-static noinline u8 *am_search_##name(const struct anchormap *map, const void *key, \
-				     u64 h, u32 n, struct anchormap_segment **segp, \
-				     size_t *idxp, u32 off)			\
+static noinline u8 *am_search_##name(const struct anchormap *map,		\
+				     const struct anchormap_index *idx,		\
+				     const void *key, u64 h, struct am_place *pl) \
 {										\
-	return am_find_segments(map, key, h, n, ks, segp, idxp, off);		\
+	return am_probe(map, idx, key, h, ks, pl);				\
 }
 AM_DEFINE_SEARCH(4, 4)
 AM_DEFINE_SEARCH(8, 8)
 AM_DEFINE_SEARCH(16, 16)
 AM_DEFINE_SEARCH(generic, AM_GENERIC)
 
-/* Every segment, newest first, with the search specialised for the map. */
-static __always_inline u8 *am_search(const struct anchormap *map, const void *key, u64 h,
-				     struct anchormap_segment **segp, size_t *idxp, u32 off)
+static __always_inline u8 *am_search(const struct anchormap *map,
+				     const struct anchormap_index *idx, const void *key,
+				     u64 h, struct am_place *pl)
 {
-	u32 n = am_load_acquire(&map->nseg);	/* pairs with growth, protocol 3 */
-
 	switch (map->lookup_ks) {
 	case 8:
-		return am_search_8(map, key, h, n, segp, idxp, off);
+		return am_search_8(map, idx, key, h, pl);
 	case 4:
-		return am_search_4(map, key, h, n, segp, idxp, off);
+		return am_search_4(map, idx, key, h, pl);
 	case 16:
-		return am_search_16(map, key, h, n, segp, idxp, off);
+		return am_search_16(map, idx, key, h, pl);
 	default:
-		return am_search_generic(map, key, h, n, segp, idxp, off);
+		return am_search_generic(map, idx, key, h, pl);
 	}
 }
 
-/*
- * The writers' lookup, with the hash already known.  Writers hold their
- * stripe lock, so the readers' inline first-candidate shortcut would buy
- * them little.
- */
-static u8 *am_find(const struct anchormap *map, const void *key, u64 h,
-		   struct anchormap_segment **segp, size_t *idxp)
+/* The current index, for a writer or exclusive operation. */
+static struct anchormap_index *am_index(const struct anchormap *map)
 {
-	return am_search(map, key, h, segp, idxp, 0);
+	return am_load_acquire(&map->index);	/* protocol 4 */
 }
 
 /*
- * The readers' slow path, exported for anchormap_get_fast(): every
- * candidate of every segment, newest first.  The first step
- * (__anchormap_lookup() in anchormap.h) calls it for a fingerprint
- * collision, a probe past the home group or a map that grew.
+ * The readers' slow path, exported for anchormap_get_fast(): the whole
+ * probe, after the first step (__anchormap_lookup() in anchormap.h) found
+ * the home group's overflow bit set.
  */
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
 				    u32 off)
 {
-	return am_search(map, key, h, NULL, NULL, off);
+	u8 *e = am_search(map, am_index(map), key, h, NULL);
+
+	return e ? e + off : NULL;
 }
 AM_EXPORT(__anchormap_lookup_slow);
 
 /*
  * The readers' lookup as the library exports it: the header's first step
  * (the one anchormap_get_fast() inlines), one copy per common key size,
- * each out of line so that it gets the registers to itself; its slow path
- * is a call with four arguments (no stack argument, so no frame and no
- * callee-saved spills on the fast path).
+ * each out of line so that it gets the registers to itself.
  */
 #define AM_DEFINE_LOOKUP(name, ks)						\
 static const u8 *am_lookup_##name(const struct anchormap *map, const void *key, \
 				  u32 off)					\
 {										\
-	return __anchormap_lookup(map, key, am_hash_k(map, key, ks),		\
+	return __anchormap_lookup(map, key, __anchormap_hash_k(map, key, ks),	\
 				  ks ? NULL : map->equal, ks ? ks : map->key_size, \
-				  map->slot_size, off);				\
+				  map->entry_size, off);			\
 }
 AM_DEFINE_LOOKUP(4, 4)
 AM_DEFINE_LOOKUP(8, 8)
 AM_DEFINE_LOOKUP(16, 16)
 AM_DEFINE_LOOKUP(generic, AM_GENERIC)
 
-/* The slot plus @off, or NULL: with @off the value offset, a tail call. */
+/* The entry plus @off, or NULL: with @off the value offset, a tail call. */
 static __always_inline const u8 *am_lookup(const struct anchormap *map, const void *key,
 					   u32 off)
 {
@@ -512,13 +538,13 @@ AM_EXPORT(anchormap_get);
 const void *anchormap_get_key_value(const struct anchormap *map, const void *key,
 				    const void **value)
 {
-	const u8 *slot = NULL;
+	const u8 *e = NULL;
 
 	if (likely(map && key))
-		slot = am_lookup(map, key, 0);
+		e = am_lookup(map, key, 0);
 	if (value)
-		*value = slot ? slot + map->value_off : NULL;
-	return slot;
+		*value = e ? e + map->value_off : NULL;
+	return e;
 }
 AM_EXPORT(anchormap_get_key_value);
 
@@ -529,80 +555,268 @@ bool anchormap_contains_key(const struct anchormap *map, const void *key)
 AM_EXPORT(anchormap_contains_key);
 
 /* ---------------------------------------------------------------------
- * Segments
+ * Storage: arenas
  */
 
-#define AM_SEG_HDR	am_align_up(sizeof(struct anchormap_segment), AM_LINE)
+/* Entries a stripe takes from an arena of @entries at once. */
+static u32 am_arena_chunk(size_t entries)
+{
+	size_t c = entries >> 10;
 
-/* Claims a segment of @nslots allows before the map grows: 7/8 load. */
-static size_t am_limit(size_t nslots)
+	return c < 1 ? 1 : c > 64 ? 64 : (u32)c;
+}
+
+/*
+ * Entries for an arena that takes @entries inserts without growing: every
+ * stripe may strand part of a chunk, so add 64 chunks.  0 when too big.
+ */
+static size_t am_arena_entries(size_t entries)
+{
+	size_t n = entries + (size_t)ANCHORMAP_STRIPES * am_arena_chunk(entries);
+
+	if (n < AM_ARENA_MIN)
+		n = AM_ARENA_MIN;
+	return n > AM_ARENA_MAX ? 0 : n;
+}
+
+/* Allocate an arena of @entries (not yet part of the map) into @ar. */
+static int am_arena_alloc(const struct anchormap *map, struct am_arena *ar, size_t entries,
+			  bool atomic)
+{
+	size_t align = map->value_align > AM_LINE ? map->value_align : AM_LINE;
+	size_t bytes;
+	u8 *raw;
+
+	memset(ar, 0, sizeof(*ar));
+	if (!entries || entries > AM_ARENA_MAX ||
+	    entries > (((size_t)-1 >> 2) - align) / map->entry_size)
+		return -ENOMEM;
+	bytes = entries * map->entry_size + align;
+	raw = am_zalloc(bytes, atomic);	/* zero: every header FREE */
+	if (!raw)
+		return -ENOMEM;
+	ar->raw = raw;
+	ar->base = (u8 *)am_align_up((uintptr_t)raw, align);
+	ar->bytes = bytes;
+	ar->size = (u32)entries;
+	ar->chunk = am_arena_chunk(entries);
+	return 0;
+}
+
+static void am_arena_release(struct am_arena *ar)
+{
+	if (ar->raw)
+		am_free(ar->raw, ar->bytes);
+	memset(ar, 0, sizeof(*ar));
+}
+
+/* Make @ar arena @n of the map (the caller publishes nseg). */
+static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena *ar)
+{
+	map->shared->arenas[n] = *ar;
+	map->arena_bias[n] = (uintptr_t)ar->base -
+			     (uintptr_t)((size_t)n << AM_REF_SHIFT) * map->entry_size;
+}
+
+/* Entries not yet handed to stripes in arenas cur.. */
+static size_t am_arena_room(const struct anchormap *map)
+{
+	const struct anchormap_shared *sh = map->shared;
+	u32 n = am_load_acquire(&map->nseg), k;
+	size_t room = 0;
+
+	for (k = am_load_relaxed(&sh->cur); k < n; k++) {
+		u32 c = am_load_relaxed(&sh->arenas[k].claimed);
+
+		if (c < sh->arenas[k].size)
+			room += sh->arenas[k].size - c;
+	}
+	return room;
+}
+
+/* ---------------------------------------------------------------------
+ * Indexes
+ */
+
+/* Tags of @nslots that may leave EMPTY before the index is rebuilt: 7/8. */
+static size_t am_idx_limit(size_t nslots)
 {
 	return nslots - nslots / 8;
 }
 
 /*
- * Slots for a segment that takes @entries inserts without growing.  A
+ * Slots for an index that takes @entries inserts without a rebuild: a
  * stripe takes credits a chunk (limit/1024) at a time and may strand up to
- * a chunk when the map grows, so allow 1/16 on top of the load limit.
+ * a chunk, and a rebuild starts when 1/16 of the limit is left (so that
+ * writers go on inserting meanwhile), so allow 1/4 on top.
  */
-static size_t am_slots_for(size_t entries)
+static size_t am_idx_slots_for(size_t entries)
 {
-	size_t need, slots = AM_MIN_SLOTS;
+	size_t need, groups = 1;
 
-	if (entries > ((size_t)-1 >> 4))
+	if (entries > ((size_t)-1 >> 6))
 		return 0;
-	need = entries + entries / 15 + 1;
-	while (am_limit(slots) < need) {
-		if (slots > ((size_t)-1 >> 2))
+	need = entries + entries / 4 + 2 * ANCHORMAP_STRIPES + 1;
+	while (am_idx_limit(groups * AM_GROUP) < need) {
+		if (groups > ((size_t)-1 >> 8) / AM_LINE)
 			return 0;
-		slots <<= 1;
+		groups <<= 1;
 	}
-	return slots;
+	return groups * AM_GROUP;
 }
 
-static bool am_atomic(const struct anchormap *map)
+static struct anchormap_index *am_idx_alloc(size_t nslots, bool atomic)
 {
-	return map->flags & ANCHORMAP_F_ATOMIC;
+	size_t groups = nslots / AM_GROUP, bytes;
+	struct anchormap_index *idx;
+
+	if (!groups || groups > ((size_t)-1 >> 8) / AM_LINE)
+		return NULL;
+	bytes = AM_INDEX_HDR + groups * AM_LINE;
+	idx = am_zalloc(bytes, atomic);	/* zero: every tag EMPTY, no overflow */
+	if (!idx)
+		return NULL;
+	idx->gmask = groups - 1;
+	idx->nslots = nslots;
+	idx->limit = am_idx_limit(nslots);
+	idx->chunk = idx->limit >> 10 ? idx->limit >> 10 : 1;
+	idx->bytes = bytes;
+	idx->avail = (long)idx->limit;
+	return idx;
 }
 
-static struct anchormap_segment *am_seg_alloc(const struct anchormap *map, size_t nslots,
-					      bool atomic)
+static void am_idx_free(struct anchormap_index *idx)
 {
-	size_t align = map->value_align > AM_LINE ? map->value_align : AM_LINE;
-	size_t ctrl = am_align_up(nslots, AM_LINE);
-	size_t bytes, data;
-	struct anchormap_segment *seg;
-	uintptr_t slots;
-
-	if (!nslots || nslots > ((size_t)-1 >> 2) / map->slot_size)
-		return NULL;
-	data = nslots * map->slot_size;
-	bytes = AM_SEG_HDR + ctrl + (align - AM_LINE) + data;
-	if (bytes < data)
-		return NULL;
-	seg = am_zalloc(bytes, atomic);	/* zero: every byte EMPTY */
-	if (!seg)
-		return NULL;
-	seg->ctrl = (u8 *)seg + AM_SEG_HDR;
-	slots = am_align_up((uintptr_t)(seg->ctrl + ctrl), align);
-	seg->slots = (u8 *)slots;
-	seg->nslots = nslots;
-	seg->gmask = nslots / AM_GROUP - 1;
-	seg->limit = am_limit(nslots);
-	seg->chunk = seg->limit >> 10 ? seg->limit >> 10 : 1;
-	seg->bytes = bytes;
-	seg->avail = (long)seg->limit;
-	return seg;
+	if (idx && idx != &am_no_index.idx)
+		am_free(idx, idx->bytes);
 }
 
-static void am_seg_free(struct anchormap_segment *seg)
+/* Free the replaced indexes: exclusive, or destroy. */
+static void am_free_retired(struct anchormap *map)
 {
-	if (seg)
-		am_free(seg, seg->bytes);
+	struct anchormap_index *idx = map->shared->retired, *older;
+
+	for (; idx; idx = older) {
+		older = idx->older;
+		am_idx_free(idx);
+	}
+	map->shared->retired = NULL;
+}
+
+/*
+ * Claim a free tag on @h's probe sequence in @idx: the first group with an
+ * EMPTY or TOMBSTONE tag, trying them in turn when other stripes win them.
+ * Every group passed gets @h's overflow bit, before the entry is placed.
+ * Returns false when no group has room (an index rebuilt too small).
+ */
+static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl, u8 *was,
+			 u32 *probes)
+{
+	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	u8 ovf = __anchormap_ovf_bit(h);
+
+	for (;;) {
+		struct anchormap_group *g = am_group(idx, gi);
+		u64 w0 = __anchormap_group_word(g->tag, 0), w1 = __anchormap_group_word(g->tag, 8);
+		/* tombstones first: an EMPTY tag taken is one this index never gets back */
+		u64 cand[2] = {
+			__anchormap_match(w0, AM_TAG_TOMB) >> 7 |
+				(__anchormap_match(w1, AM_TAG_TOMB) & 0x80808080ULL),
+			__anchormap_zero_bytes(w0) >> 7 |
+				(__anchormap_zero_bytes(w1) & 0x80808080ULL),
+		};
+		int pass;
+
+		for (pass = 0; pass < 2; pass++) {
+			u64 m;
+
+			for (m = cand[pass]; m; m &= m - 1) {
+				unsigned int i = am_word_slot(m);
+				u8 expect = am_load_relaxed(&g->tag[i]);
+
+				if (expect != AM_TAG_EMPTY && expect != AM_TAG_TOMB)
+					continue;	/* over-reported, or taken */
+				/* RELAXED: no data flows through RESERVED (protocol 2) */
+				if (am_cas_relaxed(&g->tag[i], &expect, AM_TAG_RESERVED)) {
+					pl->g = g;
+					pl->i = i;
+					*was = expect;
+					*probes = (u32)step + 1;
+					return true;
+				}
+			}
+		}
+		if (!(am_load_relaxed(&g->overflow) & ovf))
+			am_or_relaxed(&g->overflow, ovf);
+		if (++step > gmask)
+			return false;
+		gi = (gi + step) & gmask;
+	}
+}
+
+/* Make a claimed tag FULL for entry @ref: protocol 2. */
+static void am_publish_tag(const struct anchormap *map, const struct am_place *pl, u32 ref,
+			   u64 h)
+{
+	am_store_release(&pl->g->ref[pl->i], ref);
+	am_test_point(map, ANCHORMAP_TP_PUBLISH_TAG);
+	am_store_release(&pl->g->tag[pl->i], __anchormap_tag(h));
+}
+
+/* The place of entry @ref in @idx (a writer of its stripe, or exclusive). */
+static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struct am_place *pl)
+{
+	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	u8 tag = __anchormap_tag(h), ovf = __anchormap_ovf_bit(h);
+	unsigned int i;
+
+	for (;;) {
+		struct anchormap_group *g = am_group(idx, gi);
+
+		for (i = 0; i < AM_GROUP; i++) {
+			if (am_load_relaxed(&g->tag[i]) == tag &&
+			    am_load_relaxed(&g->ref[i]) == ref) {
+				pl->g = g;
+				pl->i = i;
+				return true;
+			}
+		}
+		if (!(am_load_relaxed(&g->overflow) & ovf) || ++step > gmask)
+			return false;
+		gi = (gi + step) & gmask;
+	}
+}
+
+/* Entry @ref leaves @idx: its tag becomes a TOMBSTONE (protocol 2). */
+static void am_drop_ref(struct anchormap_index *idx, u64 h, u32 ref)
+{
+	struct am_place pl;
+
+	if (am_find_ref(idx, h, ref, &pl))
+		am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_TOMB);
+}
+
+/*
+ * Add entry @ref to an index no reader uses yet (a rebuild's): claim and
+ * publish at once.  An index with no room is marked broken, and the rebuild
+ * discards it.  Returns whether an EMPTY tag was used.
+ */
+static bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
+{
+	struct am_place pl;
+	u32 probes;
+	u8 was;
+
+	if (!am_claim_tag(idx, h, &pl, &was, &probes)) {
+		am_store_relaxed(&idx->broken, 1);
+		return false;
+	}
+	am_publish_tag(NULL, &pl, ref, h);	/* no reader uses the index yet */
+	return was == AM_TAG_EMPTY;
 }
 
 /* ---------------------------------------------------------------------
- * Stripes, credits and growth (writers)
+ * Stripes, credits and storage growth (writers)
  */
 
 static void am_stripe_lock(const struct anchormap *map, struct am_stripe *st,
@@ -619,65 +833,420 @@ static void am_stripe_unlock(const struct anchormap *map, struct am_stripe *st,
 }
 
 /*
- * Take one claim in segment @n for a writer holding @st.  Credits come from
- * the segment's shared avail counter a chunk at a time, so that writers on
- * different stripes rarely touch the same cache line.
+ * Take one credit (leave for an EMPTY tag) in @idx for a writer holding
+ * @st.  Credits come from the index's shared avail counter a chunk at a
+ * time, so that writers on different stripes rarely touch the same cache
+ * line.  *@low is set when the index is down to its last 1/16: time to
+ * start a rebuild, while writers can still insert.
  */
-static bool am_take_credit(struct anchormap *map, struct am_stripe *st, u32 n)
+static bool am_take_credit(struct am_stripe *st, struct anchormap_index *idx, bool *low)
 {
-	struct anchormap_segment *seg = map->seg[n];
 	long avail, take;
 
 	/* written under the lock, peeked at by statistics: marked stores */
-	if (st->credit_seg != n) {
-		am_store_relaxed(&st->credit_seg, n);
+	if (st->credit_idx != idx) {
+		am_store_relaxed(&st->credit_idx, idx);
 		am_store_relaxed(&st->credits, 0);
 	}
 	if (st->credits) {
 		am_store_relaxed(&st->credits, st->credits - 1);
 		return true;
 	}
-	avail = am_load_relaxed(&seg->avail);
+	avail = am_load_relaxed(&idx->avail);
 	do {
-		if (avail <= 0)
+		if (avail <= 0) {
+			*low = true;
 			return false;
-		take = avail < (long)seg->chunk ? avail : (long)seg->chunk;
-	} while (!am_cas_relaxed(&seg->avail, &avail, avail - take));
+		}
+		take = (long)am_min((size_t)avail, idx->chunk);
+	} while (!am_cas_relaxed(&idx->avail, &avail, avail - take));
+	if (avail - take < (long)(idx->limit / 16))
+		*low = true;
 	am_store_relaxed(&st->credits, (size_t)take - 1);
 	return true;
 }
 
 /*
- * Claim an EMPTY slot on @h's probe sequence: the first group that has an
- * EMPTY byte, trying its EMPTY bytes in turn when other stripes win them.
+ * Give @st a storage chunk: entries from the first arena with some left,
+ * in increasing ref order (protocol 5).  False when every arena is used up.
  */
-static size_t am_claim(struct anchormap_segment *seg, u64 h, u32 *probes)
+static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 {
-	size_t gmask = seg->gmask, g = h & gmask, step = 0;
+	struct anchormap_shared *sh = map->shared;
+	u32 n = am_load_acquire(&map->nseg);	/* protocol 3 */
+	u32 k = am_load_relaxed(&sh->cur);
 
-	for (;;) {
-		size_t base = g << AM_GROUP_SHIFT;
+	for (; k < n; k++) {
+		struct am_arena *ar = &sh->arenas[k];
+		u32 c = am_load_relaxed(&ar->claimed), take;
 
-		for (;;) {
-			u64 m0 = am_zero_bytes(am_group_word(seg->ctrl, base));
-			u64 m1 = am_zero_bytes(am_group_word(seg->ctrl, base + 8));
-			size_t idx;
-			u8 expect = AM_EMPTY;
-
-			if (!(m0 | m1))
-				break;
-			idx = base + (m0 ? am_first_byte(m0) : 8 + am_first_byte(m1));
-			/* RELAXED: no data flows through RESERVED (protocol 1) */
-			if (am_cas_relaxed(&seg->ctrl[idx], &expect, AM_RESERVED)) {
-				*probes = (u32)step + 1;
-				return idx;
+		while (c < ar->size) {
+			take = (u32)am_min(ar->size - c, ar->chunk);
+			if (am_cas_relaxed(&ar->claimed, &c, c + take)) {
+				am_store_release(&st->next_ref, k << AM_REF_SHIFT | c);
+				am_store_relaxed(&st->chunk_end, k << AM_REF_SHIFT | (c + take));
+				return true;
 			}
 		}
-		if (++step > gmask)
-			return AM_NO_SLOT;
-		g = (g + step) & gmask;
+		/* used up: later chunks come from the next arena */
+		if (am_load_relaxed(&sh->cur) == k)
+			am_cas_relaxed(&sh->cur, &k, k + 1);
+	}
+	return false;
+}
+
+/* What storage growth should append, or 0 entries for nothing to do. */
+static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entries,
+			size_t *entries)
+{
+	struct anchormap_shared *sh = map->shared;
+	size_t total = 0, want;
+	u32 k;
+
+	*entries = 0;
+	if (!min_entries && n != seen)
+		return 0;	/* another writer grew it meanwhile */
+	if (min_entries && am_arena_room(map) >= am_arena_entries(min_entries))
+		return 0;
+	if (n == ANCHORMAP_MAX_SEGMENTS)
+		return -ENOMEM;
+	for (k = 0; k < n; k++)
+		total += sh->arenas[k].size;
+	want = am_max(total / 2, AM_ARENA_MIN);
+	if (min_entries) {
+		size_t need = am_arena_entries(min_entries);
+
+		if (!need)
+			need = AM_ARENA_MAX;	/* more than one arena: the caller loops */
+		if (need > want)
+			want = need;
+	}
+	*entries = am_min(want, AM_ARENA_MAX);
+	return 0;
+}
+
+/*
+ * Append an arena after @seen arenas, with room for @min_entries more
+ * inserts (0: half of what the map has).  A writer that lost the race to
+ * grow finds nseg != seen and retries at once.
+ *
+ * The growth lock is held across the allocation, so that racing writers
+ * wait rather than each allocate an arena, except for an
+ * ANCHORMAP_F_ATOMIC map, whose growth lock is a raw spinlock: no allocator
+ * may run under one (PREEMPT_RT), so the lock is dropped around the
+ * allocation and the decision is made again afterwards (the xas_nomem
+ * pattern; am_rebuild_start() repeats it for indexes).
+ */
+static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may_sleep)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct am_arena fresh = { 0 };
+	bool drop = am_atomic(map);
+	size_t entries;
+	int err;
+	u32 n;
+
+	am_mutex_lock(&sh->grow_lock, am_atomic(map));
+	for (;;) {
+		n = am_load_relaxed(&map->nseg);	/* only growers write it */
+		err = am_grow_size(map, n, seen, min_entries, &entries);
+		if (err || !entries || (fresh.raw && fresh.size >= entries))
+			break;
+		if (drop)
+			am_mutex_unlock(&sh->grow_lock, true);
+		am_arena_release(&fresh);
+		err = am_arena_alloc(map, &fresh, entries, !may_sleep && am_atomic(map));
+		if (drop)
+			am_mutex_lock(&sh->grow_lock, true);
+		if (err || !drop)
+			break;	/* without drop nothing changed: we held the lock */
+	}
+	if (!err && entries && fresh.raw) {
+		am_arena_install(map, n, &fresh);
+		am_test_point(map, ANCHORMAP_TP_GROW_PUBLISH);
+		am_store_release(&map->nseg, n + 1);	/* publish: protocol 3 */
+		fresh.raw = NULL;
+	}
+	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
+	am_arena_release(&fresh);	/* allocated but not needed after all */
+	return err;
+}
+
+/* ---------------------------------------------------------------------
+ * Rebuild: a new index while readers keep using the current one
+ *
+ * Started by a writer that found the index down to its last 1/16 (or full),
+ * by anchormap_reserve(), or by nothing else.  The new index is published
+ * in map->next before a sweep over the stripe locks, so every writer that
+ * starts after the sweep adds its inserts and removals to it too (next
+ * first, then the current index).  What was in storage before the sweep is
+ * copied in chunks of AM_REBUILD_CHUNK entries, each under the locks of its
+ * entries' stripes, one stripe at a time: a writer waits at most for one
+ * chunk, at any map size.  Every writer that meets a rebuild copies one
+ * chunk after its own operation; one that cannot insert without it copies
+ * the rest.  The writer that completes the last chunk makes the new index
+ * current (protocol 4).
+ */
+
+/* Slots for the index a rebuild makes room for @extra more entries in. */
+static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t extra)
+{
+	const struct anchormap_index *cur = am_index(map), *old;
+	size_t want = am_idx_slots_for(live + extra), retired = cur->bytes;
+
+	/* the same size when tombstones filled it, else room to grow into */
+	if (want && want > cur->nslots)
+		want = am_idx_slots_for(live + live / 2 + extra);
+	if (want && cur->nslots > want)
+		want = cur->nslots;	/* never smaller */
+	/*
+	 * Replaced indexes are kept until an exclusive operation: keep their
+	 * sum (this one included) below the new index, by doubling when the
+	 * same size would not be.
+	 */
+	for (old = map->shared->retired; old; old = old->older)
+		retired += old->bytes;
+	if (want == cur->nslots && retired > cur->bytes)
+		want = cur->nslots * 2;
+	return want;
+}
+
+/* Take and drop every stripe lock; with @born, note each stripe's next ref. */
+static void am_sweep(struct anchormap *map, u32 *born)
+{
+	unsigned long flags = 0;
+	int s;
+
+	for (s = 0; s < ANCHORMAP_STRIPES; s++) {
+		struct am_stripe *st = &map->shared->stripes[s];
+
+		am_stripe_lock(map, st, &flags);
+		if (born)	/* marked: writers of this stripe read it */
+			am_store_relaxed(&born[s], st->next_ref);
+		am_stripe_unlock(map, st, flags);
 	}
 }
+
+static size_t am_len_sum(const struct anchormap *map);
+static void am_rebuild_finish(struct anchormap *map);
+
+/*
+ * Start a rebuild for @extra more entries, into *@pre if it is big enough
+ * (then taken).  Returns 0, -EBUSY when one is running already, or -ENOMEM
+ * (the current index goes on serving).
+ */
+static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
+			    struct anchormap_index **pre)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct am_rebuild *rb = &sh->rb;
+	struct anchormap_index *next = NULL;
+
+	if (pre && *pre) {	/* allocated by the caller, so that this cannot fail */
+		next = *pre;
+		*pre = NULL;
+	}
+	bool drop = am_atomic(map);
+	size_t slots;
+	u32 k;
+
+	am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+	for (;;) {
+		if (am_load_relaxed(&map->next)) {
+			am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+			if (pre && !*pre)
+				*pre = next;	/* the caller's again */
+			else
+				am_idx_free(next);
+			return -EBUSY;
+		}
+		slots = am_rebuild_slots(map, am_len_sum(map), extra);
+		if (!slots)
+			break;
+		if (next && next->nslots >= slots)
+			break;
+		if (drop)
+			am_mutex_unlock(&sh->rebuild_lock, true);
+		am_idx_free(next);
+		next = am_idx_alloc(slots, !may_sleep && am_atomic(map));
+		if (drop)
+			am_mutex_lock(&sh->rebuild_lock, true);
+		if (!next || !drop)
+			break;
+	}
+	if (!next) {
+		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		return -ENOMEM;
+	}
+	rb->next = next;
+	/* until the sweep reaches a stripe, its writers leave next to the copy */
+	for (k = 0; k < ANCHORMAP_STRIPES; k++)
+		am_store_relaxed(&rb->born[k], AM_NOT_SWEPT);
+	am_store_release(&map->next, next);	/* protocol 4 */
+	am_test_point(map, ANCHORMAP_TP_REBUILD_SWEEP);
+	am_sweep(map, rb->born);
+	rb->narenas = am_load_acquire(&map->nseg);
+	rb->base[0] = 0;
+	for (k = 0; k < rb->narenas; k++) {
+		rb->end[k] = am_load_relaxed(&sh->arenas[k].claimed);
+		rb->base[k + 1] = rb->base[k] + rb->end[k];
+	}
+	rb->pos = 0;
+	am_store_relaxed(&rb->done, 0);
+	if (rb->base[rb->narenas])
+		am_store_release(&rb->ready, 1);
+	else
+		am_rebuild_finish(map);	/* nothing to copy */
+	am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+	return 0;
+}
+
+/* Make the rebuilt index current, or discard a broken one.  Under rebuild_lock. */
+static void am_rebuild_finish(struct anchormap *map)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct anchormap_index *next = sh->rb.next, *old = am_index(map);
+
+	am_store_relaxed(&sh->rb.ready, 0);
+	if (am_load_relaxed(&next->broken)) {
+		am_store_release(&map->next, NULL);
+		am_sweep(map, NULL);	/* no writer holds it any more */
+		am_idx_free(next);
+	} else {
+		am_store_release(&map->index, next);	/* protocol 4 */
+		/* writers that saw the old index add to next: let them finish */
+		am_sweep(map, NULL);
+		am_store_release(&map->next, NULL);
+		old->older = sh->retired;	/* readers may still be in it */
+		am_store_release(&sh->retired, old);	/* statistics walk the list */
+		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
+	}
+	sh->rb.next = NULL;
+}
+
+/* Copy the live entries among storage positions [p, p + n) into rb->next. */
+static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct am_rebuild *rb = &sh->rb;
+	struct am_stripe *st = NULL;
+	unsigned long flags = 0;
+	long used = 0;
+	u32 k = 0;
+
+	while (rb->base[k + 1] <= p)
+		k++;
+	for (; n; n--, p++) {
+		u32 ref, hdr;
+		unsigned int s;
+		u8 *e;
+
+		while (rb->base[k + 1] <= p)
+			k++;
+		ref = k << AM_REF_SHIFT | (u32)(p - rb->base[k]);
+		e = am_entry(map, ref);
+		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
+		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE)
+			continue;
+		s = am_hdr_stripe(hdr);
+		if (ref >= am_load_relaxed(&rb->born[s]))
+			continue;	/* its writer added it to next */
+		if (st != &sh->stripes[s]) {
+			if (st)
+				am_stripe_unlock(map, st, flags);
+			st = &sh->stripes[s];
+			am_stripe_lock(map, st, &flags);
+		}
+		/* under its stripe's lock: not removed meanwhile */
+		if ((am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE) != AM_HDR_LIVE)
+			continue;
+		if (am_add_ref(rb->next, __anchormap_hash_k(map, e, AM_GENERIC), ref))
+			used++;
+	}
+	if (st)
+		am_stripe_unlock(map, st, flags);
+	if (used)
+		am_add_relaxed(&rb->next->avail, -used);
+}
+
+/* Copy one chunk of a running rebuild.  False when none is left to take. */
+static bool am_rebuild_step(struct anchormap *map)
+{
+	struct anchormap_shared *sh = map->shared;
+	struct am_rebuild *rb = &sh->rb;
+	size_t p, n, total;
+
+	if (!am_load_acquire(&rb->ready))
+		return false;
+	am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+	if (!am_load_relaxed(&rb->ready)) {
+		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		return false;
+	}
+	total = rb->base[rb->narenas];
+	p = rb->pos;
+	n = am_min(total - p, AM_REBUILD_CHUNK);
+	rb->pos = p + n;
+	if (!n) {
+		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		return false;
+	}
+	am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+
+	am_test_point(map, ANCHORMAP_TP_REBUILD_CHUNK);
+	am_rebuild_copy(map, p, n);
+	/* ACQ_REL: the finisher's switch follows every chunk's stores (protocol 4) */
+	if (__atomic_add_fetch(&rb->done, n, __ATOMIC_ACQ_REL) == total) {
+		am_test_point(map, ANCHORMAP_TP_REBUILD_SWITCH);
+		am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+		am_rebuild_finish(map);
+		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+	}
+	return true;
+}
+
+/*
+ * Help a rebuild to its end and wait for it, or start one if none runs:
+ * for a writer that cannot insert without it, and for reserve.  An atomic
+ * map's writer does not wait for chunks others are copying (it may have
+ * interrupted one of them): -ENOMEM, reserve first.
+ */
+static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
+			   struct anchormap_index **pre)
+{
+	struct anchormap_index *before = am_index(map);
+	int err = 0;
+
+	if (!am_load_acquire(&map->next)) {
+		err = am_rebuild_start(map, extra, may_sleep, pre);
+		if (err == -ENOMEM)
+			return err;
+	}
+	while (am_rebuild_step(map))
+		am_cond_resched(am_atomic(map) && !may_sleep);
+	while (am_load_acquire(&map->next)) {
+		if (am_atomic(map) && !may_sleep)
+			return -ENOMEM;
+		am_cond_resched(false);
+		am_cpu_relax();
+	}
+	if (am_index(map) == before)
+		return -ENOMEM;	/* discarded: the rebuild could not place an entry */
+	return 0;
+}
+
+/* After a writer's operation: start a rebuild if asked, then copy a chunk. */
+static void am_rebuild_help(struct anchormap *map, bool start)
+{
+	if (start && !am_load_relaxed(&map->next))
+		(void)am_rebuild_start(map, 0, false, NULL);
+	if (am_load_relaxed(&map->next))
+		(void)am_rebuild_step(map);
+}
+
+/* ---------------------------------------------------------------------
+ * Writers
+ */
 
 /*
  * An init callback's error as an ERR_PTR code: a negative errno passes; any
@@ -689,245 +1258,134 @@ static long am_init_error(int err)
 	return err < 0 && err >= -MAX_ERRNO ? err : -EINVAL;
 }
 
-/*
- * Fill a claimed slot and publish it.  On an init error the slot is left
- * DEAD: it cannot go back to EMPTY while readers may have probed past it.
- */
-static u8 *am_fill(struct anchormap *map, struct anchormap_segment *seg, struct am_stripe *st,
-		   const void *key, u64 h, const struct am_filler *f)
+/* What an insert found missing, to get with the stripe lock dropped. */
+enum am_need {
+	AM_NEED_NOTHING,
+	AM_NEED_STORAGE,
+	AM_NEED_INDEX,
+};
+
+/* Fill entry @e for @key; an init error leaves it DEAD. */
+static int am_fill(struct anchormap *map, u8 *e, const void *key, const struct am_filler *f)
 {
-	u32 probes = 0;
-	size_t idx = am_claim(seg, h, &probes);
-	u8 *slot, *value;
+	u8 *value = e + map->value_off;
 	int err;
 
-	if (unlikely(idx == AM_NO_SLOT))
-		return ERR_PTR(-ENOMEM);	/* credits make this unreachable */
-	slot = am_slot(map, seg, idx);
-	value = slot + map->value_off;
-	memcpy(slot, key, map->key_size);
+	memcpy(e, key, map->key_size);
 	if (f->value)
 		memcpy(value, f->value, map->value_size);
 	else
 		memset(value, 0, map->value_size);
 	if (f->init)
-		f->init(value, slot, f->arg);
+		f->init(value, e, f->arg);
 	if (f->try_init) {
-		err = f->try_init(value, slot, f->arg);
-		if (err) {
-			am_store_release(&seg->ctrl[idx], AM_DEAD);
-			am_counter_add(&st->deleted, 1);
-			return ERR_PTR(am_init_error(err));
-		}
+		err = f->try_init(value, e, f->arg);
+		if (err)
+			return (int)am_init_error(err);
 	}
-	/* before publishing: an iterator that sees the entry sees its probe */
-	if (probes > st->longest_probe)
-		am_store_relaxed(&st->longest_probe, probes);
-	am_store_release(&seg->ctrl[idx], am_fp(h));	/* publish: protocol 1 */
-	am_counter_add(&st->live, 1);
-	return slot;
-}
-
-/* Does @seg have claims left for @entries more inserts, with credit slack? */
-static bool am_room(const struct anchormap_segment *seg, size_t entries)
-{
-	long avail = am_load_relaxed(&seg->avail);
-
-	if (entries > ((size_t)-1 >> 4))
-		return false;	/* no segment is that big: am_slots_for() says so */
-	return avail > 0 && (size_t)avail >= entries + entries / 15;
-}
-
-/* What growth should append after the newest segment, or 0 for nothing. */
-static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entries,
-			size_t *slots)
-{
-	const struct anchormap_segment *last = map->seg[n - 1];
-	size_t want;
-
-	*slots = 0;
-	if (!min_entries && n != seen)
-		return 0;	/* another writer grew it meanwhile */
-	if (min_entries && am_room(last, min_entries))
-		return 0;
-	if (n == ANCHORMAP_MAX_SEGMENTS)
-		return -ENOMEM;
-	want = am_slots_for(min_entries);
-	if (!want)
-		return -ENOMEM;
-	*slots = last->nslots << 1;
-	if (want > *slots)
-		*slots = want;
 	return 0;
 }
 
 /*
- * Append a segment after @seen segments, big enough for @min_entries more
- * inserts (0: just twice the last).  A writer that lost the race to grow
- * finds nseg != seen and retries at once.
- *
- * The growth lock is held across the allocation, so that racing writers
- * wait rather than each allocate a segment, except for an
- * ANCHORMAP_F_ATOMIC map, whose growth lock is a raw spinlock: no allocator
- * may run under one (PREEMPT_RT), so the lock is dropped around the
- * allocation and the decision is made again afterwards (the xas_nomem
- * pattern).
+ * Insert @key, absent, under its stripe lock: a storage entry from the
+ * stripe's chunk, a tag in the current index (and in next during a
+ * rebuild), filled, published.  Returns the entry, an ERR_PTR, or NULL with
+ * *@need saying what to get first.
  */
-static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may_sleep)
+static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
+			    struct anchormap_index *idx, struct anchormap_index *next,
+			    const void *key, u64 h, const struct am_filler *f,
+			    enum am_need *need, bool *low)
 {
-	struct anchormap_shared *sh = map->shared;
-	struct anchormap_segment *seg = NULL;
-	bool drop = am_atomic(map);
-	size_t slots;
+	unsigned int s = AM_STRIPE_OF(h);
+	struct am_place pl;
+	u32 ref, probes;
+	u8 *e, was;
 	int err;
-	u32 n;
 
-	am_mutex_lock(&sh->grow_lock, am_atomic(map));
-	for (;;) {
-		n = am_load_relaxed(&map->nseg);	/* only growers write it */
-		err = am_grow_size(map, n, seen, min_entries, &slots);
-		if (err || !slots || (seg && seg->nslots >= slots))
-			break;
-		if (drop)
-			am_mutex_unlock(&sh->grow_lock, true);
-		am_seg_free(seg);
-		seg = am_seg_alloc(map, slots, !may_sleep && am_atomic(map));
-		if (drop)
-			am_mutex_lock(&sh->grow_lock, true);
-		if (!seg) {
-			err = -ENOMEM;
-			break;
-		}
-		if (!drop)
-			break;	/* nothing changed: we held the lock */
-	}
-	if (!err && slots && seg) {
-		map->seg[n] = seg;
-		am_store_release(&map->top, seg);	/* publish: protocol 3 */
-		am_test_point(map, ANCHORMAP_TP_GROW_PUBLISH);
-		am_store_release(&map->nseg, n + 1);	/* after top: protocol 3 */
-		seg = NULL;
-	}
-	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
-	am_seg_free(seg);	/* allocated but not needed after all */
-	return err;
-}
-
-/* Revival's value check: are the removed copy's bytes the ones being inserted? */
-static bool am_bytes_zero(const u8 *p, u32 n)
-{
-	while (n && !*p) {
-		p++;
-		n--;
-	}
-	return !n;
-}
-
-static bool am_revivable(const struct anchormap *map, const u8 *slot,
-			 const struct am_filler *f)
-{
-	const u8 *value = slot + map->value_off;
-
-	if (f->value)
-		return !memcmp(value, f->value, map->value_size);
-	return am_bytes_zero(value, map->value_size);
-}
-
-/*
- * Revival of a removed entry.  A key removed and inserted again, over and
- * over (a hot key of a cache, a member of a set toggled in and out), would
- * otherwise leave a tombstone on its own probe sequence each time, and its
- * lookups would walk past all of them.  When a removed copy of the key in
- * the newest segment holds exactly the bytes being inserted, making it FULL
- * again changes no byte anyone may hold a pointer to, so the contract
- * allows it: the slot is not reused for other bytes.  Only the last copy
- * of the key on its probe sequence, so that the live copy, if any, is
- * always the last one: an earlier copy never comes back once a later one
- * exists, which is what lets the walk meet a key at most once (see
- * "Iteration"); only in the newest segment (no insert lands in an older
- * one); never with a @release callback (the caller may count on one
- * release per insert) nor for init functions (the value is not known
- * before).  Called with the stripe lock held and the key absent: every copy
- * of the key was placed and removed under this lock.
- */
-static noinline u8 *am_revive(struct anchormap *map, struct am_stripe *st,
-			      const void *key, u64 h, const struct am_filler *f)
-{
-	/* the newest segment; growth may run: protocol 3 */
-	struct anchormap_segment *seg = am_load_acquire(&map->top);
-	size_t gmask = seg->gmask, g = h & gmask, step = 0, last = AM_NO_SLOT;
-	u8 code = am_del_code(h);
-
-	if (map->release || f->init || f->try_init)
+	if (st->next_ref == st->chunk_end && !am_take_chunk(map, st)) {
+		*need = AM_NEED_STORAGE;
 		return NULL;
-	for (;;) {
-		size_t base = g << AM_GROUP_SHIFT;
-		am_group_t grp = am_group_load(seg->ctrl, base);
-		u64 m;
-
-		/* in slot order: a later copy in one group has a higher index */
-		for (m = am_group_match(grp, code); m; m &= m - 1) {
-			size_t idx = base + am_group_slot(m);
-
-			/*
-			 * RELAXED: @code names this stripe, so this slot was
-			 * written and removed under the lock we hold (protocol 2)
-			 */
-			if (am_load_relaxed(&seg->ctrl[idx]) == code &&
-			    am_key_eq_k(map, key, am_slot(map, seg, idx), AM_GENERIC))
-				last = idx;
-		}
-		if (am_group_has_empty(grp) || ++step > gmask)
-			break;
-		g = (g + step) & gmask;
 	}
-	if (last == AM_NO_SLOT || !am_revivable(map, am_slot(map, seg, last), f))
-		return NULL;	/* an earlier copy never comes back */
-	am_counter_add(&st->deleted, -1);
-	am_store_release(&seg->ctrl[last], am_fp(h));	/* protocol 1 */
+	ref = st->next_ref;
+	if (!am_claim_tag(idx, h, &pl, &was, &probes)) {
+		*low = true;
+		*need = AM_NEED_INDEX;
+		return NULL;
+	}
+	if (was == AM_TAG_EMPTY && !am_take_credit(st, idx, low)) {
+		am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_EMPTY);	/* never published */
+		*need = AM_NEED_INDEX;
+		return NULL;
+	}
+	e = am_entry(map, ref);
+	err = am_fill(map, e, key, f);
+	/* the entry is used up either way: protocol 5 */
+	am_store_release(&st->next_ref, ref + 1);
+	if (err) {
+		am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, s));
+		am_counter_add(&st->deleted, 1);
+		am_store_relaxed(&pl.g->tag[pl.i], was);	/* never published */
+		if (was == AM_TAG_EMPTY)
+			am_store_relaxed(&st->credits, st->credits + 1);
+		return ERR_PTR(err);
+	}
+	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
+	/* next first, unless the rebuild's copy will add it: protocol 4 */
+	if (next && next != idx && ref >= am_load_relaxed(&map->shared->rb.born[s]) &&
+	    am_add_ref(next, h, ref))
+		am_add_relaxed(&next->avail, -1);
+	if (probes > st->longest_probe)
+		am_store_relaxed(&st->longest_probe, probes);
+	am_publish_tag(map, &pl, ref, h);	/* protocol 2 */
 	am_counter_add(&st->live, 1);
-	return am_slot(map, seg, last);
+	return e;
 }
 
 /*
  * The one writer path: find @key or insert it, under its stripe lock.
- * Growth may sleep, so it runs with the stripe dropped and the lookup is
- * redone afterwards (another writer may have inserted the key meanwhile).
+ * Growth and rebuilds may sleep, so they run with the stripe dropped and
+ * the lookup is redone afterwards (another writer may have inserted the key
+ * meanwhile).
  */
 static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 		     const struct am_filler *f, bool *inserted)
 {
 	struct am_stripe *st = am_stripe_of(map, h);
+	struct anchormap_index *idx, *next;
 	unsigned long flags = 0;
-	u8 *slot;
+	enum am_need need;
+	bool low = false;
+	u8 *e;
 	u32 n;
 	int err;
 
 	*inserted = false;
 	for (;;) {
+		need = AM_NEED_NOTHING;
 		am_stripe_lock(map, st, &flags);
-		slot = am_find(map, key, h, NULL, NULL);
-		if (slot)
-			break;
-		/* no removed copy of this stripe's keys anywhere: the common insert */
-		slot = st->deleted ? am_revive(map, st, key, h, f) : NULL;
-		if (slot) {
-			*inserted = true;
-			break;
-		}
 		n = am_load_acquire(&map->nseg);
-		if (am_take_credit(map, st, n - 1)) {
-			slot = am_fill(map, map->seg[n - 1], st, key, h, f);
-			*inserted = !IS_ERR(slot);
-			break;
+		/* next, then index: protocol 4 */
+		next = am_load_acquire(&map->next);
+		idx = am_index(map);
+		e = am_search(map, idx, key, h, NULL);
+		if (!e) {
+			e = am_insert_locked(map, st, idx, next, key, h, f, &need, &low);
+			*inserted = e && !IS_ERR(e);
 		}
 		am_stripe_unlock(map, st, flags);
-		err = am_grow(map, n, 0, false);
+		if (need == AM_NEED_NOTHING)
+			break;
+		if (need == AM_NEED_STORAGE)
+			err = am_grow(map, n, 0, false);
+		else
+			err = am_rebuild_sync(map, 0, false, NULL);
+		low = false;
 		if (err)
 			return ERR_PTR(err);
 	}
-	am_stripe_unlock(map, st, flags);
-	return slot;
+	am_rebuild_help(map, low);
+	return e;
 }
 
 static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am_filler *f,
@@ -936,17 +1394,17 @@ static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am
 	*inserted = false;
 	if (unlikely(!map || !key || !map->shared))
 		return ERR_PTR(-EINVAL);
-	return am_upsert(map, key, am_hash_k(map, key, AM_GENERIC), f, inserted);
+	return am_upsert(map, key, __anchormap_hash_k(map, key, AM_GENERIC), f, inserted);
 }
 
 int anchormap_insert(struct anchormap *map, const void *key, const void *value)
 {
 	struct am_filler f = { .value = value };
 	bool inserted;
-	u8 *slot = am_upsert_key(map, key, &f, &inserted);
+	u8 *e = am_upsert_key(map, key, &f, &inserted);
 
-	if (IS_ERR(slot))
-		return (int)PTR_ERR(slot);
+	if (IS_ERR(e))
+		return (int)PTR_ERR(e);
 	return inserted;
 }
 AM_EXPORT(anchormap_insert);
@@ -956,9 +1414,9 @@ static const void *am_get_or_fill(struct anchormap *map, const void *key,
 				  const struct am_filler *f)
 {
 	bool inserted;
-	u8 *slot = am_upsert_key(map, key, f, &inserted);
+	u8 *e = am_upsert_key(map, key, f, &inserted);
 
-	return IS_ERR(slot) ? (const void *)slot : slot + map->value_off;
+	return IS_ERR(e) ? (const void *)e : e + map->value_off;
 }
 
 const void *anchormap_get_or_insert(struct anchormap *map, const void *key, const void *value)
@@ -987,13 +1445,34 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
 }
 AM_EXPORT(anchormap_get_or_try_insert_with);
 
+static size_t am_idx_room(const struct anchormap *map);
+
 int anchormap_reserve(struct anchormap *map, size_t additional)
 {
+	struct anchormap_index *pre = NULL;
+	size_t want;
+	int err;
+
 	if (!map || !map->shared)
 		return -EINVAL;
 	if (!additional)
 		return 0;
-	return am_grow(map, 0, additional, true);
+	if (additional > ((size_t)-1 >> 8))
+		return -ENOMEM;
+	/* the index first, so that a failure leaves the map as it was */
+	want = additional + additional / 8 + 2 * ANCHORMAP_STRIPES;
+	if (am_idx_room(map) < want) {
+		pre = am_idx_alloc(am_rebuild_slots(map, am_len_sum(map), additional), false);
+		if (!pre)
+			return -ENOMEM;
+	}
+	do {	/* an arena holds at most AM_ARENA_MAX: more takes several */
+		err = am_grow(map, 0, additional, true);
+	} while (!err && am_arena_room(map) < additional);
+	while (!err && am_idx_room(map) < want)
+		err = am_rebuild_sync(map, additional, true, &pre);
+	am_idx_free(pre);
+	return err;
 }
 AM_EXPORT(anchormap_reserve);
 
@@ -1017,27 +1496,36 @@ AM_EXPORT(anchormap_extend);
 
 int anchormap_remove(struct anchormap *map, const void *key)
 {
-	struct anchormap_segment *seg;
+	struct anchormap_index *idx, *next;
+	struct am_place pl;
 	struct am_stripe *st;
 	unsigned long flags = 0;
-	size_t idx;
+	u32 ref;
+	u8 *e;
 	u64 h;
 
 	if (unlikely(!map || !key || !map->shared))
 		return -EINVAL;
-	h = am_hash_k(map, key, AM_GENERIC);
+	h = __anchormap_hash_k(map, key, AM_GENERIC);
 	st = am_stripe_of(map, h);
 	am_stripe_lock(map, st, &flags);
-	if (!am_find(map, key, h, &seg, &idx)) {
+	next = am_load_acquire(&map->next);	/* next, then index: protocol 4 */
+	idx = am_index(map);
+	e = am_search(map, idx, key, h, &pl);
+	if (!e) {
 		am_stripe_unlock(map, st, flags);
 		return 0;
 	}
-	/* counters first: an iterator that sees a re-insert sees this (protocol 4) */
-	am_counter_add(&st->removals, 1);
+	ref = am_load_relaxed(&pl.g->ref[pl.i]);
+	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_REMOVED, AM_STRIPE_OF(h)));
+	if (next && next != idx)
+		am_drop_ref(next, h, ref);	/* next first: protocol 4 */
+	am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_TOMB);	/* protocol 2 */
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
-	am_store_release(&seg->ctrl[idx], am_del_code(h));	/* protocol 2 */
 	am_stripe_unlock(map, st, flags);
+	if (next)
+		am_rebuild_help(map, false);
 	return 1;
 }
 AM_EXPORT(anchormap_remove);
@@ -1046,16 +1534,21 @@ AM_EXPORT(anchormap_remove);
  * Sizes and statistics (lock-free, RELAXED sums)
  */
 
-size_t anchormap_len(const struct anchormap *map)
+static size_t am_len_sum(const struct anchormap *map)
 {
 	long sum = 0;
 	int i;
 
-	if (!map || !map->shared)
-		return 0;
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
 		sum += am_load_relaxed(&map->shared->stripes[i].live);
 	return sum > 0 ? (size_t)sum : 0;
+}
+
+size_t anchormap_len(const struct anchormap *map)
+{
+	if (!map || !map->shared)
+		return 0;
+	return am_len_sum(map);
 }
 AM_EXPORT(anchormap_len);
 
@@ -1065,33 +1558,52 @@ bool anchormap_is_empty(const struct anchormap *map)
 }
 AM_EXPORT(anchormap_is_empty);
 
-/* Claims still possible in the newest segment, counting stripes' credits. */
-static size_t am_free_claims(const struct anchormap *map)
+/* EMPTY tags still to be filled in the current index, counting stripes' credits. */
+static size_t am_idx_room(const struct anchormap *map)
 {
-	u32 n = am_load_acquire(&map->nseg);
-	long sum = am_load_relaxed(&map->seg[n - 1]->avail);
+	const struct anchormap_index *idx = am_index(map);
+	long sum = am_load_relaxed(&idx->avail);
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
 		const struct am_stripe *st = &map->shared->stripes[i];
 
 		/* racy peek at lock-protected fields: an estimate is enough */
-		if (am_load_relaxed(&st->credit_seg) == n - 1)
+		if (am_load_relaxed(&st->credit_idx) == idx)
 			sum += (long)am_load_relaxed(&st->credits);
 	}
 	return sum > 0 ? (size_t)sum : 0;
 }
 
+/* Storage entries still free: arenas' unclaimed ones and stripes' chunks. */
+static size_t am_storage_room(const struct anchormap *map)
+{
+	size_t room = am_arena_room(map);
+	int i;
+
+	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
+		const struct am_stripe *st = &map->shared->stripes[i];
+
+		room += am_load_relaxed(&st->chunk_end) - am_load_relaxed(&st->next_ref);
+	}
+	return room;
+}
+
 size_t anchormap_capacity(const struct anchormap *map)
 {
+	size_t a, b;
+
 	if (!map || !map->shared)
 		return 0;
-	return anchormap_len(map) + am_free_claims(map);
+	a = am_storage_room(map);
+	b = am_idx_room(map);
+	return anchormap_len(map) + am_min(a, b);
 }
 AM_EXPORT(anchormap_capacity);
 
 void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 {
+	const struct anchormap_index *idx, *old;
 	u32 n, i;
 
 	if (!s)
@@ -1101,14 +1613,23 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 		return;
 	s->name = map->name ? map->name : "anchormap";
 	s->len = anchormap_len(map);
-	s->capacity = s->len + am_free_claims(map);
+	s->capacity = anchormap_capacity(map);
 	n = am_load_acquire(&map->nseg);
 	s->segments = n;
 	s->bytes = sizeof(struct anchormap_shared);
 	for (i = 0; i < n; i++) {
-		s->slots += map->seg[i]->nslots;
-		s->bytes += map->seg[i]->bytes;
+		s->entries += map->shared->arenas[i].size;
+		s->bytes += map->shared->arenas[i].bytes;
 	}
+	idx = am_index(map);
+	s->slots = idx->nslots;
+	s->index_bytes = idx->bytes;
+	s->index_used = idx->limit - am_idx_room(map);
+	s->bytes += idx->bytes;
+	for (old = am_load_acquire(&map->shared->retired); old; old = old->older)
+		s->retired_bytes += old->bytes;
+	s->bytes += s->retired_bytes;
+	s->rebuilds = am_load_relaxed(&map->shared->rebuilds);
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
 		const struct am_stripe *st = &map->shared->stripes[i];
 		u32 probe = am_load_relaxed(&st->longest_probe);
@@ -1124,41 +1645,16 @@ AM_EXPORT(anchormap_stats);
 /* ---------------------------------------------------------------------
  * Iteration
  *
- * No key twice: a key can have several copies only through remove and
- * re-insert, and a re-insert always goes to the newest segment, at a later
- * position of the key's own probe sequence than any earlier copy in that
- * segment (the groups before an earlier copy were full when it was placed,
- * and stay full).  So the walk is ordered to meet later copies first:
- *
- *  - segments from the newest present at init down to the oldest: a copy
- *    re-inserted after the walk left a segment lands in a newer one, which
- *    the walk has already done or does not cover;
- *  - groups from the highest index down: along a probe sequence the group
- *    index grows (triangular steps) until it wraps past the end of the
- *    segment, so an unwrapped later copy sits in a group walked earlier.
- *
- * What is left is a key in the walk's newest segment whose probe sequence
- * may wrap (its stripe's longest probe reaches past the segment's end from
- * its home group): there, if the stripe saw a removal since init and a
- * removed copy of the key sits in a group already walked, the key is
- * skipped.  The price: such a key is also skipped when that copy was
- * removed before the walk began (see README).
- *
- * Inside a group, too, a later copy has a higher index (a writer claims the
- * lowest EMPTY byte of the first group with one, and bytes below an earlier
- * copy were taken already), so the walk visits slots from the highest index
- * down as well.  The group's two words are loaded only to find candidates;
- * each candidate is checked FULL (ACQUIRE) when the walk reaches it, and
- * yielded only then.  That needs no consistent snapshot of the group, which
- * revival could fool (a byte going FULL -> DELETED -> FULL between two
- * loads): a key the walk met at slot p is never met again lower down,
- * because an insert after p places a copy above p, and revival brings back
- * only a key's last copy, never one below p.  A key present throughout keeps
- * one live slot, FULL at the load and at the visit.
+ * A walk reads storage, not the index: arena by arena, entry by entry, up
+ * to what each arena had handed out when the walk reached it, yielding the
+ * LIVE ones.  Entries never move and a header never goes back to LIVE, so
+ * an entry present for the whole walk is yielded exactly once.  A key can
+ * have several entries only through remove and re-insert, and only one is
+ * LIVE at a time; the walk skips every entry at or past its stripe's next
+ * ref at anchormap_iter_init() (protocol 5), that is every entry inserted
+ * after the walk began, so it never meets a key twice: of two entries of
+ * one key, the later was inserted after the earlier was removed.
  */
-
-/* it->group before the first group of the walk's first segment */
-#define AM_ITER_FRESH	((size_t)-1)
 
 static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map)
 {
@@ -1168,12 +1664,11 @@ static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map
 	it->map = map;
 	if (!map || !map->shared)
 		return;
-	it->top = am_load_acquire(&map->nseg);
-	it->seg = it->top ? it->top - 1 : 0;
-	it->group = AM_ITER_FRESH;
-	it->mask = 0;
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		it->removals[i] = am_load_relaxed(&map->shared->stripes[i].removals);
+		it->born[i] = am_load_acquire(&map->shared->stripes[i].next_ref);
+	it->narenas = am_load_acquire(&map->nseg);	/* protocol 3 */
+	if (it->narenas)
+		it->end = am_load_relaxed(&map->shared->arenas[0].claimed);
 }
 
 void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
@@ -1183,159 +1678,47 @@ void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
 }
 AM_EXPORT(anchormap_iter_init);
 
-/* Load the FULL bytes of the next group into it->mask (bit i: slot i), as candidates. */
-static bool am_iter_load_group(struct anchormap_iter *it)
+static bool am_iter_step(struct anchormap_iter *it, const void **key, void **value)
 {
 	const struct anchormap *map = it->map;
 
-	for (;;) {
-		const struct anchormap_segment *seg = map->seg[it->seg];
-		u64 w0, w1;
-		size_t base;
-
-		if (it->group == AM_ITER_FRESH) {
-			it->group = seg->gmask;
-		} else if (it->group) {
-			it->group--;
-		} else {
-			if (!it->seg)
-				return false;
-			it->seg--;
-			seg = map->seg[it->seg];
-			it->group = seg->gmask;
-		}
-		base = it->group << AM_GROUP_SHIFT;
-		/* candidates only: each is checked when visited (am_iter_next()) */
-		w0 = am_group_word(seg->ctrl, base);
-		am_test_point(map, ANCHORMAP_TP_ITER_WORDS);
-		w1 = am_group_word(seg->ctrl, base + 8);
-		am_test_point(map, ANCHORMAP_TP_ITER_LOADED);
-		w0 = am_full_bytes(w0);
-		w1 = am_full_bytes(w1);
-		it->mask = 0;
-		for (; w0; w0 &= w0 - 1)
-			it->mask |= 1ULL << am_first_byte(w0);
-		for (; w1; w1 &= w1 - 1)
-			it->mask |= 1ULL << (8 + am_first_byte(w1));
-		if (it->mask)
-			return true;
-	}
-}
-
-/*
- * Is there a DELETED copy of @key on its probe sequence before the current
- * group, in a group the walk has passed (a higher index)?
- */
-static bool am_iter_seen_copy(const struct anchormap_iter *it,
-			      const struct anchormap_segment *seg, const u8 *key, u64 h)
-{
-	const struct anchormap *map = it->map;
-	size_t gmask = seg->gmask, g = h & gmask, step = 0;
-
-	for (;;) {
-		size_t base = g << AM_GROUP_SHIFT, i;
-
-		if (g == it->group)
-			return false;	/* copies lie before the live one */
-		for (i = 0; g > it->group && i < AM_GROUP; i++) {
-			/* ACQUIRE pairs with the remover's RELEASE (protocol 2) */
-			if (am_load_acquire(&seg->ctrl[base + i]) == am_del_code(h) &&
-			    am_key_eq_k(map, key, am_slot(map, seg, base + i), AM_GENERIC))
-				return true;
-		}
-		if (++step > gmask)
-			return false;
-		g = (g + step) & gmask;
-	}
-}
-
-/*
- * Can a probe sequence from @h's home group, @groups groups long at most,
- * wrap past the end of @seg?  Triangular: step i is i(i+1)/2 groups on.
- */
-static bool am_probe_may_wrap(const struct anchormap_segment *seg, u64 h, u32 groups)
-{
-	size_t steps = groups ? groups - 1 : 0;
-
-	return steps * (steps + 1) / 2 >= seg->gmask + 1 - (h & seg->gmask);
-}
-
-/* Could the live copy of @slot's key at the current group be a second one? */
-static bool am_iter_maybe_seen(const struct anchormap_iter *it,
-			       const struct anchormap_segment *seg, const u8 *slot)
-{
-	const struct anchormap *map = it->map;
-	const struct am_stripe *st;
-	u64 h;
-
-	if (it->seg != it->top - 1)
-		return false;	/* no re-insert lands in an older segment */
-	h = am_hash_k(map, slot, AM_GENERIC);
-	st = am_stripe_of(map, h);
-	if (am_load_relaxed(&st->removals) == it->removals[AM_STRIPE_OF(h)])
-		return false;	/* no removal of this key since init */
-	/* every copy of this key was placed by its stripe: within its longest probe */
-	if (!am_probe_may_wrap(seg, h, am_load_relaxed(&st->longest_probe)))
-		return false;	/* unwrapped: earlier copies are walked later */
-	return am_iter_seen_copy(it, seg, slot, h);
-}
-
-static bool am_iter_next(struct anchormap_iter *it, u8 **keyp, bool shared)
-{
-	const struct anchormap *map = it->map;
-
-	if (!map || !map->shared || !it->top)
+	if (!map || !map->shared)
 		return false;
 	am_test_point(map, ANCHORMAP_TP_ITER_NEXT);
 	for (;;) {
-		const struct anchormap_segment *seg;
-		unsigned int bit;
-		size_t idx;
-		u8 *slot;
+		u32 ref, hdr;
+		u8 *e;
 
-		if (!it->mask && !am_iter_load_group(it)) {
-			it->top = 0;	/* ended: stay ended */
-			return false;
+		if (it->pos >= it->end) {
+			if (it->arena + 1 >= it->narenas)
+				return false;
+			it->arena++;
+			it->pos = 0;
+			it->end = am_load_relaxed(&map->shared->arenas[it->arena].claimed);
+			continue;
 		}
-		seg = map->seg[it->seg];
-		/* the highest slot first: see "Iteration" */
-		bit = 63 - (unsigned int)__builtin_clzll(it->mask);
-		it->mask &= ~(1ULL << bit);
-		idx = (it->group << AM_GROUP_SHIFT) + bit;
-		/* ACQUIRE: protocol 1; a byte no longer FULL was removed meanwhile */
-		if (!(am_load_acquire(&seg->ctrl[idx]) & AM_FULL_BIT))
+		ref = it->arena << AM_REF_SHIFT | it->pos++;
+		e = am_entry(map, ref);
+		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
+		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE || ref >= it->born[am_hdr_stripe(hdr)])
 			continue;
-		slot = am_slot(map, seg, idx);
-		if (shared && am_iter_maybe_seen(it, seg, slot))
-			continue;
-		*keyp = slot;
+		if (key)
+			*key = e;
+		if (value)
+			*value = e + map->value_off;
 		return true;
 	}
 }
 
-/* Both iter_next flavours: @shared adds the no-duplicate check. */
-static bool am_iter_step(struct anchormap_iter *it, const void **key, void **value, bool shared)
-{
-	u8 *slot;
-
-	if (!it || !am_iter_next(it, &slot, shared))
-		return false;
-	if (key)
-		*key = slot;
-	if (value)
-		*value = slot + it->map->value_off;
-	return true;
-}
-
 bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void **value)
 {
-	return am_iter_step(it, key, (void **)value, true);
+	return it && am_iter_step(it, key, (void **)value);
 }
 AM_EXPORT(anchormap_iter_next);
 
 bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value)
 {
-	return am_iter_step(it, key, value, false);
+	return it && am_iter_step(it, key, value);
 }
 AM_EXPORT(anchormap_iter_next_mut);
 
@@ -1355,8 +1738,8 @@ static int am_check_params(const struct anchormap_params *p)
 }
 
 /*
- * Geometry of a slot (key, then the value at its alignment): the header's,
- * which anchormap_get_fast() computes from its constant params.
+ * Geometry of an entry (key, value at its alignment, header): the
+ * header's, which anchormap_get_fast() computes from its constant params.
  */
 static void am_set_geometry(struct anchormap *map, const struct anchormap_params *p)
 {
@@ -1364,7 +1747,8 @@ static void am_set_geometry(struct anchormap *map, const struct anchormap_params
 	map->value_size = p->value_size;
 	map->value_align = __anchormap_value_align(p);
 	map->value_off = __anchormap_value_off(p);
-	map->slot_size = __anchormap_slot_size(p);
+	map->hdr_off = __anchormap_hdr_off(p);
+	map->entry_size = __anchormap_entry_size(p);
 	map->fast_sig = __anchormap_fast_sig(p);
 }
 
@@ -1382,9 +1766,66 @@ static void am_params_of(const struct anchormap *map, struct anchormap_params *p
 	p->name = map->name;
 }
 
+/* Free all storage and indexes; the map then reads empty.  Exclusive. */
+static void am_free_all(struct anchormap *map)
+{
+	struct anchormap_index *idx = map->index;
+	u32 n = map->nseg, k;
+
+	am_store_release(&map->index, &am_no_index.idx);
+	am_store_release(&map->nseg, 0);
+	for (k = 0; k < n; k++) {
+		am_arena_release(&map->shared->arenas[k]);
+		map->arena_bias[k] = 0;
+	}
+	am_idx_free(idx);
+	am_free_retired(map);
+	/* a rebuild writers left unfinished: nothing is built from it now */
+	am_store_relaxed(&map->shared->rb.ready, 0);
+	am_idx_free(map->next);
+	am_store_release(&map->next, NULL);
+	map->shared->rb.next = NULL;
+}
+
+/*
+ * Finish a rebuild writers left unfinished (every writer copies one chunk,
+ * so one stays pending when writes stop): for an exclusive operation that
+ * changes the index in place, which must not leave the new one behind.
+ */
+static void am_rebuild_settle(struct anchormap *map)
+{
+	while (am_rebuild_step(map))
+		am_cond_resched(am_atomic(map));
+}
+
+/* Storage for @entries inserts: one arena, or several of AM_ARENA_MAX. */
+static int am_alloc_storage(struct anchormap *map, size_t entries)
+{
+	struct am_arena ar;
+	u32 n = 0;
+
+	do {
+		size_t want = am_arena_entries(entries);
+		int err;
+
+		if (!want)
+			want = AM_ARENA_MAX;
+		if (n == ANCHORMAP_MAX_SEGMENTS)
+			return -ENOMEM;
+		err = am_arena_alloc(map, &ar, want, false);
+		if (err)
+			return err;
+		am_arena_install(map, n++, &ar);
+		am_store_release(&map->nseg, n);
+		entries = entries > want ? entries - want : 0;
+	} while (entries);
+	return 0;
+}
+
 int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity)
 {
 	struct anchormap_shared *sh;
+	struct anchormap_index *idx;
 	size_t slots;
 	int i, err;
 
@@ -1394,7 +1835,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	if (err)
 		return err;
 	memset(map, 0, sizeof(*map));
-	map->top = &am_no_segment;	/* a failed init leaves a map that reads empty */
+	map->index = &am_no_index.idx;	/* a failed init leaves a map that reads empty */
 	am_set_geometry(map, p);
 	map->flags = p->flags;
 	map->hash = p->hash;
@@ -1406,105 +1847,117 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	if (!p->hash && !p->equal)
 		map->lookup_ks = p->key_size;	/* per-key-size lookups and searches */
 
-	slots = am_slots_for(capacity);
-	if (!slots || slots > ((size_t)-1 >> 2) / map->slot_size)
+	slots = am_idx_slots_for(capacity);
+	if (!slots || capacity > ((size_t)-1 >> 8) / map->entry_size)
 		return -ENOMEM;
 	sh = am_zalloc(sizeof(*sh), false);	/* init runs in process context */
 	if (!sh)
 		return -ENOMEM;
-	map->seg[0] = am_seg_alloc(map, slots, false);
-	if (!map->seg[0] || am_lock_class_init(&sh->lclass, p->name)) {
+	map->shared = sh;
+	idx = am_idx_alloc(slots, false);
+	err = idx ? am_alloc_storage(map, capacity) : -ENOMEM;
+	if (err || am_lock_class_init(&sh->lclass, p->name)) {
 		am_lock_class_fini(&sh->lclass);
-		am_seg_free(map->seg[0]);
-		map->seg[0] = NULL;
+		am_idx_free(idx);
+		am_free_all(map);
+		map->shared = NULL;
 		am_free(sh, sizeof(*sh));
 		return -ENOMEM;
 	}
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
 		am_lock_init(&sh->stripes[i].lock, am_atomic(map), &sh->lclass);
 	am_mutex_init(&sh->grow_lock, am_atomic(map), &sh->lclass);
-	map->shared = sh;
+	am_mutex_init(&sh->rebuild_lock, am_atomic(map), &sh->lclass);
 	/* the map is not shared yet: the caller publishes it */
-	am_store_release(&map->nseg, 1);
-	am_store_release(&map->top, map->seg[0]);
+	am_store_release(&map->index, idx);
 	am_registry_add(&sh->reg, map);
 	return 0;
 }
 AM_EXPORT(anchormap_init);
 
-static void am_release_slot(const struct anchormap *map, u8 *slot)
+static void am_release_entry(const struct anchormap *map, u8 *e)
 {
 	if (map->release)
-		map->release(slot, slot + map->value_off, map->priv);
+		map->release(e, e + map->value_off, map->priv);
 }
 
 /*
- * Exclusive walk over every slot holding bytes the map owns: live entries
+ * Exclusive walk over every entry holding bytes the map owns: live ones
  * (@fn_live) and removed ones (released here).  Preempts now and then:
- * these walks can cover millions of slots.
+ * these walks can cover millions of entries.
  */
 static void am_walk_owned(struct anchormap *map,
-			  void (*fn_live)(struct anchormap *map, u8 *slot, void *arg), void *arg)
+			  void (*fn_live)(struct anchormap *map, u8 *e, void *arg), void *arg)
 {
-	u32 n = am_load_relaxed(&map->nseg), i;
-	size_t idx;
+	u32 n = am_load_relaxed(&map->nseg), k, i;
 
-	for (i = 0; i < n; i++) {
-		struct anchormap_segment *seg = map->seg[i];
+	for (k = 0; k < n; k++) {
+		u32 end = am_load_relaxed(&map->shared->arenas[k].claimed);
 
-		for (idx = 0; idx < seg->nslots; idx++) {
-			u8 c = am_load_relaxed(&seg->ctrl[idx]);
-			u8 *slot = am_slot(map, seg, idx);
+		for (i = 0; i < end; i++) {
+			u8 *e = am_entry(map, k << AM_REF_SHIFT | i);
+			u32 state = am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE;
 
-			if (c & AM_FULL_BIT) {
+			if (state == AM_HDR_LIVE) {
 				if (fn_live)
-					fn_live(map, slot, arg);
-			} else if (am_is_deleted(c)) {
-				am_release_slot(map, slot);
+					fn_live(map, e, arg);
+			} else if (state == AM_HDR_REMOVED) {
+				am_release_entry(map, e);
 			}
-			if ((idx & 4095) == 4095)
+			if ((i & 4095) == 4095)
 				am_cond_resched(am_atomic(map));
 		}
 	}
 }
 
-static void am_release_live(struct anchormap *map, u8 *slot, void *arg)
+static void am_release_live(struct anchormap *map, u8 *e, void *arg)
 {
-	am_release_slot(map, slot);
+	am_release_entry(map, e);
 }
 
-static void am_reset_stripes(struct anchormap *map)
+/* Stripes of a map whose storage starts afresh at @ref (its entries below). */
+static void am_restart_stripes(struct anchormap *map, u32 ref)
 {
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
 		struct am_stripe *st = &map->shared->stripes[i];
 
-		am_store_relaxed(&st->credit_seg, 0);
+		/* marked stores: anchormap_stats (/proc) reads these meanwhile */
+		am_store_relaxed(&st->credit_idx, NULL);
 		am_store_relaxed(&st->credits, 0);
-		am_store_relaxed(&st->live, 0);
-		am_store_relaxed(&st->deleted, 0);
+		am_store_relaxed(&st->next_ref, ref);
+		am_store_relaxed(&st->chunk_end, ref);
 	}
 }
 
-/* Free every segment but @keep (may be NULL), making @keep the only one. */
-static void am_drop_segments(struct anchormap *map, struct anchormap_segment *keep)
+static void am_zero_counts(struct anchormap *map)
 {
-	u32 n = am_load_relaxed(&map->nseg), i;
+	int i;
 
-	/* /proc readers (anchormap_stats) must not see the segments change */
-	if (keep)
-		am_registry_del(&map->shared->reg);
-	for (i = 0; i < n; i++) {
-		if (map->seg[i] != keep)
-			am_seg_free(map->seg[i]);
-		map->seg[i] = NULL;
+	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
+		am_store_relaxed(&map->shared->stripes[i].live, 0);
+		am_store_relaxed(&map->shared->stripes[i].deleted, 0);
 	}
-	map->seg[0] = keep;
-	am_store_release(&map->nseg, keep ? 1 : 0);
-	am_store_release(&map->top, keep ? keep : &am_no_segment);
-	if (keep)
-		am_registry_add(&map->shared->reg, map);
+}
+
+/*
+ * Replace storage and index by @ar (its first @used entries filled) and
+ * @idx.  /proc readers (anchormap_stats) must not see the arenas change:
+ * the caller took the map out of the registry.
+ */
+static void am_replace(struct anchormap *map, struct am_arena *ar, u32 used,
+		       struct anchormap_index *idx)
+{
+	struct anchormap_shared *sh = map->shared;
+
+	am_free_all(map);
+	ar->claimed = used;
+	am_arena_install(map, 0, ar);
+	am_store_relaxed(&sh->cur, 0);
+	am_store_release(&map->nseg, 1);
+	am_store_release(&map->index, idx);
+	am_restart_stripes(map, used);
 }
 
 static void am_destroy(struct anchormap *map, bool release)
@@ -1514,7 +1967,7 @@ static void am_destroy(struct anchormap *map, bool release)
 	am_registry_del(&map->shared->reg);	/* before anything is freed */
 	if (release)
 		am_walk_owned(map, am_release_live, NULL);
-	am_drop_segments(map, NULL);
+	am_free_all(map);
 	am_lock_class_fini(&map->shared->lclass);	/* no lock of the map is used now */
 	am_free(map->shared, sizeof(*map->shared));
 	map->shared = NULL;
@@ -1536,74 +1989,84 @@ void *anchormap_get_mut(struct anchormap *map, const void *key)
 }
 AM_EXPORT(anchormap_get_mut);
 
+/* The entry of @key in the current index (exclusive, or under its stripe lock). */
+static u8 *am_find(const struct anchormap *map, const void *key, u64 h, struct am_place *pl)
+{
+	return am_search(map, am_index(map), key, h, pl);
+}
+
 bool anchormap_modify(struct anchormap *map, const void *key,
 		      void (*fn)(void *value, const void *key, void *arg), void *arg)
 {
-	u8 *slot;
+	u8 *e;
 
 	if (!map || !key || !map->shared)
 		return false;
-	slot = am_find(map, key, am_hash_k(map, key, AM_GENERIC), NULL, NULL);
-	if (!slot)
+	e = am_find(map, key, __anchormap_hash_k(map, key, AM_GENERIC), NULL);
+	if (!e)
 		return false;
 	if (fn)
-		fn(slot + map->value_off, slot, arg);
+		fn(e + map->value_off, e, arg);
 	return true;
 }
 AM_EXPORT(anchormap_modify);
 
+/* An entry whose bytes the caller now owns or that was released: DEAD, out of the index. */
+static void am_kill(struct anchormap *map, u8 *e, u64 h, const struct am_place *pl)
+{
+	struct am_stripe *st = am_stripe_of(map, h);
+
+	am_store_relaxed(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, AM_STRIPE_OF(h)));
+	am_store_relaxed(&pl->g->tag[pl->i], AM_TAG_TOMB);
+	am_counter_add(&st->live, -1);
+	am_counter_add(&st->deleted, 1);
+}
+
 int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out, void *value_out)
 {
-	struct anchormap_segment *seg;
-	struct am_stripe *st;
-	size_t idx, base;
-	u8 *slot;
-	u64 h, w0, w1;
+	struct am_place pl;
+	u8 *e;
+	u64 h;
 
 	if (!map || !key || !map->shared)
 		return -EINVAL;
-	h = am_hash_k(map, key, AM_GENERIC);
-	slot = am_find(map, key, h, &seg, &idx);
-	if (!slot)
+	am_rebuild_settle(map);
+	h = __anchormap_hash_k(map, key, AM_GENERIC);
+	e = am_find(map, key, h, &pl);
+	if (!e)
 		return 0;
 	if (key_out)
-		memcpy(key_out, slot, map->key_size);
+		memcpy(key_out, e, map->key_size);
 	if (value_out)
-		memcpy(value_out, slot + map->value_off, map->value_size);
-	st = am_stripe_of(map, h);
-	am_counter_add(&st->live, -1);
-	am_counter_add(&st->removals, 1);
-	base = idx & ~(size_t)(AM_GROUP - 1);
-	w0 = am_group_word(seg->ctrl, base);
-	w1 = am_group_word(seg->ctrl, base + 8);
-	if (am_zero_bytes(w0) | am_zero_bytes(w1)) {
-		/*
-		 * The group still has an EMPTY byte, so it always had one and no
-		 * probe sequence ever continued past it: the slot can be EMPTY
-		 * again, and claimed again.
-		 */
-		am_store_relaxed(&seg->ctrl[idx], AM_EMPTY);
-		if (seg == map->seg[map->nseg - 1])
-			am_store_relaxed(&seg->avail, am_load_relaxed(&seg->avail) + 1);
-	} else {
-		/* the caller owns the bytes now: a tombstone that is never released */
-		am_store_relaxed(&seg->ctrl[idx], AM_DEAD);
-		am_counter_add(&st->deleted, 1);
-	}
+		memcpy(value_out, e + map->value_off, map->value_size);
+	am_kill(map, e, h, &pl);	/* the caller owns the bytes: never released */
 	return 1;
 }
 AM_EXPORT(anchormap_remove_entry);
 
-/* Empty the newest segment in place and free the others. */
+/* Empty the map in place: keep its biggest arena, zeroed, and its index. */
 static void am_reset(struct anchormap *map)
 {
-	struct anchormap_segment *keep = map->seg[map->nseg - 1];
+	struct anchormap_shared *sh = map->shared;
+	struct anchormap_index *idx = map->index;
+	u32 n = map->nseg, k, big = 0;
+	struct am_arena ar;
 
-	am_drop_segments(map, keep);
-	memset(keep->ctrl, 0, keep->nslots);	/* all EMPTY */
-	/* marked stores: anchormap_stats (/proc) reads these meanwhile (protocol 4) */
-	am_store_relaxed(&keep->avail, (long)keep->limit);
-	am_reset_stripes(map);
+	am_registry_del(&sh->reg);
+	for (k = 1; k < n; k++)
+		if (sh->arenas[k].size > sh->arenas[big].size)
+			big = k;
+	ar = sh->arenas[big];
+	memset(ar.base, 0, (size_t)ar.claimed * map->entry_size);
+	memset(sh->arenas + big, 0, sizeof(ar));	/* kept: am_free_all() skips it */
+	map->index = &am_no_index.idx;			/* kept too */
+	memset((u8 *)idx + AM_INDEX_HDR, 0, (idx->gmask + 1) * AM_LINE);
+	idx->avail = (long)idx->limit;
+	idx->broken = 0;
+	idx->older = NULL;
+	am_replace(map, &ar, 0, idx);
+	am_zero_counts(map);
+	am_registry_add(&sh->reg, map);
 }
 
 void anchormap_clear(struct anchormap *map)
@@ -1620,12 +2083,12 @@ struct am_drain_ctx {
 	void *arg;
 };
 
-static void am_drain_one(struct anchormap *map, u8 *slot, void *arg)
+static void am_drain_one(struct anchormap *map, u8 *e, void *arg)
 {
 	struct am_drain_ctx *ctx = arg;
 
 	if (ctx->fn)
-		ctx->fn(slot, slot + map->value_off, ctx->arg);
+		ctx->fn(e, e + map->value_off, ctx->arg);
 }
 
 void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, void *arg),
@@ -1641,42 +2104,58 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
 }
 AM_EXPORT(anchormap_drain);
 
-/* Copy a live entry into a private, not yet shared segment. */
-static void am_move_into(struct anchormap *map, struct anchormap_segment *dst, u8 *slot)
-{
-	u64 h = am_hash_k(map, slot, AM_GENERIC);
-	struct am_stripe *st = am_stripe_of(map, h);
-	u32 probes = 0;
-	size_t idx = am_claim(dst, h, &probes);
+struct am_compact_ctx {
+	struct am_arena *ar;
+	struct anchormap_index *idx;
+	u32 used;
+};
 
-	memcpy(am_slot(map, dst, idx), slot, map->slot_size);
-	am_store_relaxed(&dst->ctrl[idx], am_fp(h));
-	/* marked stores: anchormap_stats (/proc) reads these meanwhile (protocol 4) */
-	am_counter_add(&dst->avail, -1);
+/* Copy a live entry into the fresh, not yet shared arena and index. */
+static void am_move_live(struct anchormap *map, u8 *e, void *arg)
+{
+	struct am_compact_ctx *c = arg;
+	u64 h = __anchormap_hash_k(map, e, AM_GENERIC);
+	struct am_stripe *st = am_stripe_of(map, h);
+	struct am_place pl;
+	u32 probes = 0;
+	u8 was;
+
+	memcpy(c->ar->base + (size_t)c->used * map->entry_size, e, map->entry_size);
+	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
+		am_publish_tag(NULL, &pl, c->used, h);	/* arena 0: the ref is the number */
+		c->idx->avail--;
+	}
+	c->used++;
 	am_counter_add(&st->live, 1);
 	if (probes > st->longest_probe)
 		am_store_relaxed(&st->longest_probe, probes);
 }
 
-static void am_move_live(struct anchormap *map, u8 *slot, void *arg)
-{
-	am_move_into(map, arg, slot);
-}
-
 /*
- * Rebuild into one segment sized for the live entries: removed entries are
- * released, dead slots dropped.  Nothing changes if the allocation fails.
+ * Rebuild into one arena and one index sized for the live entries: removed
+ * entries are released, dead ones dropped.  Nothing changes if an
+ * allocation fails.
  */
 static int am_compact(struct anchormap *map)
 {
-	struct anchormap_segment *seg = am_seg_alloc(map, am_slots_for(anchormap_len(map)),
-						     am_atomic(map));
+	size_t live = anchormap_len(map);
+	struct am_compact_ctx c = { 0 };
+	struct anchormap_index *idx;
+	struct am_arena ar;
+	size_t entries = am_arena_entries(live);
 
-	if (!seg)
+	idx = am_idx_alloc(am_idx_slots_for(live), am_atomic(map));
+	if (!idx || !entries || am_arena_alloc(map, &ar, entries, am_atomic(map))) {
+		am_idx_free(idx);
 		return -ENOMEM;
-	am_reset_stripes(map);
-	am_walk_owned(map, am_move_live, seg);
-	am_drop_segments(map, seg);
+	}
+	c.ar = &ar;
+	c.idx = idx;
+	am_registry_del(&map->shared->reg);
+	am_zero_counts(map);
+	am_walk_owned(map, am_move_live, &c);	/* counts the live ones again */
+	am_replace(map, &ar, c.used, idx);
+	am_registry_add(&map->shared->reg, map);
 	return 0;
 }
 
@@ -1691,32 +2170,32 @@ AM_EXPORT(anchormap_shrink_to_fit);
 void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg)
 {
-	u32 n, i;
-	size_t idx;
+	u32 n, k, i;
 
 	if (!map || !map->shared || !keep)
 		return;
+	am_rebuild_settle(map);
 	n = map->nseg;
-	for (i = 0; i < n; i++) {
-		struct anchormap_segment *seg = map->seg[i];
+	for (k = 0; k < n; k++) {
+		u32 end = map->shared->arenas[k].claimed;
 
-		for (idx = 0; idx < seg->nslots; idx++) {
-			u8 *slot = am_slot(map, seg, idx);
-			struct am_stripe *st;
+		for (i = 0; i < end; i++) {
+			u32 ref = k << AM_REF_SHIFT | i;
+			u8 *e = am_entry(map, ref);
+			struct am_place pl;
+			u64 h;
 
-			if (!(seg->ctrl[idx] & AM_FULL_BIT) ||
-			    keep(slot, slot + map->value_off, arg))
+			if ((*am_hdr(map, e) & AM_HDR_STATE) != AM_HDR_LIVE ||
+			    keep(e, e + map->value_off, arg))
 				continue;
-			am_release_slot(map, slot);
+			am_release_entry(map, e);
 			/* released now, so DEAD: compaction must not release it again */
-			am_store_relaxed(&seg->ctrl[idx], AM_DEAD);
-			st = am_stripe_of(map, am_hash_k(map, slot, AM_GENERIC));
-			am_counter_add(&st->live, -1);
-			am_counter_add(&st->deleted, 1);
-			am_counter_add(&st->removals, 1);
+			h = __anchormap_hash_k(map, e, AM_GENERIC);
+			if (am_find_ref(map->index, h, ref, &pl))
+				am_kill(map, e, h, &pl);
 		}
 	}
-	/* reclaim tombstones; on -ENOMEM the map stays correct, with them */
+	/* reclaim removed entries; on -ENOMEM the map stays correct, with them */
 	(void)am_compact(map);
 }
 AM_EXPORT(anchormap_retain);
@@ -1732,8 +2211,8 @@ struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
 		return NULL;
 	e->map = map;
 	e->key = key;
-	e->hash = am_hash_k(map, key, AM_GENERIC);
-	e->slot = am_find(map, key, e->hash, NULL, NULL);
+	e->hash = __anchormap_hash_k(map, key, AM_GENERIC);
+	e->slot = am_find(map, key, e->hash, NULL);
 	return e;
 }
 AM_EXPORT(anchormap_entry);

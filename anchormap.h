@@ -13,13 +13,13 @@
  *    softirq, hardirq), never sleeps, never locks.
  *  - shared, stripe-locked: writers; they take one of 64 stripe locks chosen
  *    by the key's hash and may run concurrently with each other and with
- *    lookups.  anchormap_remove() only marks the slot deleted: the bytes stay
- *    readable for whoever still holds a pointer, and the slot is never reused
- *    for other bytes while the map is shared (a key re-inserted with the
- *    very bytes it was removed with may get its removed slot back).
+ *    lookups.  anchormap_remove() only marks the entry removed: its bytes
+ *    stay readable for whoever still holds a pointer, and its storage is
+ *    never reused for other bytes while the map is shared (a key inserted
+ *    again gets a new entry).
  *  - exclusive: the caller guarantees that no other thread uses the map
  *    during the call and that no pointer obtained before the call is used
- *    after it.  Only these reclaim deleted slots or move entries.
+ *    after it.  Only these reclaim removed entries or move entries.
  *
  * Errors are negative errno values; functions returning pointers encode
  * them with ERR_PTR().
@@ -38,7 +38,7 @@
  * fast_sig carries the library's version; see __anchormap_fast_sig()).
  * 1..127; stays in the same place in struct anchormap for ever.
  */
-#define ANCHORMAP_ABI_VERSION	1
+#define ANCHORMAP_ABI_VERSION	2
 #ifndef __ANCHORMAP_CLIENT_ABI
 /* what this client was built against; only tests of the fallback set it */
 #define __ANCHORMAP_CLIENT_ABI	ANCHORMAP_ABI_VERSION
@@ -113,7 +113,10 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
 /* Writers take 1 << ANCHORMAP_STRIPE_SHIFT stripe locks, chosen by hash. */
 #define ANCHORMAP_STRIPE_SHIFT	6
 #define ANCHORMAP_STRIPES	(1 << ANCHORMAP_STRIPE_SHIFT)
-/* Segments double, so this bounds the map far beyond any memory size. */
+/*
+ * Storage arenas grow by half of what the map has (at most 2^26 entries
+ * each): 48 of them hold about 2^31 entries.
+ */
 #define ANCHORMAP_MAX_SEGMENTS	48
 
 /*
@@ -130,7 +133,7 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
  * allocate and CONFIG_PROVE_RAW_LOCK_NESTING reports it: reserve first.
  * The _with init callbacks of an atomic map run under its raw stripe lock,
  * so the same holds for writes from them into another atomic map.
- * Memory given up in such a context (destroy, a segment not needed) is
+ * Memory given up in such a context (destroy, an arena or index not needed) is
  * freed later by a work item.
  */
 #define ANCHORMAP_F_ATOMIC	0x1u
@@ -167,7 +170,7 @@ struct anchormap_params {
 	const char *name;
 };
 
-struct anchormap_segment;	/* layout at the end: private */
+struct anchormap_index;		/* layout at the end: private */
 struct anchormap_shared;
 
 /**
@@ -181,17 +184,20 @@ struct anchormap {
 	/* private: */
 	u64 seed;
 	u64 fast_sig;			/* __anchormap_fast_sig() of the params */
-	struct anchormap_segment *top;	/* seg[nseg - 1], for the inline lookup */
+	struct anchormap_index *index;	/* the current index: every lookup */
 	u64 (*hash)(const void *key, u32 key_size, u64 seed);
 	bool (*equal)(const void *a, const void *b, u32 key_size);
 	u32 key_size;
 	u32 value_size;
 	u32 value_off;
-	u32 slot_size;
-	u32 nseg;
+	u32 entry_size;
+	u32 nseg;			/* arenas of storage */
 	u32 lookup_ks;
-	struct anchormap_segment *seg[ANCHORMAP_MAX_SEGMENTS];
-	/* writer side: stripes, growth lock, counters; separately allocated */
+	/* storage: arena n's entries at arena_bias[n] + ref * entry_size */
+	uintptr_t arena_bias[ANCHORMAP_MAX_SEGMENTS];
+	u32 hdr_off;
+	/* writer side: the index being built, stripes, locks; separately allocated */
+	struct anchormap_index *next;
 	struct anchormap_shared *shared;
 	void (*release)(void *key, void *value, void *priv);
 	void *priv;
@@ -203,19 +209,20 @@ struct anchormap {
 /**
  * struct anchormap_iter - iteration cursor; caller-allocated, all private
  *
- * Segments are walked from the newest present at anchormap_iter_init() down
- * to the oldest, a 16-slot group at a time from a consistent snapshot of
- * its control bytes.  A snapshot of the per-stripe removal counters keeps
- * a key removed and re-inserted during the walk from being yielded twice.
+ * Storage is walked in order, arena by arena, entry by entry.  Per stripe,
+ * the reference its writers would give their next entry at
+ * anchormap_iter_init(): entries from there on were inserted after the walk
+ * began and are skipped, so that a key removed and re-inserted during the
+ * walk is not yielded twice.
  */
 struct anchormap_iter {
 	/* private: */
 	const struct anchormap *map;
-	u32 seg;
-	u32 top;
-	size_t group;
-	u64 mask;
-	u32 removals[ANCHORMAP_STRIPES];
+	u32 arena;
+	u32 narenas;
+	u32 pos;
+	u32 end;
+	u32 born[ANCHORMAP_STRIPES];
 };
 
 /**
@@ -226,20 +233,28 @@ struct anchormap_entry {
 	struct anchormap *map;
 	const void *key;
 	u64 hash;
-	void *slot;
+	void *slot;		/* the entry, or NULL */
 };
 
 /**
  * struct anchormap_stats - a snapshot of a map's shape
  * @len:           live entries.
  * @capacity:      entries storable before the next growth.
- * @segments:      segments allocated.
- * @slots:         slots in all segments.
- * @deleted:       slots removed under shared access and not yet reclaimed.
- * @bytes:         bytes allocated for the map (segments and stripes).
- * @longest_probe: most groups an insert has probed in one segment.
+ * @segments:      storage arenas allocated.
+ * @slots:         slots of the current index.
+ * @deleted:       entries removed under shared access and not yet reclaimed
+ *                 (their storage stays until an exclusive operation).
+ * @bytes:         bytes allocated for the map (storage, indexes, stripes).
+ * @longest_probe: most groups an insert has probed in the index.
  * @contended:     times a writer found its stripe lock already held.
  * @name:          the map's name.
+ * @entries:       storage entries allocated (used or not).
+ * @index_used:    tags of the current index that left EMPTY (live entries
+ *                 and tombstones).
+ * @index_bytes:   bytes of the current index.
+ * @retired_bytes: bytes of replaced indexes kept until an exclusive
+ *                 operation (readers may still be probing them).
+ * @rebuilds:      indexes built since init (growth and tombstone clean-up).
  */
 struct anchormap_stats {
 	size_t len;
@@ -251,6 +266,11 @@ struct anchormap_stats {
 	u32 longest_probe;
 	u64 contended;
 	const char *name;
+	size_t entries;
+	size_t index_used;
+	size_t index_bytes;
+	size_t retired_bytes;
+	u64 rebuilds;
 };
 
 /* ---- life cycle ---- */
@@ -262,9 +282,10 @@ struct anchormap_stats {
  * @capacity: entries to hold before the first growth; 0 is fine.
  *
  * Context: process context; may sleep (also for ANCHORMAP_F_ATOMIC maps:
- * their first segment is allocated with GFP_KERNEL, so it may be large).
- * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when the first
- * segment cannot be allocated (or @capacity is absurd).  On error nothing
+ * their storage and index are allocated with GFP_KERNEL, so they may be
+ * large).
+ * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when storage or the
+ * index cannot be allocated (or @capacity is absurd).  On error nothing
  * is allocated and @map must not be used.
  */
 int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity);
@@ -374,15 +395,14 @@ bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void
 int anchormap_insert(struct anchormap *map, const void *key, const void *value);
 
 /**
- * anchormap_remove() - remove a key (its slot is marked deleted, not freed)
+ * anchormap_remove() - remove a key (its entry is marked removed, not freed)
  * @map: the map.
  * @key: the key (key_size bytes).
  *
  * Pointers to the removed entry held by other threads stay readable and
- * unchanged; the slot is reclaimed (and @release called) only by an
- * exclusive operation or destroy.  Until then, an insert of the same key
- * with the same value bytes may revive it, if it is the key's last copy
- * (maps without @release; see anchormap.c, "Revival").
+ * unchanged; its storage is reclaimed (and @release called) only by an
+ * exclusive operation or destroy.  Its index slot becomes a tombstone that
+ * a later insert may reuse.
  *
  * Context: shared, stripe-locked; never sleeps.
  * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.
@@ -420,7 +440,7 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
  * @map: the map.
  * @key: the key (key_size bytes), copied.
  * @init: returns 0 or a negative errno (-MAX_ERRNO..-1); on error nothing
- *        is inserted (the claimed slot is left dead, counted as deleted,
+ *        is inserted (the claimed entry is left dead, counted as deleted,
  *        never released).
  * @arg: passed to @init.
  *
@@ -478,8 +498,8 @@ bool anchormap_modify(struct anchormap *map, const void *key,
  * @key_out:   receives a copy of the stored key; may be NULL.
  * @value_out: receives a copy of the stored value; may be NULL.
  *
- * @release is not called: ownership moves to the caller.  The slot is
- * reclaimed at once where the probe protocol allows it.
+ * @release is not called: ownership moves to the caller.  The entry's
+ * storage is reclaimed by the next compaction.
  *
  * Context: exclusive.
  * Return: 1 removed, 0 absent, -EINVAL.
@@ -487,7 +507,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out, void *value_out);
 
 /**
- * anchormap_clear() - release every entry; keeps the newest segment
+ * anchormap_clear() - release every entry; keeps the biggest arena and the index
  * @map: the map.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
@@ -512,9 +532,9 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
  * @keep: returns true for the entries to keep.
  * @arg: passed to @keep.
  *
- * Dropped entries are released at once.  Deleted slots are reclaimed by
- * compacting into one segment; if that allocation fails the map stays
- * correct with its deleted slots counted in anchormap_stats().
+ * Dropped entries are released at once.  Removed entries are reclaimed by
+ * compacting into one arena and one index; if that allocation fails the
+ * map stays correct with its removed entries counted in anchormap_stats().
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
@@ -522,10 +542,10 @@ void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg);
 
 /**
- * anchormap_shrink_to_fit() - compact into one right-sized segment
+ * anchormap_shrink_to_fit() - compact into one right-sized arena and index
  * @map: the map.
  *
- * Releases removed entries and leaves no deleted slot.
+ * Releases removed entries, leaves none, and frees replaced indexes.
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  * Return: 0, or -ENOMEM with the map unchanged.
@@ -721,8 +741,8 @@ u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1);
  *
  * The same lookup as anchormap_get(), compiled into the caller as
  * rhashtable_lookup_fast() is: with the key size, value size and alignment
- * and the hash and compare functions of @params known, the slot layout is a
- * constant, the hash and key compare inline, and the common case (the first
+ * and the hash and compare functions of @params known, the entry layout is
+ * a constant, the hash and key compare inline, and the common case (a
  * candidate of the home group matches, or the group shows the key absent)
  * makes no call.  Anything else is one call into the library.  Only
  * @key_size, @value_size, @value_align, @hash and @equal of @params are
@@ -737,27 +757,78 @@ anchormap_get_fast(const struct anchormap *map, const void *key,
 		   const struct anchormap_params params);
 
 /*
- * Everything below is private: the layout of a segment and the first step
- * of a lookup, in the header only so that anchormap_get_fast() can inline.
- * anchormap.c uses the same helpers (and states their memory ordering).
+ * Interleaving hooks, compiled only into test builds of the core
+ * (-DANCHORMAP_TEST_HOOKS): the core calls anchormap_test_hook, when set, at
+ * each of these points, so that a test can run another thread's operations
+ * exactly there and make a bad interleaving certain rather than likely.
+ * Other builds name the points and never call anything.
  */
-struct anchormap_segment {
-	/* read by every probe */
-	u8 *ctrl;		/* one control byte per slot, 16-byte aligned */
-	u8 *slots;
-	size_t gmask;		/* groups - 1 */
-	size_t nslots;
-	/* read by writers and statistics */
-	size_t limit;		/* claims allowed: 7/8 of the slots */
-	size_t chunk;		/* credits a stripe takes at once */
-	size_t bytes;		/* size of this allocation */
-	/* claims not yet handed out; writers touch it once per chunk */
-	long avail __aligned(64);
+enum anchormap_test_point {
+	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
+	ANCHORMAP_TP_GROW_PUBLISH,	/* storage growth, before publishing nseg */
+	ANCHORMAP_TP_REBUILD_SWEEP,	/* a rebuild, its index published, before the sweep */
+	ANCHORMAP_TP_REBUILD_CHUNK,	/* a rebuild, before each chunk it copies */
+	ANCHORMAP_TP_REBUILD_SWITCH,	/* a rebuild, done, before its index is current */
+	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */
+	ANCHORMAP_TP_PUBLISH_TAG,	/* an insert, between storing the reference and the tag */
+};
+
+#ifdef ANCHORMAP_TEST_HOOKS
+extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
+#define __ANCHORMAP_TEST_POINT(map, point) do {					\
+	if (anchormap_test_hook)						\
+		anchormap_test_hook((map), (point));				\
+} while (0)
+#else
+#define __ANCHORMAP_TEST_POINT(map, point) ((void)(map), (void)(point))
+#endif
+
+/*
+ * Everything below is private: the layout of the index and of storage and
+ * the first step of a lookup, in the header only so that
+ * anchormap_get_fast() can inline.  anchormap.c uses the same helpers (and
+ * states their memory ordering).
+ */
+
+/*
+ * One group of the index: one cache line.  12 tags (EMPTY, TOMBSTONE,
+ * RESERVED or FULL | 7 hash bits), the overflow byte (bit (h >> 40) & 7 is
+ * set once a key whose home is this group was placed in a later group, so
+ * that a miss stops at its home group however full it is), and 12 entry
+ * references: arena << __ANCHORMAP_REF_SHIFT | entry number in the arena.
+ */
+struct anchormap_group {
+	u8 tag[12];
+	u8 overflow;
+	u8 pad[3];
+	u32 ref[12];
 } __aligned(64);
 
-#define __ANCHORMAP_GROUP	16
-#define __ANCHORMAP_GROUP_SHIFT	4
+/*
+ * An index: a header of two cache lines, then the groups.  Never changed
+ * in size; replaced by a rebuilt one (anchormap.c, "Rebuild").
+ */
+struct anchormap_index {
+	/* read by every probe */
+	size_t gmask;			/* groups - 1 */
+	/* read by writers and statistics */
+	size_t nslots;
+	size_t limit;			/* tags that may leave EMPTY: 7/8 */
+	size_t chunk;			/* credits a stripe takes at once */
+	size_t bytes;			/* size of this allocation */
+	struct anchormap_index *older;	/* retired indexes, newest first */
+	/* non-EMPTY tags not yet handed out; writers touch it once per chunk */
+	long avail __aligned(64);
+	int broken;			/* a rebuild could not place an entry */
+} __aligned(64);
+
+#define __ANCHORMAP_INDEX_HDR	128
+#define __ANCHORMAP_GROUP	12
+#define __ANCHORMAP_GROUP_MASK	0xfffu
 #define __ANCHORMAP_FULL_BIT	0x80
+#define __ANCHORMAP_OVF_SHIFT	40
+#define __ANCHORMAP_REF_SHIFT	26
+#define __ANCHORMAP_REF_MASK	((1u << __ANCHORMAP_REF_SHIFT) - 1)
 #define __ANCHORMAP_LSB		0x0101010101010101ULL
 #define __ANCHORMAP_MSB		0x8080808080808080ULL
 #define __ANCHORMAP_MAX_FIELD	(1u << 20)	/* largest key or value, bytes */
@@ -767,9 +838,26 @@ struct anchormap_segment {
 #define __ANCHORMAP_K2		0x165667b19e3779f9ULL
 #define __ANCHORMAP_K3		0xd6e8feb86659fd93ULL
 
+#ifdef __cplusplus
+#define __ANCHORMAP_STATIC_ASSERT(c, msg)	static_assert(c, msg)
+#else
+#define __ANCHORMAP_STATIC_ASSERT(c, msg)	_Static_assert(c, msg)
+#endif
+__ANCHORMAP_STATIC_ASSERT(sizeof(struct anchormap_group) == 64, "a group is one cache line");
+__ANCHORMAP_STATIC_ASSERT(sizeof(struct anchormap_index) <= __ANCHORMAP_INDEX_HDR,
+			  "the groups start after the index header");
+
+static __always_inline const struct anchormap_group *
+__anchormap_groups(const struct anchormap_index *idx)
+{
+	return (const struct anchormap_group *)((const u8 *)idx + __ANCHORMAP_INDEX_HDR);
+}
+
 /*
- * Slot geometry, a function of the params only (so that a compile-time
- * params makes it a constant): the key, then the value at its alignment.
+ * Entry geometry, a function of the params only (so that a compile-time
+ * params makes it a constant): the key, the value at its alignment, then a
+ * 32-bit header word (state and stripe, for walks and rebuilds; lookups do
+ * not read it).
  */
 static __always_inline u32 __anchormap_natural_align(u32 size)
 {
@@ -795,13 +883,21 @@ __anchormap_value_off(const struct anchormap_params *p)
 }
 
 static __always_inline u32
-__anchormap_slot_size(const struct anchormap_params *p)
+__anchormap_hdr_off(const struct anchormap_params *p)
+{
+	return (__anchormap_value_off(p) + p->value_size + 3) & ~3u;
+}
+
+static __always_inline u32
+__anchormap_entry_size(const struct anchormap_params *p)
 {
 	u32 ka = __anchormap_natural_align(p->key_size);
 	u32 va = __anchormap_value_align(p);
 	u32 sa = ka > va ? ka : va;
 
-	return (__anchormap_value_off(p) + p->value_size + sa - 1) & -sa;
+	if (sa < 4)
+		sa = 4;
+	return (__anchormap_hdr_off(p) + 4 + sa - 1) & -sa;
 }
 
 /*
@@ -824,7 +920,7 @@ __anchormap_fast_sig(const struct anchormap_params *p)
 	       (u64)(p->hash != NULL) << 62 | (u64)(p->equal != NULL) << 63;
 }
 
-/* The slow path: every candidate of every segment, newest first. */
+/* The slow path: the whole probe, past the home group. */
 const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
 				    u32 off);
 
@@ -942,32 +1038,53 @@ __anchormap_key_eq_k(const struct anchormap *map, const void *a, const void *b, 
 }
 
 /* The control byte of a live entry: FULL plus the top 7 bits of the hash. */
-static __always_inline u8 __anchormap_fp(u64 h)
+/* The tag of a live entry: FULL plus the top 7 bits of the hash. */
+static __always_inline u8 __anchormap_tag(u64 h)
 {
 	return __ANCHORMAP_FULL_BIT | (u8)(h >> 57);
 }
 
 /*
- * 0x80 in every byte of @w that is zero, and possibly in bytes above a zero
- * byte (a borrow runs upward).  So: "any zero byte?" is exact, the lowest
- * flagged byte is a real zero, and higher flags are candidates to recheck.
- * Three operations instead of five for the borrow-free form.
+ * The bit of the overflow byte that @h's key sets when it passes its home
+ * group: one of the low 4, so that the byte never looks like a FULL tag to
+ * a 16-byte match (bytes 12..15 of a group need no mask).
+ */
+static __always_inline u8 __anchormap_ovf_bit(u64 h)
+{
+	return (u8)(1u << ((h >> __ANCHORMAP_OVF_SHIFT) & 3));
+}
+
+/*
+ * Where entry @ref lives.  Arena n's bias is its base minus the bytes of
+ * the refs before it (n << __ANCHORMAP_REF_SHIFT entries), so that the whole
+ * ref times the entry size lands inside it: no mask.
+ */
+static __always_inline const u8 *
+__anchormap_entry(const struct anchormap *map, u32 ref, size_t size)
+{
+	return (const u8 *)(map->arena_bias[ref >> __ANCHORMAP_REF_SHIFT] + (uintptr_t)ref * size);
+}
+
+/*
+ * SWAR over 8 tags: (w - 0x01..) & ~w & 0x80.. marks every zero byte, and
+ * may also mark a 0x01 byte above a zero one: an over-report, which every
+ * candidate's own check removes.
  */
 static __always_inline u64 __anchormap_zero_bytes(u64 w)
 {
 	return (w - __ANCHORMAP_LSB) & ~w & __ANCHORMAP_MSB;
 }
 
-static __always_inline u64 __anchormap_match(u64 w, u8 fp)
+static __always_inline u64 __anchormap_match(u64 w, u8 tag)
 {
-	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * fp));
+	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * tag));
 }
 
-/* 8 control bytes, byte i of memory in bits 8i..8i+7; RELAXED, see anchormap.c */
-static __always_inline u64 __anchormap_group_word(const u8 *ctrl, size_t byte)
+/* 8 tags, byte i of memory in bits 8i..8i+7; RELAXED, see anchormap.c */
+static __always_inline u64 __anchormap_group_word(const u8 *tags, size_t byte)
 {
 	typedef u64 __attribute__((__may_alias__)) word_t;
-	u64 w = __atomic_load_n((const word_t *)(ctrl + byte), __ATOMIC_RELAXED);
+	u64 w = __atomic_load_n((const word_t *)(tags + byte), __ATOMIC_RELAXED);
 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	w = __builtin_bswap64(w);
@@ -978,12 +1095,12 @@ static __always_inline u64 __anchormap_group_word(const u8 *ctrl, size_t byte)
 /*
  * A group as a probe sees it.  SWAR by default (the kernel has no SSE):
  * candidates of both words go into one mask, so that the probe does not
- * branch on which half matched (a mispredict there throws away the loads
- * the CPU had issued for the lookups that follow): slot i of the first word
- * is bit 8i, slot i of the second is bit 8i + 7.  Userspace x86-64 uses
- * SSE2 (bit i is slot i), except under ThreadSanitizer (its plain 16-byte
- * load overlaps the writers' byte CAS, which TSan would rightly flag; SWAR
- * uses atomic word loads) or with ANCHORMAP_NO_SSE2 defined.
+ * branch on which half matched: slot i of the first word is bit 8i, slot i
+ * of the second is bit 8i + 7.  Userspace x86-64 uses SSE2 (bit i is slot
+ * i), except under ThreadSanitizer (its plain 16-byte load overlaps the
+ * writers' byte CAS, which TSan would rightly flag; SWAR uses atomic word
+ * loads) or with ANCHORMAP_NO_SSE2 defined.  Bytes 12..15 (the overflow
+ * byte and padding) never count as tags.
  */
 #if defined(__SANITIZE_THREAD__)
 #define __ANCHORMAP_TSAN	1
@@ -1004,38 +1121,53 @@ typedef __m128i __anchormap_group_t;
  * A plain 16-byte load, made an acquire as smp_load_acquire() is on x86
  * (the only place with SSE2): x86 does not reorder loads with loads, so an
  * ACQUIRE fence, which emits no instruction there, keeps the compiler from
- * hoisting the slot's loads above it.  Seeing a fingerprint here makes the
- * writer's key and value visible (protocol 1), and the match is exact:
- * candidates need no second look at their control byte.
+ * hoisting the reference loads above it (protocol 2), and the match is
+ * exact: candidates need no second look at their tag before the reference.
  */
 static __always_inline __anchormap_group_t
-__anchormap_group_load(const u8 *ctrl, size_t base)
+__anchormap_group_load(const struct anchormap_group *g)
 {
-	__m128i g = _mm_load_si128((const __m128i *)(const void *)(ctrl + base));
+	__m128i v = _mm_load_si128((const __m128i *)(const void *)g->tag);
 
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return g;
+	return v;
 }
 
 static __always_inline bool
-__anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
+__anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
 {
-	(void)ctrl;
-	(void)idx;
-	(void)fp;
+	(void)g;
+	(void)i;
+	(void)tag;
 	return true;
 }
 
 static __always_inline u64
-__anchormap_group_match(__anchormap_group_t g, u8 fp)
+__anchormap_group_match(__anchormap_group_t v, u8 tag)
 {
-	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
+	/* bytes 12..15 are below 0x80, never a FULL tag: no mask */
+	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi32((int)(tag * 0x01010101u))));
 }
 
-static __always_inline bool
-__anchormap_group_has_empty(__anchormap_group_t g)
+/*
+ * A candidate's reference.  x86 keeps loads in order, so a plain load and
+ * an ACQUIRE fence (no instruction) are an acquire as smp_load_acquire() is
+ * there (protocol 2).  A volatile load, as READ_ONCE() is: read once, whole,
+ * and GCC folds its address into one instruction (it does not for
+ * __atomic_load_n(), one instruction a lookup).
+ */
+static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g, size_t i)
 {
-	return _mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128())) != 0;
+	u32 ref = *(const volatile u32 *)&g->ref[i];
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return ref;
+}
+
+/* The candidate's tag once more, after the key compare (protocol 2): as READ_ONCE(). */
+static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g, size_t i)
+{
+	return *(const volatile u8 *)&g->tag[i];
 }
 
 /*
@@ -1057,25 +1189,20 @@ typedef struct {
 } __anchormap_group_t;
 
 static __always_inline __anchormap_group_t
-__anchormap_group_load(const u8 *ctrl, size_t base)
+__anchormap_group_load(const struct anchormap_group *g)
 {
-	__anchormap_group_t g = {
-		__anchormap_group_word(ctrl, base), __anchormap_group_word(ctrl, base + 8)
+	__anchormap_group_t v = {
+		__anchormap_group_word(g->tag, 0), __anchormap_group_word(g->tag, 8)
 	};
 
-	return g;
+	return v;
 }
 
 static __always_inline u64
-__anchormap_group_match(__anchormap_group_t g, u8 fp)
+__anchormap_group_match(__anchormap_group_t v, u8 tag)
 {
-	return __anchormap_match(g.w0, fp) >> 7 | __anchormap_match(g.w1, fp);
-}
-
-static __always_inline bool
-__anchormap_group_has_empty(__anchormap_group_t g)
-{
-	return (__anchormap_zero_bytes(g.w0) | __anchormap_zero_bytes(g.w1)) != 0;
+	/* the second word's tags are its bytes 0..3 */
+	return __anchormap_match(v.w0, tag) >> 7 | (__anchormap_match(v.w1, tag) & 0x80808080ULL);
 }
 
 static __always_inline size_t __anchormap_group_slot(u64 m)
@@ -1087,55 +1214,73 @@ static __always_inline size_t __anchormap_group_slot(u64 m)
 
 /*
  * The word loads were RELAXED and the match over-reports: ACQUIRE-load the
- * candidate's own control byte; seeing the fingerprint there makes the
- * writer's key and value visible (protocol 1).
+ * candidate's own tag; seeing it FULL orders the reference load after it
+ * (protocol 2).
  */
 static __always_inline bool
-__anchormap_group_confirm(const u8 *ctrl, size_t idx, u8 fp)
+__anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
 {
-	return __atomic_load_n(&ctrl[idx], __ATOMIC_ACQUIRE) == fp;
+	return __atomic_load_n(&g->tag[i], __ATOMIC_ACQUIRE) == tag;
+}
+
+/* A candidate's reference: ACQUIRE, protocol 2. */
+static __always_inline u32 __anchormap_load_ref(const struct anchormap_group *g, size_t i)
+{
+	return __atomic_load_n(&g->ref[i], __ATOMIC_ACQUIRE);
+}
+
+/* The candidate's tag once more, after the key compare (protocol 2). */
+static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g, size_t i)
+{
+	return __atomic_load_n(&g->tag[i], __ATOMIC_RELAXED);
 }
 #endif
 
 /*
- * The first step of every lookup, anchormap_get()'s as well: only the first
- * candidate of the home group of the newest segment is tried here, and
- * anything else (a fingerprint collision, a probe past the home group, an
- * older segment) is one call to the slow path, which redoes the lookup from
- * the newest segment.  @h is the key's hash; @equal (NULL: the key bytes)
- * compares @ks bytes of key; @size is the slot size.  The library passes
- * the map's fields, anchormap_get_fast() constants.  Returns the slot plus
- * @off.
+ * The first step of every lookup, anchormap_get()'s as well: every
+ * candidate of the key's home group in the current index, and the home
+ * group's overflow bit, which says whether the key could be further on
+ * (then one call to the slow path, which probes the rest).  @h is the key's
+ * hash; @equal (NULL: the key bytes) compares @ks bytes of key; @size is the
+ * entry size.  The library passes the map's fields, anchormap_get_fast()
+ * constants.  Returns the entry plus @off.
+ *
+ * A candidate's reference is ACQUIRE-loaded and its tag read again after
+ * the key compare: a tombstoned slot may be reused for another entry
+ * between our tag load and our reference load, and that entry counts only
+ * once its tag is stored (protocol 2).
  */
 static __always_inline const void *
 __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 		   bool (*equal)(const void *a, const void *b, u32 key_size), u32 ks,
 		   size_t size, u32 off)
 {
-	const struct anchormap_segment *seg;
-	size_t base, idx;
+	const struct anchormap_index *idx;
+	const struct anchormap_group *g;
 	__anchormap_group_t grp;
-	const u8 *slot;
-	u8 fp;
+	const u8 *e;
+	u8 tag = __anchormap_tag(h);
 	u64 m;
 
-	/* ACQUIRE pairs with growth's RELEASE of top (anchormap.c, protocol 3) */
-	seg = __atomic_load_n(&map->top, __ATOMIC_ACQUIRE);
-	base = (h & seg->gmask) << __ANCHORMAP_GROUP_SHIFT;
-	grp = __anchormap_group_load(seg->ctrl, base);
-	fp = __anchormap_fp(h);
-	m = __anchormap_group_match(grp, fp);
-	if (__builtin_expect(m != 0, 1)) {
-		idx = base + __anchormap_group_slot(m);
-		slot = seg->slots + idx * size;
-		if (__builtin_expect(__anchormap_group_confirm(seg->ctrl, idx, fp), 1) &&
-		    __builtin_expect(equal ? equal(key, slot, ks) :
-					     __anchormap_bytes_eq(key, slot, ks), 1))
-			return slot + off;
-	} else if (__builtin_expect(seg == map->seg[0] && __anchormap_group_has_empty(grp), 1)) {
-		/* the only segment: seg[0] changes only in exclusive operations */
-		return NULL;
+	/* ACQUIRE pairs with the RELEASE that published the index (protocol 4) */
+	idx = __atomic_load_n(&map->index, __ATOMIC_ACQUIRE);
+	g = __anchormap_groups(idx) + (h & idx->gmask);
+	grp = __anchormap_group_load(g);
+	for (m = __anchormap_group_match(grp, tag); m; m &= m - 1) {
+		size_t i = __anchormap_group_slot(m);
+
+		if (__builtin_expect(!__anchormap_group_confirm(g, i, tag), 0))
+			continue;
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
+		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
+		if (__builtin_expect(equal ? equal(key, e, ks) :
+					 __anchormap_bytes_eq(key, e, ks), 1) &&
+		    __builtin_expect(__anchormap_tag_again(g, i) == tag, 1))
+			return e + off;
 	}
+	if (__builtin_expect(!(__atomic_load_n(&g->overflow, __ATOMIC_RELAXED) &
+			       __anchormap_ovf_bit(h)), 1))
+		return NULL;
 	return __anchormap_lookup_slow(map, key, h, off);
 }
 
@@ -1180,7 +1325,7 @@ anchormap_get_fast(const struct anchormap *map, const void *key,
 	if (__builtin_expect(__ANCHORMAP_FAST_REFUSED(map, key, &params, sig), 0))
 		return anchormap_get(map, key);
 	h = params.hash ? params.hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
-	return __anchormap_lookup(map, key, h, params.equal, ks, __anchormap_slot_size(&params),
+	return __anchormap_lookup(map, key, h, params.equal, ks, __anchormap_entry_size(&params),
 				  __anchormap_value_off(&params));
 }
 
@@ -1196,23 +1341,5 @@ void anchormap_debug_fail_nth(long n);
 
 /** anchormap_debug_allocs_live() - allocations made by maps and not yet freed */
 long anchormap_debug_allocs_live(void);
-
-/*
- * Interleaving hooks, compiled only into test builds of the core
- * (-DANCHORMAP_TEST_HOOKS): the core calls anchormap_test_hook, when set, at
- * each of these points, so that a test can run another thread's operations
- * exactly there and make a bad interleaving certain rather than likely.
- * Other builds name the points and never call anything.
- */
-enum anchormap_test_point {
-	ANCHORMAP_TP_ITER_WORDS,	/* a walk, between the two word loads of a group */
-	ANCHORMAP_TP_ITER_LOADED,	/* a walk, after a group's loads, before using them */
-	ANCHORMAP_TP_ITER_NEXT,		/* a walk, entering the step to its next entry */
-	ANCHORMAP_TP_GROW_PUBLISH,	/* growth, between publishing nseg and top */
-};
-
-#ifdef ANCHORMAP_TEST_HOOKS
-extern void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
-#endif
 
 #endif /* _ANCHORMAP_H */

@@ -9,9 +9,9 @@
  *   insert  SIZE inserts of new u64 keys into a map pre-sized for them
  *   remove  SIZE removes of present keys
  *   toggle  SIZE remove + insert pairs of present keys, same value bytes
- *           (revival gives the removed slot back)
+ *           (each insert a new entry, reusing the tombstone in the index)
  *   churn   SIZE remove + insert pairs of present keys with new values
- *           (every insert takes a new slot)
+ *           (each insert a new entry)
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -160,7 +160,7 @@ template <typename KV, bool Inline = true> struct am_map {
 			abort();
 	}
 	bool insert(const K &k, const V &v) { return anchormap_insert(&m, &k, &v) == 1; }
-	bool get(const K &k, uint64_t *out)
+	__attribute__((always_inline)) bool get(const K &k, uint64_t *out)
 	{
 		const V *v = (const V *)(Inline ? anchormap_get_fast(&m, &k, params) :
 					     anchormap_get(&m, &k));

@@ -8,6 +8,10 @@
  * live map:
  *
  *   name len capacity segments slots deleted bytes longest_probe contended
+ *   entries index_used index_bytes retired_bytes rebuilds
+ *
+ * (segments are storage arenas, slots and index_* the current index,
+ * retired_bytes the replaced indexes kept until an exclusive operation.)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -365,9 +369,10 @@ static int am_proc_show(struct seq_file *m, void *v)
 	unsigned long flags;
 	bool more;
 
-	seq_printf(m, "%-24s %10s %10s %8s %10s %10s %12s %13s %10s\n",
+	seq_printf(m, "%-24s %10s %10s %8s %10s %10s %12s %13s %10s %10s %10s %12s %13s %8s\n",
 		   "name", "len", "capacity", "segments", "slots", "deleted",
-		   "bytes", "longest_probe", "contended");
+		   "bytes", "longest_probe", "contended", "entries", "index_used",
+		   "index_bytes", "retired_bytes", "rebuilds");
 	/*
 	 * anchormap_stats() is lock-free and never sleeps; holding the lock
 	 * keeps the map alive while it is read.  Interrupts are off for one
@@ -391,10 +396,12 @@ static int am_proc_show(struct seq_file *m, void *v)
 		raw_spin_unlock_irqrestore(&am_maps_lock, flags);
 		if (!more)
 			break;
-		seq_printf(m, "%-24s %10zu %10zu %8zu %10zu %10zu %12zu %13u %10llu\n",
+		seq_printf(m, "%-24s %10zu %10zu %8zu %10zu %10zu %12zu %13u %10llu %10zu %10zu %12zu %13zu %8llu\n",
 			   st.name ? st.name : "anchormap", st.len, st.capacity,
 			   st.segments, st.slots, st.deleted, st.bytes,
-			   st.longest_probe, (unsigned long long)st.contended);
+			   st.longest_probe, (unsigned long long)st.contended,
+			   st.entries, st.index_used, st.index_bytes, st.retired_bytes,
+			   (unsigned long long)st.rebuilds);
 		cond_resched();
 		raw_spin_lock_irqsave(&am_maps_lock, flags);
 	}

@@ -781,10 +781,10 @@ TEST(reinsert_after_remove_uses_new_slot)
 }
 
 /*
- * Removed and re-inserted keys (revival, iteration), made deterministic
- * with a hash that picks the home group (capacity 100: one segment of 8
- * groups; all keys share a stripe).  Keys below 100 live in group @a's probe
- * sequence, other keys in group @b's.
+ * Removed and re-inserted keys, and keys placed past their home group,
+ * made deterministic with a hash that picks the home group (capacity 100:
+ * an index of 32 groups of 12; all keys share a stripe).  Keys below 100
+ * have home group 0, other keys group 7.
  */
 static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
 {
@@ -806,15 +806,15 @@ static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
 }
 
 /*
- * Revival: a key removed and inserted again with the very same bytes gets
- * its removed slot back (no byte anyone holds changes), so hot keys that
- * churn do not pile tombstones on their own probe sequence.
+ * A key removed and inserted again, even with the very same bytes, gets a
+ * new entry: the removed one keeps its bytes for whoever holds it, and is
+ * counted as deleted until an exclusive operation reclaims it.
  */
-TEST(revive_same_bytes_gets_removed_slot)
+TEST(reinsert_same_bytes_gets_new_entry)
 {
 	struct anchormap *m = am_t_new(0, NULL);
-	u64 k = 5, v = am_t_val(5);
-	const void *p;
+	u64 k = 5, v = am_t_val(5), zero = 0;
+	const void *p, *q;
 
 	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
@@ -823,98 +823,75 @@ TEST(revive_same_bytes_gets_removed_slot)
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(am_t_deleted(m), 1);
 	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
-	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(am_t_deleted(m), 0);
-	EXPECT_EQ(anchormap_len(m), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &v), 0);	/* present again */
-	am_t_del(m);
-}
-
-TEST(revive_null_value_is_zero_value)
-{
-	struct anchormap *m = am_t_new(0, NULL);
-	u64 k = 9, zero = 0;
-	const void *p;
-
-	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(anchormap_insert(m, &k, NULL), 1);
-	p = anchormap_get(m, &k);
-	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &zero), 1);	/* same bytes as NULL gave */
-	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, NULL), 1);
-	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(am_t_deleted(m), 0);
-	am_t_del(m);
-}
-
-TEST(revive_not_for_other_value)
-{
-	struct anchormap *m = am_t_new(0, NULL);
-	u64 k = 5, v = 1234;
-	const void *p, *q;
-
-	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(am_t_put(m, k), 1);
-	p = anchormap_get(m, &k);
-	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
 	q = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(q);
 	EXPECT_NE(q, p);
-	EXPECT_EQ(am_t_rd64(q), 1234);
 	EXPECT_EQ(am_t_rd64(p), am_t_val(k));	/* the holder's bytes, unchanged */
 	EXPECT_EQ(am_t_deleted(m), 1);
-	am_t_del(m);
-}
-
-/* However many removals came between: the copy is found on the key's probe. */
-TEST(revive_after_many_other_removals)
-{
-	struct anchormap *m = am_t_new(2000, NULL);
-	u64 k = 5;
-	const void *p;
-
-	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
-	p = anchormap_get(m, &k);
+	EXPECT_EQ(anchormap_len(m), 1);
+	EXPECT_EQ(anchormap_insert(m, &k, &v), 0);	/* present again */
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(am_t_remove_step(m, 100, 1000, 1), 0);
-	EXPECT_EQ(am_t_put(m, k), 1);
-	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(am_t_deleted(m), 900);
-	am_t_del(m);
-}
-
-TEST(revive_only_newest_copy)
-{
-	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
-	u64 k = 0, v1 = am_t_val(0), v2 = 77;
-	const void *a, *b, *c;
-
-	ASSERT_NOT_NULL(m);
-	EXPECT_EQ(am_t_fill(m, 0, 16), 0);		/* group 7 full, key 0 in it */
-	a = anchormap_get(m, &k);
-	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	EXPECT_EQ(anchormap_insert(m, &k, &v2), 1);	/* the next group: 0 */
-	b = anchormap_get(m, &k);
-	EXPECT_EQ(anchormap_remove(m, &k), 1);
-	/* a's bytes, but a lies before b on the probe: a new slot */
-	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);
-	c = anchormap_get(m, &k);
-	ASSERT_NOT_NULL(c);
-	EXPECT_NE(c, a);
-	EXPECT_NE(c, b);
-	EXPECT_EQ(am_t_rd64(c), v1);
-	EXPECT_EQ(am_t_rd64(a), v1);
-	EXPECT_EQ(am_t_rd64(b), v2);
+	EXPECT_EQ(anchormap_insert(m, &k, &zero), 1);
+	EXPECT_NE(anchormap_get(m, &k), q);
+	EXPECT_EQ(am_t_rd64(q), am_t_val(k));
 	EXPECT_EQ(am_t_deleted(m), 2);
 	am_t_del(m);
 }
 
-/* With @release the caller may count on one release per insert. */
-TEST(revive_not_with_release)
+/* However many removals and inserts came between, no held entry changes. */
+TEST(removed_entries_never_reused_for_other_keys)
+{
+	struct anchormap *m = am_t_new(2000, NULL);
+	const void **ptrs;
+	long bad = 0;
+	u64 k;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	ptrs = am_t_grab(m, 1000);
+	ASSERT_NOT_NULL(ptrs);
+	EXPECT_EQ(am_t_remove_step(m, 100, 1000, 1), 0);
+	EXPECT_EQ(am_t_fill(m, 1000, 5000), 0);
+	for (k = 0; k < 1000; k++)
+		bad += am_t_rd64(ptrs[k]) != am_t_val(k);
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(am_t_count_moved(m, ptrs, 0, 100, 1), 0);
+	EXPECT_EQ(am_t_deleted(m), 900);
+	EXPECT_EQ(am_t_count_bad(m, 1000, 5000), 0);
+	am_test_free(ptrs);
+	am_t_del(m);
+}
+
+/* Keys past a full home group: found, removed and re-inserted there. */
+TEST(keys_past_full_home_group_found)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
+	u64 k, v = 77;
+	long bad = 0;
+	int round;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 40), 0);	/* group 7 and three after it */
+	EXPECT_EQ(am_t_count_bad(m, 0, 40), 0);
+	for (round = 0; round < 5; round++) {
+		for (k = 0; k < 40; k += 3) {
+			bad += anchormap_remove(m, &k) != 1;
+			bad += anchormap_get(m, &k) != NULL;
+		}
+		for (k = 0; k < 40; k += 3)
+			bad += anchormap_insert(m, &k, &v) != 1;
+		for (k = 0; k < 40; k++)
+			bad += !anchormap_get(m, &k);
+		k = 1000 + round;
+		bad += anchormap_get(m, &k) != NULL;	/* a miss past every group */
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(m), 40);
+	am_t_del(m);
+}
+
+/* With @release each entry is released once, the removed ones too. */
+TEST(reinsert_with_release_releases_each_entry)
 {
 	struct am_t_rel *r = am_t_rel_new(10);
 	struct anchormap *m;
@@ -935,8 +912,8 @@ TEST(revive_not_with_release)
 	am_t_rel_del(r);
 }
 
-/* An init function decides the value: nothing to compare, a new slot. */
-TEST(revive_not_for_init_functions)
+/* An init function's value: a new entry as for any insert. */
+TEST(reinsert_with_init_function_gets_new_entry)
 {
 	struct anchormap *m = am_t_new(0, NULL);
 	struct am_t_init_arg a = { .fill = 0 };	/* a zero value, as NULL gives */
@@ -954,11 +931,15 @@ TEST(revive_not_for_init_functions)
 	am_t_del(m);
 }
 
-/* A set member toggled in and out many times: no tombstones, no growth. */
-TEST(revive_toggled_member_leaves_no_tombstones)
+/*
+ * A set member toggled in and out many times: each removal costs its own
+ * entry's storage only; the index reuses the tombstones, so it neither
+ * fills up nor is rebuilt, and stays the size it was.
+ */
+TEST(toggled_member_leaves_index_clean)
 {
 	struct anchormap_params p;
-	struct anchormap_stats st;
+	struct anchormap_stats a, b;
 	struct anchormap *m;
 	long bad = 0;
 	u64 k;
@@ -969,21 +950,25 @@ TEST(revive_toggled_member_leaves_no_tombstones)
 	ASSERT_NOT_NULL(m);
 	for (k = 0; k < 100; k++)
 		bad += anchormap_insert(m, &k, NULL) != 1;
+	anchormap_stats(m, &a);
 	for (i = 0; i < 20000; i++) {
 		k = (u64)(i % 3);
 		bad += anchormap_remove(m, &k) != 1;
 		bad += anchormap_insert(m, &k, NULL) != 1;
 	}
 	EXPECT_EQ(bad, 0);
-	anchormap_stats(m, &st);
-	EXPECT_EQ(st.len, 100);
-	EXPECT_EQ(st.deleted, 0);
-	EXPECT_EQ(st.segments, 1);
+	anchormap_stats(m, &b);
+	EXPECT_EQ(b.len, 100);
+	EXPECT_EQ(b.deleted, 20000);
+	EXPECT_EQ(b.slots, a.slots);
+	EXPECT_EQ(b.rebuilds, a.rebuilds);
+	EXPECT_LE(b.index_used, a.index_used + 3);
+	EXPECT_EQ(b.retired_bytes, 0);
 	am_t_del(m);
 }
 
-/* After compaction the remembered removals are gone with their slots. */
-TEST(revive_forgets_across_compaction)
+/* After compaction the removed entries are gone. */
+TEST(compaction_reclaims_removed_entries)
 {
 	struct anchormap *m = am_t_new(0, NULL);
 	u64 k = 6;
@@ -1000,8 +985,8 @@ TEST(revive_forgets_across_compaction)
 	am_t_del(m);
 }
 
-/* Keys revived mid-walk are not yielded twice. */
-TEST(iter_revived_keys_not_twice)
+/* Keys removed and re-inserted mid-walk are not yielded twice. */
+TEST(iter_reinserted_keys_not_twice)
 {
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	struct anchormap *m = am_t_new(0, NULL);
@@ -4364,16 +4349,14 @@ TEST(snapshot_null_args)
 	X(remove_present_then_absent)					\
 	X(remove_keeps_held_pointer_bytes)				\
 	X(reinsert_after_remove_uses_new_slot)				\
-	X(revive_same_bytes_gets_removed_slot)				\
-	X(revive_null_value_is_zero_value)				\
-	X(revive_not_for_other_value)					\
-	X(revive_after_many_other_removals)				\
-	X(revive_only_newest_copy)					\
-	X(revive_not_with_release)					\
-	X(revive_not_for_init_functions)				\
-	X(revive_toggled_member_leaves_no_tombstones)			\
-	X(revive_forgets_across_compaction)				\
-	X(iter_revived_keys_not_twice)					\
+	X(reinsert_same_bytes_gets_new_entry)				\
+	X(removed_entries_never_reused_for_other_keys)			\
+	X(keys_past_full_home_group_found)				\
+	X(reinsert_with_release_releases_each_entry)			\
+	X(reinsert_with_init_function_gets_new_entry)			\
+	X(toggled_member_leaves_index_clean)				\
+	X(compaction_reclaims_removed_entries)				\
+	X(iter_reinserted_keys_not_twice)					\
 	X(remove_updates_len_and_deleted)				\
 	X(get_or_insert_inserts_absent)					\
 	X(get_or_insert_returns_existing)				\

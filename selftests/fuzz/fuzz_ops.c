@@ -3,7 +3,7 @@
  * libFuzzer target: the input is a sequence of map operations, each checked
  * against a plain reference model (an array indexed by key), with walks
  * and snapshot round trips between operations and shared writes inside
- * walks, values often from a small pool (revival).  Pointers
+ * walks, values often from a small pool (re-inserts of the very bytes removed).  Pointers
  * returned earlier are kept and re-read after every shared operation: the
  * map promises they stay valid and unchanged until an exclusive one.
  */
@@ -258,7 +258,7 @@ static void op_snapshot(struct state *s)
 
 /*
  * A walk with shared writes between its steps (removals and inserts with
- * values from a pool of three, so the same bytes come back: revival): no key
+ * values from a pool of three, so the same bytes come back): no key
  * is yielded twice, a key present throughout comes with its value, and, if
  * nothing was removed meanwhile, every key present throughout is yielded
  * (with removals the README's "Iteration corner" allows a miss).

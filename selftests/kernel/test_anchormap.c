@@ -923,7 +923,7 @@ TEST(k_glue_atomic_map_lives_under_a_spinlock)
 }
 
 /*
- * An atomic map whose segment was vmalloc'ed (above KMALLOC_MAX_SIZE, so
+ * An atomic map whose storage was vmalloc'ed (above KMALLOC_MAX_SIZE, so
  * kvzalloc() cannot have used kmalloc) destroyed with interrupts off:
  * vfree() may sleep there, so the free must be deferred.  The live count
  * (which waits for deferred frees) shows that it happens.
@@ -944,7 +944,7 @@ TEST(k_glue_atomic_map_with_vmalloc_segment_destroyed_under_spinlock)
 		am_test_free(map);
 		ASSERT_TRUE(false);
 	}
-	vmalloced = is_vmalloc_addr(map->top);
+	vmalloced = is_vmalloc_addr((void *)map->arena_bias[0]);	/* arena 0: its base */
 	for (key = 0; key < 1000; key++)
 		EXPECT_EQ(anchormap_insert(map, &key, &key), 1);
 	spin_lock_irqsave(&kt6_destroy_lock, flags);

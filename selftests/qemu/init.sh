@@ -37,7 +37,7 @@ show_proc() {
 # /proc/anchormap holds the header and exactly $1 map lines (or >= 1 for "some")
 proc_maps() {
 	[ -r /proc/anchormap ] || return 1
-	head -n 1 /proc/anchormap | grep -q '^name  *len  *capacity  *segments  *slots  *deleted  *bytes  *longest_probe  *contended$' || return 1
+	head -n 1 /proc/anchormap | grep -q '^name  *len  *capacity  *segments  *slots  *deleted  *bytes  *longest_probe  *contended  *entries  *index_used  *index_bytes  *retired_bytes  *rebuilds$' || return 1
 	lines=$(($(wc -l < /proc/anchormap) - 1))
 	if [ "$1" = some ]; then
 		[ "$lines" -ge 1 ]

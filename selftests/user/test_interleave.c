@@ -10,9 +10,9 @@
  * which gives them no happens-before edge, so that TSan (the tsan variant of
  * this program) reports any access to bytes the other thread wrote.
  *
- * Revival (anchormap.c) is what these tests aim at: a key re-inserted with
- * the bytes it was removed with may get a removed slot back, so a control
- * byte can go FULL -> DELETED -> FULL under a walk.
+ * What they aim at: walks meeting keys removed and re-inserted under them,
+ * lookups meeting an index slot that is tombstoned and reused between two
+ * of their loads, and writers meeting a rebuild of the index.
  */
 #include <pthread.h>
 
@@ -25,7 +25,7 @@
 #define AM_I_KEY	100		/* the key that flips */
 #define AM_I_FILLERS	7		/* keys 1..7, present throughout */
 
-/* Every key in home group 0 of a one-group (16-slot) segment, one stripe. */
+/* Every key in home group 0 of the index, one stripe. */
 static u64 am_i_hash_one_group(const void *key, u32 key_size, u64 seed)
 {
 	return 0;
@@ -52,15 +52,16 @@ static int am_i_del(struct anchormap *m, u64 k)
 }
 
 /*
- * The script: at the @at[point]-th time (from 1) the walk reaches @point,
- * flip the key to @v[point]: take it out and put it back with that value.
- * Both steps must succeed; a failure is counted in @errors.
+ * The script: from the @at[point]-th time (from 1) the walk reaches @point,
+ * @times[point] times, flip the key: take it out and put it back with
+ * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_ITER_NEXT + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_PUBLISH_TAG + 1)
 
 struct am_i_script {
 	struct anchormap *map;
 	int at[AM_I_POINTS];
+	int times[AM_I_POINTS];
 	u64 v[AM_I_POINTS];
 	int reached[AM_I_POINTS];
 	int flips, errors;
@@ -79,59 +80,52 @@ static void am_i_hook(const struct anchormap *map, enum anchormap_test_point poi
 {
 	if (map != am_i_s.map || point >= AM_I_POINTS)
 		return;
-	if (++am_i_s.reached[point] == am_i_s.at[point])
+	if (++am_i_s.reached[point] >= am_i_s.at[point] && am_i_s.times[point]) {
+		am_i_s.times[point]--;
 		am_i_flip(am_i_s.v[point]);
+		am_i_s.v[point] = 3 - am_i_s.v[point];	/* 2, 1, 2... */
+	}
 }
 
-static void am_i_at(enum anchormap_test_point point, int nth, u64 v)
+/* From the @nth time @point is reached, @times flips: to @v, then back... */
+static void am_i_at(enum anchormap_test_point point, int nth, int times, u64 v)
 {
 	am_i_s.at[point] = nth;
+	am_i_s.times[point] = times;
 	am_i_s.v[point] = v;
 }
 
 /*
- * One 16-slot segment: fillers at slots 1..7 and two copies of K, K=1 at
- * slot 0 and K=2 at slot 8 (K inserted with 1, removed, inserted with 2);
- * with @flip_back, K is then removed and inserted with 1 again (reviving
- * any removed copy, that gives K=1 live at slot 0, K=2 removed at slot 8).
+ * K first (storage entry 0), then the fillers, all in one home group and
+ * one stripe.  The capacity makes the stripe take 64 entries at once, so
+ * that re-inserts land inside what storage had handed out when the walk
+ * began.
  */
-static void am_i_setup(struct am_test_ctx *_ctx, struct anchormap *m, bool flip_back)
+#define AM_I_BIG	70000
+
+static void am_i_setup(struct am_test_ctx *_ctx, struct anchormap *m)
 {
-	struct anchormap_stats st;
 	u64 k;
 
 	memset(m, 0, sizeof(*m));	/* a failed init still tears down cleanly */
-	ASSERT_EQ(am_i_new(m, am_i_hash_one_group, 8), 0);
+	ASSERT_EQ(am_i_new(m, am_i_hash_one_group, AM_I_BIG), 0);
 	EXPECT_EQ(am_i_put(m, AM_I_KEY, 1), 1);
 	for (k = 1; k <= AM_I_FILLERS; k++)
 		EXPECT_EQ(am_i_put(m, k, k * 10), 1);
-	EXPECT_EQ(am_i_del(m, AM_I_KEY), 1);
-	EXPECT_EQ(am_i_put(m, AM_I_KEY, 2), 1);
-	if (flip_back) {
-		EXPECT_EQ(am_i_del(m, AM_I_KEY), 1);
-		EXPECT_EQ(am_i_put(m, AM_I_KEY, 1), 1);
-	}
-	anchormap_stats(m, &st);
-	EXPECT_EQ(st.segments, 1);
-	EXPECT_EQ(st.slots, 16);
 	memset(&am_i_s, 0, sizeof(am_i_s));
 	am_i_s.map = m;
 	anchormap_test_hook = am_i_hook;
 }
 
 /*
- * The interleaving of the issue "Contract holes" (defect 1): the walk reads
- * the first word of group 0 (slot 0: K=1 live), the other CPU flips K to 2,
- * the walk reads the second word, the other CPU flips K back to 1, the walk
- * goes on; after the walk's first entry the other CPU flips K to 2 again.
- * Reviving any removed copy, the flips bring back slots 8 and 0 in turn,
- * and a walk that trusts a re-read word as a snapshot yields K twice.
+ * The walk yields K (entry 0) first; before its next step the other CPU
+ * flips K to 2 and, a step later, to 1: each flip puts K into a new entry
+ * further on in storage, where the walk is still going.  Yielding those
+ * would give K two or three times; they were inserted after the walk began.
  */
-static void am_i_script_snapshot_fooled(void)
+static void am_i_script_flips_ahead(void)
 {
-	am_i_at(ANCHORMAP_TP_ITER_WORDS, 1, 2);
-	am_i_at(ANCHORMAP_TP_ITER_LOADED, 1, 1);
-	am_i_at(ANCHORMAP_TP_ITER_NEXT, 2, 2);	/* after the first entry */
+	am_i_at(ANCHORMAP_TP_ITER_NEXT, 2, 2, 2);	/* after the first entry */
 }
 
 static void am_i_teardown(struct anchormap *m)
@@ -170,41 +164,32 @@ static void am_i_expect_walk_once(struct am_test_ctx *_ctx, const struct anchorm
 	EXPECT_EQ(other, 0);
 }
 
-/* Defect 1: one walk yields the same key twice. */
-TEST(walk_under_revival_flips_yields_key_at_most_once)
+TEST(walk_under_flips_yields_key_at_most_once)
 {
 	struct anchormap m;
 
-	am_i_setup(_ctx, &m, true);
+	am_i_setup(_ctx, &m);
 	if (_ctx->failed)
 		goto out;
-	am_i_script_snapshot_fooled();
+	am_i_script_flips_ahead();
 	am_i_expect_walk_once(_ctx, &m);
-	EXPECT_EQ(am_i_s.flips, 3);	/* the interleaving really happened */
+	EXPECT_EQ(am_i_s.flips, 2);	/* the interleaving really happened */
 	EXPECT_EQ(am_i_s.errors, 0);
 out:
 	am_i_teardown(&m);
 }
 
-/*
- * The same hole, met by a walk that takes a group's words as candidates
- * and checks each when it gets there: the walk reads word 0 (slot 0: K=1
- * live), the other CPU flips K to 2, the walk reads word 1 (slot 8: K=2
- * live), so both slots are candidates; the walk yields K at slot 8, and the
- * other CPU flips K to 1.  Reviving the earlier copy at slot 0 would put K
- * where the walk is still going; only the last copy of a key may come back.
- */
-TEST(walk_past_key_then_flip_to_earlier_copy_yields_key_at_most_once)
+/* Flipped before the walk reaches it, K is not yielded at all; fillers once. */
+TEST(walk_before_key_flipped_yields_fillers_once)
 {
 	struct anchormap m;
 
-	am_i_setup(_ctx, &m, true);
+	am_i_setup(_ctx, &m);
 	if (_ctx->failed)
 		goto out;
-	am_i_at(ANCHORMAP_TP_ITER_WORDS, 1, 2);
-	am_i_at(ANCHORMAP_TP_ITER_NEXT, 2, 1);	/* after the first entry */
+	am_i_at(ANCHORMAP_TP_ITER_NEXT, 1, 1, 2);	/* before the first entry */
 	am_i_expect_walk_once(_ctx, &m);
-	EXPECT_EQ(am_i_s.flips, 2);
+	EXPECT_EQ(am_i_s.flips, 1);
 	EXPECT_EQ(am_i_s.errors, 0);
 out:
 	am_i_teardown(&m);
@@ -238,24 +223,24 @@ static int am_i_read(void *buf, size_t len, void *arg)
 }
 
 /*
- * Defect 2: a save during the same flips holds K twice, and loading the
- * user's snapshot fails with -EBADMSG.  Every entry present for the whole
- * save is in it exactly once, and the snapshot loads.
+ * A save during the same flips holds every entry present for the whole
+ * save exactly once (a key twice would make anchormap_load() fail with
+ * -EBADMSG), and the snapshot loads.
  */
-TEST(save_under_revival_flips_loads_back)
+TEST(save_under_flips_loads_back)
 {
 	static struct am_i_buf b;
 	struct anchormap m, back;
 	int err;
 
-	am_i_setup(_ctx, &m, true);
+	am_i_setup(_ctx, &m);
 	if (_ctx->failed)
 		goto out;
-	am_i_script_snapshot_fooled();
+	am_i_script_flips_ahead();
 	memset(&b, 0, sizeof(b));
 	EXPECT_EQ(anchormap_save(&m, am_i_write, &b), 0);
 	anchormap_test_hook = NULL;
-	EXPECT_EQ(am_i_s.flips, 3);
+	EXPECT_EQ(am_i_s.flips, 2);
 	EXPECT_EQ(am_i_s.errors, 0);
 	err = am_i_new(&back, am_i_hash_one_group, 0);
 	EXPECT_EQ(err, 0);
@@ -271,95 +256,389 @@ out:
 }
 
 /*
- * Defect 3: a writer that revives compares the key bytes of removed slots
- * whose control byte matches its own.  Keys X (stripe 1) and Y (stripe 2)
- * share a home group and the top hash bits; Z (stripe 2, other top bits)
- * gives stripe 2 a removed slot, so that Y's insert looks for one to
- * revive.  Thread A inserts and removes X; thread B, ordered after A only by
- * a RELAXED flag (no happens-before), inserts Y.  If B reads X's bytes, it
- * reads bytes written under another stripe's lock with no edge to them: a
- * data race, which the tsan variant reports (and fails on).
+ * A lookup meets a slot that is tombstoned and reused between its load of
+ * the slot's tag and its load of the reference: thread R looks K up and
+ * stops right after the group load (K's slot FULL); thread W removes K and
+ * inserts it again, which takes the same slot, and stops between storing
+ * the new reference and storing the tag.  R goes on and reads the new
+ * reference (an entry holding K), while the slot is still RESERVED: the
+ * re-insert has not happened for anyone yet (a lookup now misses K), so R
+ * must miss too.  Returning the new entry there would let one lookup see K
+ * and a later one not.
  */
-#define AM_I_X		1
-#define AM_I_Y		2
-#define AM_I_Z		3
-
-static u64 am_i_hash_stripes(const void *key, u32 key_size, u64 seed)
-{
-	u64 k;
-
-	memcpy(&k, key, sizeof(k));
-	switch (k) {
-	case AM_I_X:
-		return 0x2aULL << 58 | 1ULL << 32;
-	case AM_I_Y:
-		return 0x2aULL << 58 | 2ULL << 32;
-	default:
-		return 0x15ULL << 58 | 2ULL << 32;
-	}
-}
-
-struct am_i_race {
+struct am_i_aba {
 	struct anchormap map;
-	int a_done;		/* RELAXED only: orders in time, not in memory */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t reader;
+	int stage;	/* 0 start, 1 R at its ref load, 2 W at its tag store, 3 R done, 4 checked */
+	const void *got;	/* what R's lookup returned */
 	int errors;
 };
 
-static void *am_i_thread_a(void *arg)
-{
-	struct am_i_race *r = arg;
-	int errors = 0;
+static struct am_i_aba am_i_a;
 
-	errors += am_i_put(&r->map, AM_I_X, 11) != 1;
-	errors += am_i_del(&r->map, AM_I_X) != 1;
-	__atomic_add_fetch(&r->errors, errors, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->a_done, 1, __ATOMIC_RELAXED);
+static void am_i_aba_wait(int stage)
+{
+	pthread_mutex_lock(&am_i_a.lock);
+	while (am_i_a.stage < stage)
+		pthread_cond_wait(&am_i_a.cond, &am_i_a.lock);
+	pthread_mutex_unlock(&am_i_a.lock);
+}
+
+static void am_i_aba_set(int stage)
+{
+	pthread_mutex_lock(&am_i_a.lock);
+	am_i_a.stage = stage;
+	pthread_cond_broadcast(&am_i_a.cond);
+	pthread_mutex_unlock(&am_i_a.lock);
+}
+
+static void am_i_aba_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map != &am_i_a.map)
+		return;
+	if (point == ANCHORMAP_TP_LOOKUP_REF && pthread_equal(pthread_self(), am_i_a.reader) &&
+	    am_i_a.stage == 0) {
+		am_i_aba_set(1);
+		am_i_aba_wait(2);	/* W is between reference and tag now */
+	} else if (point == ANCHORMAP_TP_PUBLISH_TAG &&
+		   !pthread_equal(pthread_self(), am_i_a.reader) && am_i_a.stage == 1) {
+		am_i_aba_set(2);
+		am_i_aba_wait(4);	/* R has finished, and a lookup after it */
+	}
+}
+
+static void *am_i_aba_reader(void *arg)
+{
+	u64 k = AM_I_KEY;
+
+	am_i_a.got = anchormap_get(&am_i_a.map, &k);
+	am_i_aba_set(3);
 	return NULL;
 }
 
-static void *am_i_thread_b(void *arg)
+static void *am_i_aba_writer(void *arg)
 {
-	struct am_i_race *r = arg;
 	int errors = 0;
+	u64 k = AM_I_KEY;
 
-	errors += am_i_put(&r->map, AM_I_Z, 33) != 1;
-	errors += am_i_del(&r->map, AM_I_Z) != 1;
-	while (!__atomic_load_n(&r->a_done, __ATOMIC_RELAXED))
-		;
-	errors += am_i_put(&r->map, AM_I_Y, 22) != 1;
-	__atomic_add_fetch(&r->errors, errors, __ATOMIC_RELAXED);
+	am_i_aba_wait(1);
+	errors += am_i_del(&am_i_a.map, AM_I_KEY) != 1;
+	/* still stopped: nobody can see the re-insert yet */
+	errors += am_i_put(&am_i_a.map, AM_I_KEY, 2) != 1;
+	errors += anchormap_get(&am_i_a.map, &k) == NULL;
+	am_i_a.errors += errors;
 	return NULL;
 }
 
-TEST(revive_never_reads_other_stripes_bytes)
+/* The miss R must return, checked while W is still stopped: see am_i_aba_hook(). */
+static void *am_i_aba_checker(void *arg)
 {
-	static struct am_i_race r;
-	pthread_t a, b;
-	u64 k = AM_I_Y;
-	const void *v;
+	u64 k = AM_I_KEY;
+	long *missed = arg;
 
-	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(am_i_new(&r.map, am_i_hash_stripes, 8), 0);
-	ASSERT_EQ(pthread_create(&b, NULL, am_i_thread_b, &r), 0);
-	ASSERT_EQ(pthread_create(&a, NULL, am_i_thread_a, &r), 0);
-	pthread_join(a, NULL);
-	pthread_join(b, NULL);
-	EXPECT_EQ(r.errors, 0);
-	v = anchormap_get(&r.map, &k);
-	ASSERT_NOT_NULL(v);
-	memcpy(&k, v, sizeof(k));
-	EXPECT_EQ(k, 22);
-	EXPECT_EQ(anchormap_len(&r.map), 1);
-	anchormap_destroy(&r.map);
+	am_i_aba_wait(3);
+	*missed = anchormap_get(&am_i_a.map, &k) == NULL;
+	am_i_aba_set(4);
+	return NULL;
+}
+
+TEST(lookup_never_returns_reinsert_before_its_tag)
+{
+	pthread_t w, c;
+	long missed = 0;
+
+	memset(&am_i_a, 0, sizeof(am_i_a));
+	pthread_mutex_init(&am_i_a.lock, NULL);
+	pthread_cond_init(&am_i_a.cond, NULL);
+	ASSERT_EQ(am_i_new(&am_i_a.map, am_i_hash_one_group, 8), 0);
+	EXPECT_EQ(am_i_put(&am_i_a.map, AM_I_KEY, 1), 1);	/* slot 0 of group 0 */
+	anchormap_test_hook = am_i_aba_hook;
+	/* the reader's id is known before it runs: create it stopped at a lock */
+	pthread_mutex_lock(&am_i_a.lock);
+	ASSERT_EQ(pthread_create(&am_i_a.reader, NULL, am_i_aba_reader, NULL), 0);
+	pthread_mutex_unlock(&am_i_a.lock);
+	ASSERT_EQ(pthread_create(&w, NULL, am_i_aba_writer, NULL), 0);
+	ASSERT_EQ(pthread_create(&c, NULL, am_i_aba_checker, &missed), 0);
+	pthread_join(am_i_a.reader, NULL);
+	pthread_join(c, NULL);
+	pthread_join(w, NULL);
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_a.stage, 4);	/* the interleaving really happened */
+	EXPECT_EQ(missed, 1);		/* a lookup after R's misses K... */
+	EXPECT_NULL(am_i_a.got);	/* ...so R must have missed it too */
+	EXPECT_EQ(am_i_a.errors, 0);
+	anchormap_destroy(&am_i_a.map);
+	pthread_cond_destroy(&am_i_a.cond);
+	pthread_mutex_destroy(&am_i_a.lock);
 }
 
 /*
- * Growth publishes a new segment with two stores, the segment count (where
- * writers insert) and the newest segment (where the inline lookup starts).
- * Between them, another CPU inserts a key and looks it up: the lookup must
- * find it.  Publishing the count first let the insert land in the new
- * segment while the lookup still started from the only old one and, seeing
- * an EMPTY byte there, stopped: a miss of a key inserted before it began.
+ * Writers meeting a rebuild: at @point of a rebuild (before it copies its
+ * one chunk, or after, before the new index is current), another CPU
+ * removes keys 0..9, flips keys 10..19 to new values and inserts 100..149.
+ * The new index must hold exactly the result.
+ */
+struct am_i_rb {
+	struct anchormap *map;
+	enum anchormap_test_point point;
+	int reached, errors;
+	bool walk;		/* also walk the map there */
+	long walk_bad;
+};
+
+static struct am_i_rb am_i_r;
+
+/* Keys 0..49 present throughout (but for 0..19, changed above): each once. */
+static long am_i_walk_bad(const struct anchormap *m, u64 lo, u64 hi, u64 other_hi)
+{
+	static u8 seen[200];
+	struct anchormap_iter it;
+	const void *kp;
+	long bad = 0;
+	u64 k;
+
+	memset(seen, 0, sizeof(seen));
+	anchormap_for_each(m, &it, &kp, NULL) {
+		memcpy(&k, kp, sizeof(k));
+		if (k >= sizeof(seen))
+			bad++;
+		else
+			bad += seen[k]++ != 0;
+	}
+	for (k = lo; k < hi; k++)
+		bad += seen[k] != 1;
+	for (k = hi; k < other_hi; k++)
+		bad += seen[k] > 1;
+	return bad;
+}
+
+static void am_i_rb_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	struct anchormap *m = am_i_r.map;
+	u64 k;
+
+	if (map != m || point != am_i_r.point || am_i_r.reached++)
+		return;
+	if (am_i_r.walk)
+		am_i_r.walk_bad = am_i_walk_bad(m, 20, 50, 200);
+	for (k = 0; k < 10; k++)
+		am_i_r.errors += am_i_del(m, k) != 1;
+	for (k = 10; k < 20; k++) {
+		am_i_r.errors += am_i_del(m, k) != 1;
+		am_i_r.errors += am_i_put(m, k, 1000 + k) != 1;
+	}
+	for (k = 100; k < 150; k++)
+		am_i_r.errors += am_i_put(m, k, k) != 1;
+}
+
+static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_test_point point,
+				      bool walk)
+{
+	struct anchormap_stats a, b;
+	struct anchormap m;
+	long bad = 0;
+	const void *v;
+	u64 k;
+
+	memset(&m, 0, sizeof(m));
+	/* big stripe chunks: the writes land inside what the rebuild copies */
+	ASSERT_EQ(am_i_new(&m, NULL, AM_I_BIG), 0);
+	for (k = 0; k < 50; k++)
+		EXPECT_EQ(am_i_put(&m, k, k), 1);
+	anchormap_stats(&m, &a);
+	memset(&am_i_r, 0, sizeof(am_i_r));
+	am_i_r.map = &m;
+	am_i_r.point = point;
+	am_i_r.walk = walk;
+	anchormap_test_hook = am_i_rb_hook;
+	EXPECT_EQ(anchormap_reserve(&m, 4 * AM_I_BIG), 0);	/* a rebuild */
+	anchormap_test_hook = NULL;
+	anchormap_stats(&m, &b);
+	EXPECT_GE(am_i_r.reached, 1);
+	EXPECT_EQ(am_i_r.errors, 0);
+	EXPECT_GT(b.rebuilds, a.rebuilds);
+	EXPECT_GE(b.slots, 4 * AM_I_BIG);
+	for (k = 0; k < 150; k++) {
+		v = anchormap_get(&m, &k);
+		if (k < 10 || (k >= 50 && k < 100))
+			bad += v != NULL;
+		else if (!v)
+			bad++;
+		else
+			bad += *(const u64 *)v != (k >= 10 && k < 20 ? 1000 + k : k);
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(&m), 90);
+	EXPECT_EQ(am_i_walk_bad(&m, 10, 50, 0), 0);
+	EXPECT_EQ(am_i_r.walk_bad, 0);
+	/* the new index holds each entry once: a removal takes it out for good */
+	for (k = 10; k < 150; k++) {
+		if (k >= 50 && k < 100)
+			continue;
+		bad += am_i_del(&m, k) != 1;
+		bad += anchormap_get(&m, &k) != NULL;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(&m), 0);
+	anchormap_destroy(&m);
+}
+
+/*
+ * Writers between the publication of the new index and the sweep: they see
+ * it, but the copy covers what they insert, so they must not add it too (a
+ * second reference would survive the key's removal).
+ */
+TEST(writes_before_rebuild_sweep_reach_new_index_once)
+{
+	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_SWEEP, false);
+}
+
+TEST(writes_before_rebuild_copies_reach_new_index)
+{
+	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_CHUNK, false);
+}
+
+TEST(writes_after_rebuild_copied_reach_new_index)
+{
+	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_SWITCH, false);
+}
+
+/* A walk in the middle of a rebuild (it reads storage): each entry once. */
+TEST(walk_during_rebuild_yields_each_once)
+{
+	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_CHUNK, true);
+}
+
+/*
+ * A rebuild (and storage growth) in the middle of a walk, with writes: the
+ * keys present throughout come exactly once.
+ */
+struct am_i_wr {
+	struct anchormap *map;
+	int reached, errors;
+};
+
+static struct am_i_wr am_i_w;
+
+static void am_i_walk_rebuild_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	u64 k;
+
+	if (map != am_i_w.map || point != ANCHORMAP_TP_ITER_NEXT || ++am_i_w.reached != 5)
+		return;
+	am_i_w.errors += anchormap_reserve(am_i_w.map, 5000) != 0;
+	for (k = 0; k < 10; k++) {
+		am_i_w.errors += am_i_del(am_i_w.map, k) != 1;
+		am_i_w.errors += am_i_put(am_i_w.map, k, k) != 1;
+	}
+	for (k = 100; k < 200; k++)
+		am_i_w.errors += am_i_put(am_i_w.map, k, k) != 1;
+}
+
+TEST(rebuild_during_walk_yields_each_once)
+{
+	struct anchormap_stats a, b;
+	struct anchormap m;
+	u64 k;
+
+	memset(&m, 0, sizeof(m));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	for (k = 0; k < 50; k++)
+		EXPECT_EQ(am_i_put(&m, k, k), 1);
+	anchormap_stats(&m, &a);
+	memset(&am_i_w, 0, sizeof(am_i_w));
+	am_i_w.map = &m;
+	anchormap_test_hook = am_i_walk_rebuild_hook;
+	EXPECT_EQ(am_i_walk_bad(&m, 10, 50, 200), 0);
+	anchormap_test_hook = NULL;
+	anchormap_stats(&m, &b);
+	EXPECT_GE(am_i_w.reached, 5);
+	EXPECT_EQ(am_i_w.errors, 0);
+	EXPECT_GT(b.rebuilds, a.rebuilds);
+	EXPECT_GT(b.segments, a.segments);
+	anchormap_destroy(&m);
+}
+
+/*
+ * Every writer copies one chunk of a rebuild, so a rebuild stays pending
+ * when writes stop.  Stop right after a rebuild of more than one chunk
+ * started (its sweep): destroy must free its index, and an exclusive
+ * operation that changes the index in place must finish it first, or the
+ * new index would come back with the entry still in it.
+ */
+struct am_i_pend {
+	struct anchormap *map;
+	size_t at_len;		/* len when a rebuild last started */
+	int started;
+};
+
+static struct am_i_pend am_i_p;
+
+static void am_i_pend_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map == am_i_p.map && point == ANCHORMAP_TP_REBUILD_SWEEP) {
+		am_i_p.started++;
+		am_i_p.at_len = anchormap_len(map);
+	}
+}
+
+/* Insert from @k until a rebuild with more than two chunks' entries starts. */
+static u64 am_i_until_pending(struct anchormap *m, u64 k)
+{
+	am_i_p.map = m;
+	am_i_p.at_len = 0;
+	anchormap_test_hook = am_i_pend_hook;
+	while (am_i_p.at_len < 2100 && k < 100000) {
+		am_i_put(m, k, k);
+		k++;
+	}
+	anchormap_test_hook = NULL;
+	return k;
+}
+
+TEST(destroy_with_rebuild_pending_frees_everything)
+{
+	long live = anchormap_debug_allocs_live();
+	struct anchormap m;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	am_i_until_pending(&m, 0);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	anchormap_destroy(&m);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);
+}
+
+TEST(remove_entry_with_rebuild_pending_stays_removed)
+{
+	struct anchormap m;
+	u64 k = 5, got = 0, n;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	n = am_i_until_pending(&m, 0);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	EXPECT_EQ(anchormap_remove_entry(&m, &k, NULL, &got), 1);
+	EXPECT_EQ(got, 5);
+	for (k = n + 10; n < k; n++)	/* the writers that finish the rebuild */
+		am_i_put(&m, n, n);
+	k = 5;
+	EXPECT_NULL(anchormap_get(&m, &k));
+	for (; n < 20000; n++)
+		am_i_put(&m, n, n);
+	EXPECT_NULL(anchormap_get(&m, &k));
+	EXPECT_EQ(anchormap_len(&m), 20000 - 1);
+	anchormap_destroy(&m);
+}
+
+/*
+ * Storage growth installs a new arena, then publishes the arena count
+ * (where writers take entries from).  Between the two, another CPU inserts
+ * a key and looks it up: it must find it (in the arenas it could see).
  */
 struct am_i_grow {
 	struct anchormap *map;
@@ -386,11 +665,11 @@ TEST(insert_while_growth_publishes_is_found)
 	u64 k = 7;
 
 	memset(&m, 0, sizeof(m));
-	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);	/* one small segment */
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);	/* one small arena */
 	memset(&am_i_g, 0, sizeof(am_i_g));
 	am_i_g.map = &m;
 	anchormap_test_hook = am_i_grow_hook;
-	EXPECT_EQ(anchormap_reserve(&m, 1000), 0);	/* appends a segment */
+	EXPECT_EQ(anchormap_reserve(&m, 1000), 0);	/* appends an arena */
 	anchormap_test_hook = NULL;
 	EXPECT_EQ(am_i_g.reached, 1);
 	EXPECT_EQ(am_i_g.inserted, 1);
@@ -400,10 +679,17 @@ TEST(insert_while_growth_publishes_is_found)
 }
 
 static const struct am_test_case am_interleave_cases[] = {
-	AM_TEST_ENTRY(walk_under_revival_flips_yields_key_at_most_once)
-	AM_TEST_ENTRY(walk_past_key_then_flip_to_earlier_copy_yields_key_at_most_once)
-	AM_TEST_ENTRY(save_under_revival_flips_loads_back)
-	AM_TEST_ENTRY(revive_never_reads_other_stripes_bytes)
+	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
+	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
+	AM_TEST_ENTRY(save_under_flips_loads_back)
+	AM_TEST_ENTRY(lookup_never_returns_reinsert_before_its_tag)
+	AM_TEST_ENTRY(writes_before_rebuild_sweep_reach_new_index_once)
+	AM_TEST_ENTRY(writes_before_rebuild_copies_reach_new_index)
+	AM_TEST_ENTRY(writes_after_rebuild_copied_reach_new_index)
+	AM_TEST_ENTRY(walk_during_rebuild_yields_each_once)
+	AM_TEST_ENTRY(rebuild_during_walk_yields_each_once)
+	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
+	AM_TEST_ENTRY(remove_entry_with_rebuild_pending_stays_removed)
 	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
 };
 
