@@ -81,9 +81,14 @@
  *     and then index under their stripe lock and change next first, then
  *     index: whatever a reader of the old index sees is in the new one.
  *     Chunk completions are counted with an ACQ_REL add, so the switch
- *     follows every helper's stores.  A replaced index is kept until an
- *     exclusive operation or destroy: readers may still probe it, and
- *     what they find there was present while they ran.
+ *     follows every helper's stores.  Readers may still probe a replaced
+ *     index, and what they find there was present while they ran: in the
+ *     kernel a lookup holds rcu_read_lock() for its own duration
+ *     (am_read_lock(); writers hold a stripe lock, which is a read side
+ *     too) and the index is freed after a grace period
+ *     (am_free_after_readers()); in userspace it is kept until an
+ *     exclusive operation or destroy.  The entries a lookup returns live
+ *     in storage, which no grace period governs.
  *  5. Walks.  A stripe's entries are taken in increasing ref order.  A
  *     writer RELEASE-stores its stripe's next ref after it takes an entry;
  *     a walk ACQUIRE-loads every stripe's at its start and skips entries
@@ -1011,7 +1016,11 @@ static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t 
 	return want;
 }
 
-/* Take and drop every stripe lock; with @born, note each stripe's next ref. */
+/*
+ * Take and drop every stripe lock; with @born, note each stripe's next ref;
+ * without, forget the stripes' credits (for the index just replaced: its
+ * memory may come back as another index, which must not inherit them).
+ */
 static void am_sweep(struct anchormap *map, u32 *born)
 {
 	unsigned long flags = 0;
@@ -1021,8 +1030,12 @@ static void am_sweep(struct anchormap *map, u32 *born)
 		struct am_stripe *st = &map->shared->stripes[s];
 
 		am_stripe_lock(map, st, &flags);
-		if (born)	/* marked: writers of this stripe read it */
+		if (born) {	/* marked: writers of this stripe read it */
 			am_store_relaxed(&born[s], st->next_ref);
+		} else {
+			am_store_relaxed(&st->credit_idx, NULL);
+			am_store_relaxed(&st->credits, 0);
+		}
 		am_stripe_unlock(map, st, flags);
 	}
 }
@@ -1117,8 +1130,11 @@ static void am_rebuild_finish(struct anchormap *map)
 		/* writers that saw the old index add to next: let them finish */
 		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
-		old->older = sh->retired;	/* readers may still be in it */
-		am_store_release(&sh->retired, old);	/* statistics walk the list */
+		/* readers may still be in it: the kernel frees it after them */
+		if (!am_free_after_readers(old, old->bytes, old->retire)) {
+			old->older = sh->retired;
+			am_store_release(&sh->retired, old);	/* statistics walk the list */
+		}
 		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
 	}
 	sh->rb.next = NULL;
@@ -1214,7 +1230,7 @@ static bool am_rebuild_step(struct anchormap *map)
 static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 			   struct anchormap_index **pre)
 {
-	struct anchormap_index *before = am_index(map);
+	u64 before = am_load_relaxed(&map->shared->rebuilds);
 	int err = 0;
 
 	if (!am_load_acquire(&map->next)) {
@@ -1230,7 +1246,7 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 		am_cond_resched(false);
 		am_cpu_relax();
 	}
-	if (am_index(map) == before)
+	if (am_load_relaxed(&map->shared->rebuilds) == before)
 		return -ENOMEM;	/* discarded: the rebuild could not place an entry */
 	return 0;
 }
@@ -1447,10 +1463,21 @@ AM_EXPORT(anchormap_get_or_try_insert_with);
 
 static size_t am_idx_room(const struct anchormap *map);
 
+/* am_idx_room() from outside any lock: the index may be replaced meanwhile. */
+static size_t am_idx_room_now(const struct anchormap *map)
+{
+	size_t room;
+
+	am_read_lock();		/* protocol 4 */
+	room = am_idx_room(map);
+	am_read_unlock();
+	return room;
+}
+
 int anchormap_reserve(struct anchormap *map, size_t additional)
 {
 	struct anchormap_index *pre = NULL;
-	size_t want;
+	size_t want, slots;
 	int err;
 
 	if (!map || !map->shared)
@@ -1461,15 +1488,18 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 		return -ENOMEM;
 	/* the index first, so that a failure leaves the map as it was */
 	want = additional + additional / 8 + 2 * ANCHORMAP_STRIPES;
-	if (am_idx_room(map) < want) {
-		pre = am_idx_alloc(am_rebuild_slots(map, am_len_sum(map), additional), false);
+	if (am_idx_room_now(map) < want) {
+		am_mutex_lock(&map->shared->rebuild_lock, am_atomic(map));	/* keeps the index */
+		slots = am_rebuild_slots(map, am_len_sum(map), additional);
+		am_mutex_unlock(&map->shared->rebuild_lock, am_atomic(map));
+		pre = am_idx_alloc(slots, false);
 		if (!pre)
 			return -ENOMEM;
 	}
 	do {	/* an arena holds at most AM_ARENA_MAX: more takes several */
 		err = am_grow(map, 0, additional, true);
 	} while (!err && am_arena_room(map) < additional);
-	while (!err && am_idx_room(map) < want)
+	while (!err && am_idx_room_now(map) < want)
 		err = am_rebuild_sync(map, additional, true, &pre);
 	am_idx_free(pre);
 	return err;
@@ -1596,7 +1626,7 @@ size_t anchormap_capacity(const struct anchormap *map)
 	if (!map || !map->shared)
 		return 0;
 	a = am_storage_room(map);
-	b = am_idx_room(map);
+	b = am_idx_room_now(map);
 	return anchormap_len(map) + am_min(a, b);
 }
 AM_EXPORT(anchormap_capacity);
@@ -1621,11 +1651,13 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 		s->entries += map->shared->arenas[i].size;
 		s->bytes += map->shared->arenas[i].bytes;
 	}
+	am_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
 	s->slots = idx->nslots;
 	s->index_bytes = idx->bytes;
 	s->index_used = idx->limit - am_idx_room(map);
 	s->bytes += idx->bytes;
+	am_read_unlock();
 	for (old = am_load_acquire(&map->shared->retired); old; old = old->older)
 		s->retired_bytes += old->bytes;
 	s->bytes += s->retired_bytes;

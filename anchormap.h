@@ -47,7 +47,16 @@
 #ifdef __KERNEL__
 #include <linux/types.h>
 #include <linux/err.h>
+#include <linux/rcupdate.h>
 #include <linux/version.h>
+
+/*
+ * A lookup holds rcu_read_lock() while it reads the index, which a rebuild
+ * replaces and frees after a grace period; the entry it returns lives in
+ * storage, which RCU does not govern: the caller holds nothing.
+ */
+#define __anchormap_read_lock()		rcu_read_lock()
+#define __anchormap_read_unlock()	rcu_read_unlock()
 
 /*
  * The module exports its symbols in namespace ANCHORMAP: a client module
@@ -83,6 +92,10 @@ typedef uint64_t u64;
 #ifndef __aligned
 #define __aligned(x)	__attribute__((__aligned__(x)))
 #endif
+
+/* Userspace keeps replaced indexes until an exclusive operation: no lock. */
+#define __anchormap_read_lock()		do { } while (0)
+#define __anchormap_read_unlock()	do { } while (0)
 
 #ifndef ANCHORMAP_NO_ERR_PTR
 #define MAX_ERRNO	4095
@@ -817,6 +830,7 @@ struct anchormap_index {
 	size_t chunk;			/* credits a stripe takes at once */
 	size_t bytes;			/* size of this allocation */
 	struct anchormap_index *older;	/* retired indexes, newest first */
+	void *retire[2];		/* the platform's, once retired (kernel: RCU) */
 	/* non-EMPTY tags not yet handed out; writers touch it once per chunk */
 	long avail __aligned(64);
 	int broken;			/* a rebuild could not place an entry */
@@ -1262,6 +1276,7 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 	u8 tag = __anchormap_tag(h);
 	u64 m;
 
+	__anchormap_read_lock();	/* the index, not the entry: protocol 4 */
 	/* ACQUIRE pairs with the RELEASE that published the index (protocol 4) */
 	idx = __atomic_load_n(&map->index, __ATOMIC_ACQUIRE);
 	g = __anchormap_groups(idx) + (h & idx->gmask);
@@ -1275,13 +1290,18 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
 		if (__builtin_expect(equal ? equal(key, e, ks) :
 					 __anchormap_bytes_eq(key, e, ks), 1) &&
-		    __builtin_expect(__anchormap_tag_again(g, i) == tag, 1))
-			return e + off;
+		    __builtin_expect(__anchormap_tag_again(g, i) == tag, 1)) {
+			__anchormap_read_unlock();
+			return e + off;	/* storage: valid with no lock held */
+		}
 	}
 	if (__builtin_expect(!(__atomic_load_n(&g->overflow, __ATOMIC_RELAXED) &
 			       __anchormap_ovf_bit(h)), 1))
-		return NULL;
-	return __anchormap_lookup_slow(map, key, h, off);
+		e = NULL;
+	else
+		e = (const u8 *)__anchormap_lookup_slow(map, key, h, off);
+	__anchormap_read_unlock();
+	return e;
 }
 
 /*

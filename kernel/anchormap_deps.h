@@ -22,6 +22,12 @@
  *                   The result is always 64-byte aligned.
  *   am_free         kvfree, deferred to a work item where freeing may not
  *                   run (interrupts off, atomic, hardirq).
+ *   am_free_after_readers  kvfree once every lock-free reader that may still
+ *                   see the block is done: after an RCU grace period (a
+ *                   work item runs synchronize_rcu()); @link is two words
+ *                   of the block the glue may use meanwhile.  True: taken.
+ *   am_read_lock, am_read_unlock  what such a reader holds for its own
+ *                   duration: rcu_read_lock().
  *   am_registry_*   the list of live maps shown in /proc/anchormap.
  *   AM_EXPORT       EXPORT_SYMBOL_NS_GPL in namespace ANCHORMAP.
  */
@@ -34,6 +40,7 @@
 #include <linux/mutex.h>
 #include <linux/processor.h>
 #include <linux/random.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -232,6 +239,17 @@ static inline void am_cond_resched(bool atomic)
 
 void *am_zalloc(size_t size, bool atomic);
 void am_free(void *p, size_t size);
+bool am_free_after_readers(void *p, size_t size, void **link);
+
+static __always_inline void am_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+static __always_inline void am_read_unlock(void)
+{
+	rcu_read_unlock();
+}
 
 static inline u64 am_random_seed(void)
 {

@@ -45,6 +45,8 @@ static atomic_long_t am_allocs_live = ATOMIC_LONG_INIT(0);
 
 static void am_free_work_fn(struct work_struct *work);
 static DECLARE_WORK(am_free_work, am_free_work_fn);
+static void am_rcu_work_fn(struct work_struct *work);
+static DECLARE_WORK(am_rcu_work, am_rcu_work_fn);
 
 /* ---- test hooks: only in a test build (make kmod-test, ANCHORMAP_TEST=y) ---- */
 
@@ -75,6 +77,7 @@ AM_EXPORT(anchormap_debug_fail_nth);
 long anchormap_debug_allocs_live(void)
 {
 	might_sleep();
+	flush_work(&am_rcu_work);
 	flush_work(&am_free_work);
 	return atomic_long_read(&am_allocs_live);
 }
@@ -216,6 +219,57 @@ void am_free(void *p, size_t size)
 	}
 	atomic_long_dec(&am_allocs_live);
 	kvfree(p);
+}
+
+/* ---- frees after the readers: replaced indexes ---- */
+
+/*
+ * A replaced index may still be probed by lock-free lookups, which hold
+ * rcu_read_lock() for their own duration (anchormap.h): it is queued here
+ * (two words of its header are the node: the list link and the block) and
+ * freed by a work item after a grace period.  Blocks taken off the list
+ * before synchronize_rcu() were unpublished before it began.
+ */
+struct am_rcu_node {
+	struct llist_node node;
+	void *block;
+};
+
+static LLIST_HEAD(am_blocks_after_readers);
+
+static void am_rcu_work_fn(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&am_blocks_after_readers), *n, *next;
+
+	if (!list)
+		return;
+	synchronize_rcu();
+	llist_for_each_safe(n, next, list) {
+		struct am_rcu_node *r = container_of(n, struct am_rcu_node, node);
+
+		kvfree(r->block);
+		atomic_long_dec(&am_allocs_live);
+	}
+}
+
+/**
+ * am_free_after_readers() - free a block once no lock-free reader sees it
+ * @p:    the block, no longer reachable for new readers.
+ * @size: its size (unused).
+ * @link: two pointer-sized words inside @p, not read by readers.
+ *
+ * Context: any but NMI.
+ * Return: true: the block is the glue's now.
+ */
+bool am_free_after_readers(void *p, size_t size, void **link)
+{
+	struct am_rcu_node *r = (struct am_rcu_node *)link;
+
+	BUILD_BUG_ON(sizeof(*r) > 2 * sizeof(void *));
+	r->block = p;
+	if (llist_add(&r->node, &am_blocks_after_readers))
+		schedule_work(&am_rcu_work);
+	return true;
 }
 
 /* ---- lock classes ---- */
@@ -431,7 +485,8 @@ static void __exit anchormap_module_exit(void)
 	/* Clients hold a reference on this module while they run. */
 	if (leaked)
 		pr_err("maps still registered at unload: a client did not destroy them\n");
-	/* frees deferred by the clients' last destroys */
+	/* frees deferred by the clients' last destroys and rebuilds */
+	flush_work(&am_rcu_work);
 	flush_work(&am_free_work);
 	if (atomic_long_read(&am_allocs_live))
 		pr_err("%ld blocks still allocated at unload\n",

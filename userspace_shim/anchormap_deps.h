@@ -16,6 +16,10 @@
  *                      one map's lock classes (kernel lockdep; empty here),
  *                      given to am_lock_init and am_mutex_init
  *   am_zalloc am_free  zeroed, 64-byte aligned blocks (NULL on failure)
+ *   am_free_after_readers, am_read_lock, am_read_unlock
+ *                      no reader tracking here: a replaced index is not
+ *                      taken (false), the core keeps it until an exclusive
+ *                      operation; readers hold nothing
  *   am_random_seed     a random 64-bit seed
  *   am_cpu_relax       spin-wait hint
  *   am_cond_resched    a preemption point inside long exclusive operations
@@ -145,6 +149,22 @@ static inline void am_cond_resched(bool atomic)
 
 void *am_zalloc(size_t size, bool atomic);
 void am_free(void *p, size_t size);
+
+static inline bool am_free_after_readers(void *p, size_t size, void **link)
+{
+	(void)p;
+	(void)size;
+	(void)link;
+	return false;
+}
+
+static inline void am_read_lock(void)
+{
+}
+
+static inline void am_read_unlock(void)
+{
+}
 u64 am_random_seed(void);
 
 struct am_registry_node {
