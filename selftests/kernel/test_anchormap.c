@@ -923,6 +923,47 @@ TEST(k_glue_atomic_map_lives_under_a_spinlock)
 }
 
 /*
+ * In the kernel a replaced index is freed after an RCU grace period, not
+ * kept until an exclusive operation: a map grown from 0 through many
+ * rebuilds keeps none (retired_bytes 0), and once the deferred frees ran,
+ * only its current index and storage are allocated.  Pointers taken before
+ * the rebuilds stay valid with their bytes.
+ */
+TEST(k_glue_replaced_indexes_freed_after_grace_period)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	long live = anchormap_debug_allocs_live();
+	const struct kt_val *first;
+	struct anchormap_stats st;
+	struct kt_val want;
+	u64 key = 0;
+	int bad = 0;
+
+	ASSERT_NOT_NULL(map);
+	if (kt_map_init(map, "test_rcu_retire", sizeof(struct kt_val), 0, 0)) {
+		am_test_free(map);
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ(kt_insert_val(map, key), 1);
+	first = anchormap_get(map, &key);
+	for (key = 1; key < 20000; key++)
+		bad += kt_insert_val(map, key) != 1;
+	anchormap_stats(map, &st);
+	EXPECT_EQ(bad, 0);
+	EXPECT_GT(st.rebuilds, 5);
+	EXPECT_EQ(st.retired_bytes, 0);
+	/* the map's own blocks: shared state, one index, its arenas (lock keys) */
+	EXPECT_LE(anchormap_debug_allocs_live() - live, 3 + (long)st.segments);
+	kt_val_fill(&want, 0);
+	key = 0;
+	EXPECT_TRUE(first && anchormap_get(map, &key) == first &&
+		    !memcmp(first, &want, sizeof(want)));
+	anchormap_destroy(map);
+	am_test_free(map);
+	EXPECT_EQ(anchormap_debug_allocs_live(), live);
+}
+
+/*
  * An atomic map whose storage was vmalloc'ed (above KMALLOC_MAX_SIZE, so
  * kvzalloc() cannot have used kmalloc) destroyed with interrupts off:
  * vfree() may sleep there, so the free must be deferred.  The live count
@@ -1339,6 +1380,7 @@ static const struct am_test_case kt_kernel_cases[] = {
 	AM_TEST_ENTRY(k_glue_failure_injection_and_live_count)
 	AM_TEST_ENTRY(k_glue_value_alignment_64)
 	AM_TEST_ENTRY(k_glue_atomic_map_lives_under_a_spinlock)
+	AM_TEST_ENTRY(k_glue_replaced_indexes_freed_after_grace_period)
 	AM_TEST_ENTRY(k_glue_atomic_map_with_vmalloc_segment_destroyed_under_spinlock)
 	AM_TEST_ENTRY(k_glue_atomic_map_written_under_a_raw_spinlock_after_reserve)
 	AM_TEST_ENTRY(k_atomic_map_growth_in_hardirq_fails_with_enomem_unless_reserved)
