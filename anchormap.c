@@ -1054,14 +1054,14 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 	struct anchormap_shared *sh = map->shared;
 	struct am_rebuild *rb = &sh->rb;
 	struct anchormap_index *next = NULL;
+	bool drop = am_atomic(map);
+	size_t slots;
+	u32 k;
 
 	if (pre && *pre) {	/* allocated by the caller, so that this cannot fail */
 		next = *pre;
 		*pre = NULL;
 	}
-	bool drop = am_atomic(map);
-	size_t slots;
-	u32 k;
 
 	am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
 	for (;;) {
@@ -1127,6 +1127,8 @@ static void am_rebuild_finish(struct anchormap *map)
 		am_idx_free(next);
 	} else {
 		am_store_release(&map->index, next);	/* protocol 4 */
+		/* before next is cleared: am_rebuild_sync() waits for that */
+		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
 		/* writers that saw the old index add to next: let them finish */
 		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
@@ -1135,7 +1137,6 @@ static void am_rebuild_finish(struct anchormap *map)
 			old->older = sh->retired;
 			am_store_release(&sh->retired, old);	/* statistics walk the list */
 		}
-		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
 	}
 	sh->rb.next = NULL;
 }
