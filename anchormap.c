@@ -1490,7 +1490,8 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	/* the index first, so that a failure leaves the map as it was */
 	want = additional + additional / 8 + 2 * ANCHORMAP_STRIPES;
 	if (am_idx_room_now(map) < want) {
-		am_mutex_lock(&map->shared->rebuild_lock, am_atomic(map));	/* keeps the index */
+		/* under the rebuild lock the current index stays */
+		am_mutex_lock(&map->shared->rebuild_lock, am_atomic(map));
 		slots = am_rebuild_slots(map, am_len_sum(map), additional);
 		am_mutex_unlock(&map->shared->rebuild_lock, am_atomic(map));
 		pre = am_idx_alloc(slots, false);
