@@ -14,10 +14,11 @@
  *
  * --state (bench/states.h: presized, grown, churnK) is how the prefilled map
  * of get-hit, get-miss, read-heavy and exchange is built (default presized);
- * given explicitly, the memory phase measures that state instead of the
- * usual pre-sized and grown fills (and, for anchormap after churn, the
- * compaction: a "STATE-shrink" row).  --workloads "" runs the memory phase
- * only.
+ * given explicitly, the map gets no upkeep between runs (settle(), not
+ * quiesce(): anchormap would compact it), and the memory phase measures that
+ * state instead of the usual pre-sized and grown fills (and, for anchormap
+ * after churn, the compaction: a "STATE-shrink" row).  --workloads "" runs
+ * the memory phase only.
  *
  * Timing: all keys and operation streams are generated before a run; the
  * workers wait on a pthread barrier, each notes its start and end time,
@@ -526,7 +527,11 @@ static void bench(const options &o)
 						m->init(wl == "insert-presized" ? total : 0);
 					}
 					ns = run_once<KV, M>(m, streams, &found);
-					m->quiesce();
+					/* a state is measured as it is: no upkeep */
+					if (o.state_given && !fresh)
+						m->settle();
+					else
+						m->quiesce();
 					if (fresh) {
 						m->destroy();
 						delete m;

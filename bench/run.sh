@@ -4,7 +4,7 @@
 # write CSVs to OUT, then the plots and summary tables (bench/report.sh).
 set -e
 mode=$1 bin=$2 out=$3
-maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht"
+maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk tbb_hash_map tbb_unordered_map"
 mkdir -p "$out"
 csv=$out/throughput.csv mem=$out/memory.csv cg=$out/callgrind.csv
 # BENCH_APPEND=1 BENCH_PLAN="kv:size:workloads:threads:grow-ops ..." BENCH_MAPS="..."
@@ -43,7 +43,7 @@ fi
 	lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L1d|L2|L3|Hypervisor|NUMA node\(s\))'
 	grep MemTotal /proc/meminfo
 	echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
-	for p in libabsl-dev libcuckoo-dev libck-dev liburcu-dev; do
+	for p in libabsl-dev libcuckoo-dev libck-dev liburcu-dev libdpdk-dev libtbb-dev; do
 		echo "$p: $(dpkg-query -W -f='${Version}' $p 2>/dev/null)"
 	done
 } > $out/machine.txt
@@ -56,10 +56,12 @@ for step in $plan; do
 	# memory once per (kv, size): the second 16M step skips it
 	grep -q "^anchormap,$kv,$size," $mem && memopt=--no-mem
 	for m in $maps; do
+		mo=$memopt
+		[ $m = rte_hash_bulk ] && mo=--no-mem	# the same map as rte_hash
 		echo "[$(( $(date +%s) - start ))s] $m $kv $size $wls threads $thr" >&2
 		"$bin/ambench" --map $m --kv $kv --size $size --workloads $wls \
 			--threads $thr --runs $runs --ops $ops --grow-ops $gops \
-			--csv $csv --mem-csv $mem $memopt ||
+			--csv $csv --mem-csv $mem $mo ||
 			echo "$m,$kv,$size,$wls,$thr,exit $?" | tee -a $out/failures.txt >&2
 	done
 done
@@ -91,12 +93,14 @@ pair() {	# kv workload dist threads peer
 	done
 }
 if [ -z "$BENCH_APPEND" ] || [ -n "$BENCH_PAIRS" ]; then
-	for peer in absl ck_ht cds_lfht anchormap_call; do
+	for peer in absl ck_ht cds_lfht anchormap_call rte_hash rte_hash_bulk tbb_hash_map \
+		    tbb_unordered_map; do
 		pair u64 get-hit uniform 1 $peer
 	done
 	for kv in u64 k32v64; do
 		for dist in uniform zipf; do
-			for peer in absl_rwlock libcuckoo ck_ht cds_lfht; do
+			for peer in absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk \
+				    tbb_hash_map; do
 				pair $kv read-heavy $dist 2 $peer
 			done
 		done
@@ -106,7 +110,8 @@ fi
 # instructions per u64 lookup, pre-sized map (callgrind; stable, unlike time)
 [ -n "$BENCH_APPEND" ] && cgsizes=
 for size in $cgsizes; do
-	for m in anchormap anchormap_call absl ck_ht cds_lfht libcuckoo; do
+	for m in anchormap anchormap_call absl ck_ht cds_lfht libcuckoo rte_hash rte_hash_bulk \
+		 tbb_hash_map tbb_unordered_map; do
 		for h in hit miss; do
 			valgrind --tool=callgrind --callgrind-out-file=$out/.cg.out \
 				--toggle-collect='*cg_lookups*' "$bin/cgget" $m $size $h $cgn \

@@ -114,6 +114,7 @@ am_run() {	# size state -> "hit_mops miss_mops"
 		--dists uniform --threads 1 --runs 3 --ops $ops --no-mem |
 		awk -F, '$4 == "get-hit" { h = $9 } $4 == "get-miss" { m = $9 } END { print h, m }'
 }
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for spec in $size:grown $size:churn1 $size:churn5 $size:churn10 $big:grown; do
 	IFS=: read sz st <<< "$spec"
 	log "paired: anchormap $st vs presized, $sz entries, $rounds rounds"
@@ -129,6 +130,7 @@ for spec in $size:grown $size:churn1 $size:churn5 $size:churn10 $big:grown; do
 		echo "$sz,$st,get-miss,$r,$sm,$pm" >> $pairs
 	done
 done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 log "done"
 
 # ---- tables ----
@@ -224,7 +226,8 @@ sec_pairs() {
 	sec_mem
 	echo
 	echo "anchormap, wall clock per lookup (1 thread, uniform keys), each state paired with presized:"
-	echo "$rounds rounds, median [min-max] of the per-round ratios:"
+	echo "$rounds rounds, median [min-max] of the per-round ratios (load average before and after"
+	echo "the pairs: $load0 / $load1; $(date -u +%Y-%m-%d), anchormap $(git -C "$here" describe --always --dirty 2>/dev/null)):"
 	echo
 	sec_pairs
 } > $out/states.md
