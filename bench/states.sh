@@ -16,7 +16,9 @@
 # presized / grown at 16M ("grown16m"), 7 rounds; quick: 100k and 1M, 3
 # rounds.  Writes OUT/states_cg.csv, states_mem.csv, states_pairs.csv and
 # OUT/states.md; with OUT = bench/results also the "states" block of
-# bench/BENCHMARK.md.
+# bench/BENCHMARK.md.  BENCH_STATES_PHASES (default "counts pairs") runs
+# only some phases (counts: 1 and 2, pairs: 3); the tables are made from
+# whatever CSVs OUT holds.
 set -e
 
 # one measurement, run by xargs below: job cg|mem BIN TMP N MAP SIZE STATE
@@ -67,7 +69,11 @@ trap 'rm -rf $tmp' EXIT
 start=$(date +%s)
 log() { echo "[$(( $(date +%s) - start ))s] $*" >&2; }
 
+phases=${BENCH_STATES_PHASES:-counts pairs}
+has() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # ---- 1 and 2: callgrind and memory, two jobs at a time ----
+if has counts; then
 # the longest first (churn10, the 16M fills), so that the two lanes end together
 {
 	for st in churn10 churn5; do
@@ -105,9 +111,11 @@ for sz in $size $big; do
 		done
 	done
 done
+fi
 
 # ---- 3: anchormap, each state against presized, paired ----
 pairs=$out/states_pairs.csv
+if has pairs; then
 echo "size,state,workload,round,state_mops,presized_mops" > $pairs
 am_run() {	# size state -> "hit_mops miss_mops"
 	"$bin/ambench" --map anchormap --kv u64 --size $1 --state $2 --workloads get-hit,get-miss \
@@ -131,6 +139,9 @@ for spec in $size:grown $size:churn1 $size:churn5 $size:churn10 $big:grown; do
 	done
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "$load0 / $load1; $(date -u +%Y-%m-%d), anchormap $(git -C "$here" describe --always --dirty 2>/dev/null)" \
+	> $out/states_pairs.txt
+fi
 log "done"
 
 # ---- tables ----
@@ -227,7 +238,7 @@ sec_pairs() {
 	echo
 	echo "anchormap, wall clock per lookup (1 thread, uniform keys), each state paired with presized:"
 	echo "$rounds rounds, median [min-max] of the per-round ratios (load average before and after"
-	echo "the pairs: $load0 / $load1; $(date -u +%Y-%m-%d), anchormap $(git -C "$here" describe --always --dirty 2>/dev/null)):"
+	echo "the pairs, date, revision: $(cat $out/states_pairs.txt 2>/dev/null)):"
 	echo
 	sec_pairs
 } > $out/states.md
