@@ -518,15 +518,20 @@ static void bench(const options &o)
 				}
 				for (int t = 0; t < nt; t++)
 					gen.make(wl, t, total / nt, streams[t]);
+				unsigned long refused = 0;
+
 				for (int r = 0; r < o.runs; r++) {
 					uint64_t found;
+					unsigned long ref0 = 0;
 					double ns;
 
 					if (fresh) {
 						m = new M();
 						m->init(wl == "insert-presized" ? total : 0);
 					}
+					ref0 = m->refused();
 					ns = run_once<KV, M>(m, streams, &found);
+					refused += m->refused() - ref0;
 					/* a state is measured as it is: no upkeep */
 					if (o.state_given && !fresh)
 						m->settle();
@@ -549,6 +554,10 @@ static void bench(const options &o)
 						exit(1);
 					}
 				}
+				if (refused)
+					fprintf(stderr, "warning: %s %s %zu %s %s %d threads: %lu inserts "
+						"refused in %d runs (table full)\n", o.map.c_str(), KV::name(),
+						o.size, wl.c_str(), dist.c_str(), nt, refused, o.runs);
 				std::vector<double> s = mops;
 				std::sort(s.begin(), s.end());
 				size_t k = s.size();

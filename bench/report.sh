@@ -215,6 +215,14 @@ if [ -s $cg ] && [ $(wc -l < $cg) -gt 1 ]; then
 	sec_callgrind
 	echo
 fi
+if grep -q '^warning:' $out/ambench.log 2>/dev/null; then
+	echo "## Warnings"
+	echo
+	echo '```'
+	grep '^warning:' $out/ambench.log | sort -u
+	echo '```'
+	echo
+fi
 if [ -s $out/failures.txt ]; then
 	echo "## Runs that failed"
 	echo

@@ -49,6 +49,9 @@ fi
 } > $out/machine.txt
 
 [ -n "$BENCH_APPEND" ] || rm -f $out/failures.txt
+# ambench's stderr (skip: and warning: lines) also goes to ambench.log
+alog=$out/ambench.log
+[ -n "$BENCH_APPEND" ] || : > $alog
 start=$(date +%s)
 for step in $plan; do
 	IFS=: read kv size wls thr gops <<< "$step"
@@ -61,7 +64,7 @@ for step in $plan; do
 		echo "[$(( $(date +%s) - start ))s] $m $kv $size $wls threads $thr" >&2
 		"$bin/ambench" --map $m --kv $kv --size $size --workloads $wls \
 			--threads $thr --runs $runs --ops $ops --grow-ops $gops \
-			--csv $csv --mem-csv $mem $mo ||
+			--csv $csv --mem-csv $mem $mo 2> >(tee -a $alog >&2) ||
 			echo "$m,$kv,$size,$wls,$thr,exit $?" | tee -a $out/failures.txt >&2
 	done
 done
@@ -85,7 +88,7 @@ pair() {	# kv workload dist threads peer
 		[ $((r % 2)) = 0 ] && first=$peer second=anchormap
 		for m in $first $second; do
 			v=$("$bin/ambench" --map $m --kv $kv --size $tsize --workloads $wl \
-				--dists $dist --threads $thr --runs 3 --ops $ops --no-mem |
+				--dists $dist --threads $thr --runs 3 --ops $ops --no-mem 2>>$alog |
 				awk -F, '{print $9}')
 			[ $m = anchormap ] && a=$v || b=$v
 		done
