@@ -1143,9 +1143,10 @@ template <typename KV, bool Bulk = false> struct rte_map : map_base {
 			while (rte_hash_iterate(h, &k, &d, &it) >= 0)
 				free(d);
 		rte_hash_free(h);	/* its defer queue frees the removed keys' data */
+		settle();
 		if (replaced)
 			rte_rcu_qsbr_dq_delete(replaced);
-		settle();
+		replaced = NULL;
 		rte_free(qv);
 	}
 };
