@@ -7,10 +7,18 @@
  *
  *   ambench --map M --kv u64|k32v64 --size N [--workloads a,b] [--dists a,b]
  *           [--threads 1,2,4] [--runs 5] [--ops N] [--grow-ops N]
- *           [--csv FILE] [--mem-csv FILE] [--no-mem]
+ *           [--state S] [--csv FILE] [--mem-csv FILE] [--no-mem]
  *
  * Workloads (see bench/BENCHMARK.md for the precise definitions):
  *   get-hit get-miss read-heavy exchange rapid-grow insert-presized insert-grow
+ *
+ * --state (bench/states.h: presized, grown, churnK) is how the prefilled map
+ * of get-hit, get-miss, read-heavy and exchange is built (default presized);
+ * given explicitly, the map gets no upkeep between runs (settle(), not
+ * quiesce(): anchormap would compact it), and the memory phase measures that
+ * state instead of the usual pre-sized and grown fills (and, for anchormap
+ * after churn, the compaction: a "STATE-shrink" row).  --workloads "" runs
+ * the memory phase only.
  *
  * Timing: all keys and operation streams are generated before a run; the
  * workers wait on a pthread barrier, each notes its start and end time,
@@ -33,6 +41,7 @@
 
 #include "maps.h"
 #include "memcount.h"
+#include "states.h"
 
 ck_deferred ck_defer;
 
@@ -47,6 +56,8 @@ struct options {
 	size_t ops = 2000000;
 	size_t grow_ops = 0;	/* ops of rapid-grow and insert-*: 0 = size */
 	bool mem = true;
+	map_state state;
+	bool state_given = false;
 };
 
 static double now_ns()
@@ -149,6 +160,7 @@ template <typename KV> struct stream {
 template <typename KV> struct workload_gen {
 	size_t n;
 	const zipf *z;	/* NULL: uniform */
+	const std::vector<uint64_t> *live;	/* index i < n -> live[i] (states.h) */
 
 	uint64_t pick(rng &r, uint64_t range) const
 	{
@@ -203,6 +215,8 @@ template <typename KV> struct workload_gen {
 				o = OP_INSERT;
 				idx = fresh + i;
 			}
+			if (idx < n)
+				idx = (*live)[idx];
 			s.op[i] = o;
 			s.key[i] = KV::key(idx);
 		}
@@ -228,6 +242,18 @@ static void worker(M *m, const stream<KV> *s, pthread_barrier_t *bar, thread_res
 	pthread_barrier_wait(bar);
 	res->t0 = now_ns();
 	for (size_t i = 0; i < len; i++) {
+		if constexpr (M::kBulk) {
+			/* a run of consecutive gets, up to kBulkMax, in one call */
+			if (op[i] == OP_GET) {
+				size_t j = i + 1;
+
+				while (j < len && j - i < M::kBulkMax && op[j] == OP_GET)
+					j++;
+				found += m->get_bulk(&key[i], (unsigned)(j - i), &sink);
+				i = j - 1;
+				continue;
+			}
+		}
 		switch (op[i]) {
 		case OP_GET:
 			if (m->get(key[i], &x)) {
@@ -296,35 +322,88 @@ static long rss_kb()
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* map,kv,size,mode,live,peak,live/entry,peak/entry,rss/entry */
+static void mem_row(FILE *out, const options &o, const char *kv, const std::string &mode,
+		    long long live, long long peak, long rss_kb)
+{
+	fprintf(out, "%s,%s,%zu,%s,%lld,%lld,%.2f,%.2f,%.2f\n", o.map.c_str(), kv, o.size,
+		mode.c_str(), live, peak, (double)live / o.size, (double)peak / o.size,
+		rss_kb * 1024.0 / o.size);
+	fflush(out);
+}
+
 /*
- * Memory: allocator bytes (malloc_usable_size of every block, memcount.h)
- * live after n inserts and at their peak, from an empty process state.
+ * A state of states.h: bytes live once it is built and settled, and the
+ * peak while it was built.  After churn, for a map with an exclusive
+ * compaction (anchormap_shrink_to_fit), one more row STATE-shrink: the
+ * bytes after it and the peak during it.
+ */
+template <typename KV, typename M>
+static void state_memory(const options &o, FILE *out)
+{
+	M *m = new M();
+	std::vector<uint64_t> live(o.size);
+	long rss0, rss1;
+	long long h0, heap;
+
+	memcount_start();
+	rss0 = rss_kb();
+	h0 = M::heap_bytes();
+	build_state<KV>(m, o.size, o.state, live);
+	heap = M::heap_bytes() - h0;
+	rss1 = rss_kb();
+	mem_row(out, o, KV::name(), o.state.name, memcount_live() + heap,
+		memcount_peak() + heap, rss1 - rss0);
+	if (M::kCompact && o.state.churn) {
+		memcount_reset_peak();
+		m->compact();
+		heap = M::heap_bytes() - h0;
+		mem_row(out, o, KV::name(), o.state.name + "-shrink", memcount_live() + heap,
+			memcount_peak() + heap, rss_kb() - rss0);
+	}
+	memcount_stop();
+	m->destroy();
+	delete m;
+}
+
+/*
+ * Memory: allocator bytes (malloc_usable_size of every block, memcount.h;
+ * plus, for rte_hash, what DPDK's own heap gave out) live after n inserts
+ * and at their peak, from an empty process state.
  */
 template <typename KV, typename M>
 static void memory_phase(const options &o, FILE *out)
 {
 	const char *modes[] = { "presized", "grown" };
 
+	if (o.state_given) {
+		state_memory<KV, M>(o, out);
+		return;
+	}
 	for (int i = 0; i < 2; i++) {
-		M *m = new M();
+		M *m;
 		long rss0, rss1;
-		long long live, peak;
+		long long live, peak, h0;
 
+		if (i == 1 && M::kFixedCapacity) {
+			fprintf(stderr, "skip: %s %s grown memory (fixed capacity)\n",
+				o.map.c_str(), KV::name());
+			continue;
+		}
+		m = new M();
 		memcount_start();
 		rss0 = rss_kb();
+		h0 = M::heap_bytes();
 		m->init(i == 0 ? o.size : 0);
 		fill<KV>(m, o.size);
 		m->quiesce();	/* deferred frees: what stays allocated */
-		live = memcount_live();
-		peak = memcount_peak();
+		live = memcount_live() + M::heap_bytes() - h0;
+		peak = memcount_peak() + M::heap_bytes() - h0;
 		rss1 = rss_kb();
 		memcount_stop();
 		m->destroy();
 		delete m;
-		fprintf(out, "%s,%s,%zu,%s,%lld,%lld,%.2f,%.2f,%.2f\n", o.map.c_str(),
-			KV::name(), o.size, modes[i], live, peak, (double)live / o.size,
-			(double)peak / o.size, (rss1 - rss0) * 1024.0 / o.size);
-		fflush(out);
+		mem_row(out, o, KV::name(), modes[i], live, peak, rss1 - rss0);
 	}
 }
 
@@ -344,11 +423,20 @@ static void bench(const options &o)
 	FILE *out = o.csv.empty() ? stdout : fopen(o.csv.c_str(), "a");
 	M *m = NULL;
 	bool prefilled = false;
+	std::vector<uint64_t> live(o.size);
 
 	if (!out) {
 		perror(o.csv.c_str());
 		exit(1);
 	}
+	if (M::kFixedCapacity && o.state.grown) {
+		fprintf(stderr, "skip: %s %s state %s (fixed capacity)\n", o.map.c_str(),
+			KV::name(), o.state.name.c_str());
+		return;
+	}
+	for (size_t i = 0; i < o.size; i++)
+		live[i] = i;
+	M::setup(std::max(o.size, o.grow_ops), sizeof(typename KV::K));
 	if (o.mem) {
 		FILE *mo = o.mem_csv.empty() ? stdout : fopen(o.mem_csv.c_str(), "a");
 
@@ -370,6 +458,16 @@ static void bench(const options &o)
 			m = NULL;
 			prefilled = false;
 		}
+		if (M::kFixedCapacity && (wl == "insert-grow" || wl == "rapid-grow")) {
+			fprintf(stderr, "skip: %s %s %s (fixed capacity)\n", o.map.c_str(),
+				KV::name(), wl.c_str());
+			continue;
+		}
+		if (M::kBulk && wl != "get-hit" && wl != "get-miss" && wl != "read-heavy") {
+			fprintf(stderr, "skip: %s %s %s (only gets are bulk: as rte_hash)\n",
+				o.map.c_str(), KV::name(), wl.c_str());
+			continue;
+		}
 
 		for (const std::string &dist : o.dists) {
 			const zipf *z = NULL;
@@ -379,7 +477,7 @@ static void bench(const options &o)
 			if (dist == "zipf")
 				z = zipf_for(wl == "read-heavy" || wl == "exchange" ? 2 * o.size :
 					     fresh ? total : o.size);
-			workload_gen<KV> gen = { o.size, z };
+			workload_gen<KV> gen = { o.size, z, &live };
 
 			for (int nt : o.threads) {
 				std::vector<stream<KV>> streams(nt);
@@ -401,28 +499,44 @@ static void bench(const options &o)
 				}
 				if (o.map == "libcuckoo" && nt > 1 &&
 				    (wl == "insert-grow" || wl == "rapid-grow")) {
-					fprintf(stderr, "skip: libcuckoo k32v64 %s %d threads\n",
+					fprintf(stderr, "skip: libcuckoo %s %s %d threads\n",
+						KV::name(), wl.c_str(), nt);
+					continue;
+				}
+				/* unsafe_erase(): removes and updates on one thread only */
+				if (!M::kSharedErase && nt > 1 &&
+				    (wl == "read-heavy" || wl == "exchange" || wl == "rapid-grow")) {
+					fprintf(stderr, "skip: %s %s %s %d threads (erase not "
+						"concurrent-safe)\n", o.map.c_str(), KV::name(),
 						wl.c_str(), nt);
 					continue;
 				}
-				for (int t = 0; t < nt; t++)
-					gen.make(wl, t, total / nt, streams[t]);
-				if (!fresh && !prefilled) {
+				if (!fresh && !prefilled) {	/* before the streams: live[] */
 					m = new M();
-					m->init(o.size);
-					fill<KV>(m, o.size);
+					build_state<KV>(m, o.size, o.state, live);
 					prefilled = true;
 				}
+				for (int t = 0; t < nt; t++)
+					gen.make(wl, t, total / nt, streams[t]);
+				unsigned long refused = 0;
+
 				for (int r = 0; r < o.runs; r++) {
 					uint64_t found;
+					unsigned long ref0 = 0;
 					double ns;
 
 					if (fresh) {
 						m = new M();
 						m->init(wl == "insert-presized" ? total : 0);
 					}
+					ref0 = m->refused();
 					ns = run_once<KV, M>(m, streams, &found);
-					m->quiesce();
+					refused += m->refused() - ref0;
+					/* a state is measured as it is: no upkeep */
+					if (o.state_given && !fresh)
+						m->settle();
+					else
+						m->quiesce();
 					if (fresh) {
 						m->destroy();
 						delete m;
@@ -440,6 +554,10 @@ static void bench(const options &o)
 						exit(1);
 					}
 				}
+				if (refused)
+					fprintf(stderr, "warning: %s %s %zu %s %s %d threads: %lu inserts "
+						"refused in %d runs (table full)\n", o.map.c_str(), KV::name(),
+						o.size, wl.c_str(), dist.c_str(), nt, refused, o.runs);
 				std::vector<double> s = mops;
 				std::sort(s.begin(), s.end());
 				size_t k = s.size();
@@ -481,6 +599,14 @@ static void by_map(const options &o)
 		bench<KV, ck_map<KV>>(o);
 	else if (o.map == "cds_lfht")
 		bench<KV, lfht_map<KV>>(o);
+	else if (o.map == "rte_hash")
+		bench<KV, rte_map<KV>>(o);
+	else if (o.map == "rte_hash_bulk")
+		bench<KV, rte_map<KV, true>>(o);
+	else if (o.map == "tbb_hash_map")
+		bench<KV, tbb_hm_map<KV>>(o);
+	else if (o.map == "tbb_unordered_map")
+		bench<KV, tbb_um_map<KV>>(o);
 	else {
 		fprintf(stderr, "unknown map %s\n", o.map.c_str());
 		exit(2);
@@ -527,7 +653,13 @@ int main(int argc, char **argv)
 			o.csv = v;
 		else if (a == "--mem-csv")
 			o.mem_csv = v;
-		else {
+		else if (a == "--state") {
+			if (!parse_state(v, &o.state)) {
+				fprintf(stderr, "unknown state %s\n", v);
+				return 2;
+			}
+			o.state_given = true;
+		} else {
 			fprintf(stderr, "unknown option %s\n", a.c_str());
 			return 2;
 		}

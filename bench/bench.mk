@@ -5,11 +5,18 @@
 #
 #   make bench                  the full matrix (~1-2 h), results in bench/results/
 #   make bench BENCH_QUICK=1    a smoke run (a few minutes), results in build/bench-quick/
+#   make bench-states           lookup cost by growth history and churn (issue 12):
+#                               callgrind, memory, paired wall clock; bench/results/
+#   make bench-states BENCH_QUICK=1   the same at small sizes, in build/bench-states-quick/
 #
 # See bench/BENCHMARK.md for what is measured and how.
 
 BENCH_CXX	?= g++
-BENCH_PKGS	:= absl_flat_hash_map absl_hash liburcu liburcu-cds ck
+BENCH_PKGS	:= absl_flat_hash_map absl_hash liburcu liburcu-cds ck tbb libdpdk
+# libdpdk's pkg-config adds -march=corei7: dropped, so that every map in the
+# binary is compiled for the same baseline as the library
+BENCH_PKG_CFLAGS = $$(pkg-config --cflags $(BENCH_PKGS) | sed 's/-march=[^ ]*//g')
+BENCH_HDRS	:= bench/maps.h bench/states.h
 BENCH_CFLAGS	:= -std=gnu++17 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 		   -Wno-missing-field-initializers -pthread -I. -Iuserspace_shim
 BENCH_BIN	:= $(B)/bench
@@ -22,21 +29,21 @@ BENCH_OUT	?= bench/results
 BENCH_MODE	:= full
 endif
 
-.PHONY: bench bench-deps bench-report bench-writers
+.PHONY: bench bench-deps bench-report bench-writers bench-states
 
 bench-deps:
 	@bash scripts/install-deps.sh user bench
 
-$(BENCH_BIN)/ambench: bench/ambench.cc bench/maps.h bench/memcount.cc bench/memcount.h \
+$(BENCH_BIN)/ambench: bench/ambench.cc $(BENCH_HDRS) bench/memcount.cc bench/memcount.h \
 		      $(B)/libanchormap.a | bench-deps
 	@mkdir -p $(dir $@)
-	$(BENCH_CXX) $(BENCH_CFLAGS) $$(pkg-config --cflags $(BENCH_PKGS)) \
+	$(BENCH_CXX) $(BENCH_CFLAGS) $(BENCH_PKG_CFLAGS) \
 		bench/ambench.cc bench/memcount.cc -o $@ \
 		$(B)/libanchormap.a $$(pkg-config --libs $(BENCH_PKGS))
 
-$(BENCH_BIN)/cgget: bench/cgget.cc bench/maps.h $(B)/libanchormap.a | bench-deps
+$(BENCH_BIN)/cgget: bench/cgget.cc $(BENCH_HDRS) $(B)/libanchormap.a | bench-deps
 	@mkdir -p $(dir $@)
-	$(BENCH_CXX) $(BENCH_CFLAGS) $$(pkg-config --cflags $(BENCH_PKGS)) \
+	$(BENCH_CXX) $(BENCH_CFLAGS) $(BENCH_PKG_CFLAGS) \
 		bench/cgget.cc -o $@ \
 		$(B)/libanchormap.a $$(pkg-config --libs $(BENCH_PKGS))
 
@@ -45,6 +52,15 @@ bench: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
 
 bench-report:
 	bash bench/report.sh $(BENCH_OUT)
+
+ifeq ($(BENCH_QUICK),1)
+BENCH_STATES_OUT ?= $(B)/bench-states-quick
+else
+BENCH_STATES_OUT ?= bench/results
+endif
+
+bench-states: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
+	bash bench/states.sh $(BENCH_MODE) $(BENCH_BIN) $(BENCH_STATES_OUT)
 
 # Instructions per writer call (callgrind), for before/after comparisons of
 # insert and remove: make bench-writers [CGWRITE_N=100000]

@@ -62,6 +62,11 @@ long long memcount_peak(void)
 	return peak.load();
 }
 
+void memcount_reset_peak(void)
+{
+	peak = live.load();
+}
+
 extern "C" {
 
 void *malloc(size_t n)

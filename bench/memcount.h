@@ -13,5 +13,6 @@ void memcount_start(void);
 void memcount_stop(void);
 long long memcount_live(void);
 long long memcount_peak(void);
+void memcount_reset_peak(void);	/* the peak from now on: live bytes now */
 
 #endif

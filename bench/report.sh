@@ -9,7 +9,7 @@ out=${1:-bench/results}
 here=$(cd "$(dirname "$0")" && pwd)
 csv=$out/throughput.csv mem=$out/memory.csv cg=$out/callgrind.csv
 sum=$out/summary.md
-maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht"
+maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk tbb_hash_map tbb_unordered_map"
 
 # median Mops/s of one configuration ("" when absent)
 med() {	# map kv size workload dist threads
@@ -58,7 +58,8 @@ sec_paired() {
 			if (wl == "get-hit") {
 				want = peer == "absl" ? 0.9 : peer == "ck_ht" ? 1.5 : peer == "cds_lfht" ? 3 : 0
 				name = sprintf("get-hit, %s thread: >= %gx %s", thr, want, peer)
-				if (!want) name = "get-hit, 1 thread: inline vs exported call"
+				if (!want) name = sprintf("get-hit, %s thread: vs %s", thr, peer)
+				if (peer == "anchormap_call") name = "get-hit, 1 thread: inline vs exported call"
 			} else {
 				name = sprintf("%s, %s threads: ahead of %s", wl, thr, peer)
 			}
@@ -84,7 +85,7 @@ sec_matrix() {
 	for kv in u64 k32v64; do
 		amr=$(med anchormap $kv $big read-heavy uniform 2)
 		best=0 bestm=
-		for pm in absl_rwlock libcuckoo ck_ht cds_lfht; do
+		for pm in absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk tbb_hash_map; do
 			v=$(med $pm $kv $big read-heavy uniform 2)
 			[ -n "$v" ] && awk -v a=$v -v b=$best 'BEGIN{exit !(a > b)}' && best=$v bestm=$pm
 		done
@@ -198,9 +199,10 @@ for kv in u64 k32v64; do
 		for m in $maps; do
 			p=$(memv $m $kv $size presized 7)
 			[ -z "$p" ] && continue
+			g=$(memv $m $kv $size grown 7)
+			gp=$(memv $m $kv $size grown 8)
 			echo "| $m | $kv | $size | $p | $(memv $m $kv $size presized 8) |" \
-			     "$(memv $m $kv $size presized 9) | $(memv $m $kv $size grown 7) |" \
-			     "$(memv $m $kv $size grown 8) |"
+			     "$(memv $m $kv $size presized 9) | ${g:--} | ${gp:--} |"
 		done
 	done
 done
@@ -211,6 +213,14 @@ if [ -s $cg ] && [ $(wc -l < $cg) -gt 1 ]; then
 	echo "## Instructions per u64 lookup (callgrind, pre-sized map)"
 	echo
 	sec_callgrind
+	echo
+fi
+if grep -q '^warning:' $out/ambench.log 2>/dev/null; then
+	echo "## Warnings"
+	echo
+	echo '```'
+	grep '^warning:' $out/ambench.log | sort -u
+	echo '```'
 	echo
 fi
 if [ -s $out/failures.txt ]; then
@@ -324,14 +334,18 @@ for wl in get-hit read-heavy exchange rapid-grow insert-presized insert-grow; do
 	done
 done
 
-# memory bars
+# memory bars: the maps with a row (rte_hash_bulk is rte_hash)
+memmaps=
+for m in $maps; do
+	grep -q "^$m," $mem && memmaps="$memmaps $m"
+done
 {
-	echo "x $maps"
+	echo "x $memmaps"
 	for kv in u64 k32v64; do
 		for size in $(awk -F, -v k=$kv '$2==k {print $3}' $mem | sort -un); do
 			for mode in presized grown; do
 				row="\"$kv $size $mode\""
-				for m in $maps; do
+				for m in $memmaps; do
 					c=7
 					[ $mode = grown ] && c=8
 					v=$(memv $m $kv $size $mode $c)
@@ -352,6 +366,6 @@ set style fill solid 0.85 border -1
 set xtics rotate by -30
 set grid ytics
 set yrange [0:*]
-plot for [i=2:7] "$dat/mem.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:$(( $(echo $memmaps | wc -w) + 1 ))] "$dat/mem.dat" using i:xtic(1) title columnheader(i)
 EOF
 echo "report: $sum and $(ls $out/*.png | wc -l) plots in $out" >&2

@@ -4,11 +4,14 @@
 # write CSVs to OUT, then the plots and summary tables (bench/report.sh).
 set -e
 mode=$1 bin=$2 out=$3
-maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht"
+maps="anchormap absl absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk tbb_hash_map tbb_unordered_map"
 mkdir -p "$out"
 csv=$out/throughput.csv mem=$out/memory.csv cg=$out/callgrind.csv
 # BENCH_APPEND=1 BENCH_PLAN="kv:size:workloads:threads:grow-ops ..." BENCH_MAPS="..."
-# adds rows to an existing result set (to redo one step) instead of starting over
+# adds rows to an existing result set (to redo one step) instead of starting over;
+# an empty workload list measures memory only; BENCH_PAIRS=1 redoes the pairs
+# (of BENCH_MAPS' peers only), BENCH_CG=1 the instruction counts (of BENCH_MAPS);
+# machine.txt gets a line saying what was appended
 if [ -z "$BENCH_APPEND" ]; then
 	echo "map,kv,size,workload,dist,threads,ops,runs,median_mops,min_mops,max_mops,q1_mops,q3_mops,median_ns_per_op" > $csv
 	echo "map,kv,size,mode,live_bytes,peak_bytes,live_bytes_per_entry,peak_bytes_per_entry,rss_bytes_per_entry" > $mem
@@ -43,23 +46,30 @@ fi
 	lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L1d|L2|L3|Hypervisor|NUMA node\(s\))'
 	grep MemTotal /proc/meminfo
 	echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
-	for p in libabsl-dev libcuckoo-dev libck-dev liburcu-dev; do
+	for p in libabsl-dev libcuckoo-dev libck-dev liburcu-dev libdpdk-dev libtbb-dev; do
 		echo "$p: $(dpkg-query -W -f='${Version}' $p 2>/dev/null)"
 	done
 } > $out/machine.txt
+[ -n "$BENCH_APPEND" ] && echo "appended $(date -u +%Y-%m-%dT%H:%MZ), anchormap" \
+	"$(git describe --always --dirty 2>/dev/null): maps $maps; plan ${BENCH_PLAN:-$mode};" \
+	"pairs ${BENCH_PAIRS:-no}; instruction counts ${BENCH_CG:-no}" >> $out/machine.txt
 
 [ -n "$BENCH_APPEND" ] || rm -f $out/failures.txt
+# ambench's stderr (skip: and warning: lines) also goes to ambench.log
+alog=$out/ambench.log
+[ -n "$BENCH_APPEND" ] || : > $alog
 start=$(date +%s)
 for step in $plan; do
 	IFS=: read kv size wls thr gops <<< "$step"
-	memopt=
-	# memory once per (kv, size): the second 16M step skips it
-	grep -q "^anchormap,$kv,$size," $mem && memopt=--no-mem
 	for m in $maps; do
+		# memory once per (map, kv, size): the second 16M step skips it
+		mo=
+		grep -q "^$m,$kv,$size," $mem && mo=--no-mem
+		[ $m = rte_hash_bulk ] && mo=--no-mem	# the same map as rte_hash
 		echo "[$(( $(date +%s) - start ))s] $m $kv $size $wls threads $thr" >&2
-		"$bin/ambench" --map $m --kv $kv --size $size --workloads $wls \
+		"$bin/ambench" --map $m --kv $kv --size $size --workloads "$wls" \
 			--threads $thr --runs $runs --ops $ops --grow-ops $gops \
-			--csv $csv --mem-csv $mem $memopt ||
+			--csv $csv --mem-csv $mem $mo 2> >(tee -a $alog >&2) ||
 			echo "$m,$kv,$size,$wls,$thr,exit $?" | tee -a $out/failures.txt >&2
 	done
 done
@@ -77,13 +87,14 @@ tgt=$out/targets.csv
 	echo "kv,size,workload,dist,threads,peer,round,anchormap_mops,peer_mops" > $tgt
 pair() {	# kv workload dist threads peer
 	local kv=$1 wl=$2 dist=$3 thr=$4 peer=$5 r m first second a b v
+	[ -n "$BENCH_APPEND" ] && [[ " $maps " != *" $peer "* ]] && return 0
 	echo "[$(( $(date +%s) - start ))s] paired: anchormap vs $peer $kv $wl $dist $thr" >&2
 	for r in $(seq $pair_rounds); do
 		first=anchormap second=$peer
 		[ $((r % 2)) = 0 ] && first=$peer second=anchormap
 		for m in $first $second; do
 			v=$("$bin/ambench" --map $m --kv $kv --size $tsize --workloads $wl \
-				--dists $dist --threads $thr --runs 3 --ops $ops --no-mem |
+				--dists $dist --threads $thr --runs 3 --ops $ops --no-mem 2>>$alog |
 				awk -F, '{print $9}')
 			[ $m = anchormap ] && a=$v || b=$v
 		done
@@ -91,12 +102,14 @@ pair() {	# kv workload dist threads peer
 	done
 }
 if [ -z "$BENCH_APPEND" ] || [ -n "$BENCH_PAIRS" ]; then
-	for peer in absl ck_ht cds_lfht anchormap_call; do
+	for peer in absl ck_ht cds_lfht anchormap_call rte_hash rte_hash_bulk tbb_hash_map \
+		    tbb_unordered_map; do
 		pair u64 get-hit uniform 1 $peer
 	done
 	for kv in u64 k32v64; do
 		for dist in uniform zipf; do
-			for peer in absl_rwlock libcuckoo ck_ht cds_lfht; do
+			for peer in absl_rwlock libcuckoo ck_ht cds_lfht rte_hash rte_hash_bulk \
+				    tbb_hash_map; do
 				pair $kv read-heavy $dist 2 $peer
 			done
 		done
@@ -104,9 +117,14 @@ if [ -z "$BENCH_APPEND" ] || [ -n "$BENCH_PAIRS" ]; then
 fi
 
 # instructions per u64 lookup, pre-sized map (callgrind; stable, unlike time)
-[ -n "$BENCH_APPEND" ] && cgsizes=
+cgmaps=
+for m in anchormap anchormap_call absl ck_ht cds_lfht libcuckoo rte_hash rte_hash_bulk \
+	 tbb_hash_map tbb_unordered_map; do
+	[ -z "$BENCH_APPEND" ] || [[ " $maps " == *" $m "* ]] && cgmaps="$cgmaps $m"
+done
+[ -n "$BENCH_APPEND" ] && [ -z "$BENCH_CG" ] && cgsizes=
 for size in $cgsizes; do
-	for m in anchormap anchormap_call absl ck_ht cds_lfht libcuckoo; do
+	for m in $cgmaps; do
 		for h in hit miss; do
 			valgrind --tool=callgrind --callgrind-out-file=$out/.cg.out \
 				--toggle-collect='*cg_lookups*' "$bin/cgget" $m $size $h $cgn \

@@ -15,7 +15,7 @@ pkgs_debug="linux-source-6.1 gcc make flex bison bc libelf-dev libssl-dev dwarve
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_lint="linux-source-6.12 coccinelle ocaml-nox python3 perl xz-utils make"
 pkgs_pkg="dpkg-dev debhelper dh-dkms dkms fakeroot pkg-config"
-pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev gnuplot-nox valgrind"
+pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev libdpdk-dev libtbb-dev gnuplot-nox valgrind"
 
 missing=()
 for group in "$@"; do
