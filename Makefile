@@ -24,8 +24,9 @@ WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS	?= -O2 -g
 AM_CFLAGS := -std=gnu11 $(WARN) -Werror -fPIC -I. -Iuserspace_shim -pthread $(CFLAGS)
 
-CORE_SRC := anchormap.c userspace_shim/shim.c
-CORE_HDR := anchormap.h userspace_shim/anchormap_deps.h
+include sources.mk
+CORE_SRC := $(AM_CORE_SRC) userspace_shim/shim.c
+CORE_HDR := $(AM_CORE_HDR) userspace_shim/anchormap_deps.h
 
 TEST_SRC := $(wildcard selftests/user/test_*.c)
 TEST_DEP := selftests/harness.h selftests/common_tests.c $(wildcard selftests/user/*.h)
@@ -37,7 +38,7 @@ VAR_tsan  := -fsanitize=thread -O1
 VARIANTS  := plain asan tsan
 
 .PHONY: all lib check check-user check-kernel demo module sparse clean install deps bench \
-	fuzz check-fuzz soak lint check-pkg \
+	fuzz check-fuzz soak lint check-pkg print-core \
 	$(addprefix check-,$(VARIANTS)) pkgconfig-test
 
 all: lib
@@ -150,9 +151,15 @@ check:
 	bash selftests/summary.sh $(B)/results || rc=1; \
 	exit $$rc
 
+# The core's files for the scripts (selftests/fuzz/run.sh, scripts/lint.sh):
+# sources, then headers, on one line each.
+print-core:
+	@echo $(AM_CORE_SRC)
+	@echo $(AM_CORE_HDR)
+
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 anchormap.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(AM_PUBLIC_HDR) $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libanchormap.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libanchormap.so $(DESTDIR)$(PREFIX)/lib/libanchormap.so.0
 	ln -sf libanchormap.so.0 $(DESTDIR)$(PREFIX)/lib/libanchormap.so

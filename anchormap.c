@@ -3,21 +3,39 @@
  * anchormap.c - a concurrent hash map whose entries never move
  *
  * The core knows no operating system: what it needs from one comes from
- * "anchormap_deps.h" (userspace_shim/ or kernel/, chosen by -I).
+ * "anchormap_deps.h" (userspace_shim/ or kernel/, chosen by -I).  This file
+ * has every hot path (lookup, insert, remove, rebuild) and the exclusive
+ * operations; the snapshot format is in anchormap_snapshot.c, SipHash in
+ * anchormap_siphash.c, what they share with this file in
+ * anchormap_internal.h, and the layout and the first step of a lookup in
+ * anchormap_inline.h (for anchormap_get_fast()).
  *
  * Conventions in this file
  *   map     the struct anchormap; read-mostly, see anchormap.h
  *   entry   a key, its value and a 32-bit header word, in storage
  *   arena   one allocation of storage: entries, never moved or freed while
  *           the map is shared
- *   ref     an entry reference: arena << AM_REF_SHIFT | number in the arena
+ *   ref     an entry reference: arena << __ANCHORMAP_REF_SHIFT | number in
+ *           the arena
  *   idx     an index: one Swiss table of tags and refs over the live entries
  *   g, i    a group of the index (one cache line) and a slot in it
  *   h       the 64-bit hash of a key: its top 7 bits are the tag, its low
- *           bits pick the home group, bits 32..37 the stripe, bits 40..42
+ *           bits pick the home group, bits 32..37 the stripe, bits 40..41
  *           the overflow bit
  *   st      a writer stripe: lock, storage chunk, credits, counters
- *   am_*    static helpers; anchormap_* is the exported API
+ *   ws      the writer state (struct anchormap_writer_state, map->wstate):
+ *           stripes, arenas, the rebuild, locks; NULL once destroyed
+ *   anchormap_*    the exported API
+ *   am_*, AM_*     the core's own helpers (static, or in anchormap_internal.h)
+ *   __anchormap_*, __ANCHORMAP_*  the private half of the header
+ *                  (anchormap_inline.h): layout, tags, group operations
+ *   amp_*, AMP_*   the platform, from anchormap_deps.h
+ *
+ * A map that is destroyed (or whose init failed) has no writer state: every
+ * entry point but the lookups refuses it (-EINVAL, NULL, false or 0) by
+ * testing map->wstate, and the lookups, the inline ones in clients too,
+ * find an index with nothing in it (am_no_index) and need no test of their
+ * own.
  *
  * Storage and index are apart: entries live where they were written until
  * an exclusive operation, and lookups find them through the index, which
@@ -34,7 +52,7 @@
  * A header moves FREE -> LIVE -> REMOVED (or FREE -> DEAD), never back:
  * storage is not reused for other bytes while the map is shared.
  *
- * Tags of the index
+ * Tags of the index (__ANCHORMAP_TAG_*, anchormap_inline.h)
  *   0x00         EMPTY      never used in this index
  *   0x7e         TOMBSTONE  its entry was removed; free for any insert
  *   0x7f         RESERVED   claimed by a writer that is filling the slot
@@ -68,8 +86,8 @@
  *     nothing) after the header went REMOVED.  The overflow byte is set
  *     with a RELAXED OR before the tag of the entry that passed the group.
  *  3. Storage publication.  Growth allocates a zeroed arena, stores its
- *     bias in map->arena_bias[n] and RELEASE-stores map->nseg = n + 1 (under
- *     the growth lock).  Writers ACQUIRE-load nseg before they take entries
+ *     bias in map->arena_bias[n] and RELEASE-stores map->narenas = n + 1 (under
+ *     the growth lock).  Writers ACQUIRE-load narenas before they take entries
  *     from the arena; a reader reaches an arena only through a ref it
  *     ACQUIRE-loaded (protocol 2), which the writer stored after it saw the
  *     arena, so the pointer is visible to it too.
@@ -84,9 +102,9 @@
  *     follows every helper's stores.  Readers may still probe a replaced
  *     index, and what they find there was present while they ran: in the
  *     kernel a lookup holds rcu_read_lock() for its own duration
- *     (am_read_lock(); writers hold a stripe lock, which is a read side
+ *     (amp_read_lock(); writers hold a stripe lock, which is a read side
  *     too) and the index is freed after a grace period
- *     (am_free_after_readers()); in userspace it is kept until an
+ *     (amp_free_after_readers()); in userspace it is kept until an
  *     exclusive operation or destroy.  The entries a lookup returns live
  *     in storage, which no grace period governs.
  *  5. Walks.  A stripe's entries are taken in increasing ref order.  A
@@ -96,7 +114,10 @@
  *     makes visible every removal that came before (protocol 1).
  *  6. Counters (stripe live/deleted/contended, index avail, arena claims)
  *     are RELAXED: they carry no data.  Stripe counters are written under
- *     the stripe lock and summed without it.
+ *     the stripe lock and summed without it.  Fields that statistics read
+ *     lock-free (/proc/anchormap) are written with marked stores in
+ *     exclusive operations too, unless the operation took the map out of
+ *     the registry first (amp_registry_del(): compaction, clear, destroy).
  *  7. Stripe locks, the growth lock and the rebuild lock come from the
  *     platform and give acquire/release semantics of their own.  All
  *     writers of one key use the same stripe, so "is it present?" and
@@ -106,138 +127,8 @@
  * Exclusive operations (anchormap.h) use the same accessors for simplicity
  * but rely on the caller's guarantee that nobody else touches the map.
  */
-#include "anchormap.h"
-#include "anchormap_deps.h"
+#include "anchormap_internal.h"
 
-/* ---------------------------------------------------------------------
- * Constants and private structures
- */
-
-#define AM_GROUP		__ANCHORMAP_GROUP
-#define AM_LINE			64
-#define AM_INDEX_HDR		__ANCHORMAP_INDEX_HDR
-#define AM_MAX_FIELD		__ANCHORMAP_MAX_FIELD	/* largest key or value */
-#define AM_MAX_ALIGN		__ANCHORMAP_MAX_ALIGN
-#define AM_REF_SHIFT		__ANCHORMAP_REF_SHIFT
-#define AM_REF_MASK		__ANCHORMAP_REF_MASK
-#define AM_ARENA_MAX		(1u << AM_REF_SHIFT)	/* entries in one arena */
-#define AM_ARENA_MIN		16u
-
-#define AM_TAG_EMPTY		0x00
-#define AM_TAG_TOMB		0x7e
-#define AM_TAG_RESERVED		0x7f
-#define AM_FULL_BIT		__ANCHORMAP_FULL_BIT
-
-#define AM_HDR_FREE		0u
-#define AM_HDR_LIVE		1u
-#define AM_HDR_REMOVED		2u
-#define AM_HDR_DEAD		3u
-#define AM_HDR_STATE		3u
-#define AM_HDR_STRIPE_SHIFT	2
-
-#define AM_LSB			__ANCHORMAP_LSB
-#define AM_MSB			__ANCHORMAP_MSB
-
-/* entries a rebuild copies per chunk, and a walk of storage between reschedules */
-#define AM_REBUILD_CHUNK	1024u
-/* a stripe the rebuild's sweep has not reached: its entries are all copied */
-#define AM_NOT_SWEPT		0xffffffffu
-
-#define am_align_up(x, a)	(((x) + (a) - 1) & ~((size_t)(a) - 1))
-
-/* The core is freestanding: its own min and max, for sizes. */
-static __always_inline size_t am_min(size_t a, size_t b)
-{
-	return a < b ? a : b;
-}
-
-static __always_inline size_t am_max(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
-
-struct am_stripe {
-	am_lock_t lock;
-	/* under the lock only */
-	const struct anchormap_index *credit_idx;	/* the index the credits are for */
-	size_t credits;		/* EMPTY tags this stripe may still fill there */
-	/* written under the lock, read lock-free */
-	u32 chunk_end;		/* end of the storage chunk next_ref is in */
-	u32 next_ref;		/* the ref of this stripe's next entry (protocol 5) */
-	long live;		/* entries present, of this stripe's keys */
-	long deleted;		/* REMOVED and DEAD entries not yet reclaimed */
-	u32 longest_probe;
-	u64 contended;
-} __aligned(AM_LINE);
-
-/* An arena's bookkeeping; lookups find its entries through map->arena_bias[n]. */
-struct am_arena {
-	void *raw;		/* the allocation; base is aligned inside it */
-	u8 *base;
-	u32 size;		/* entries */
-	u32 chunk;		/* entries a stripe takes at once */
-	u32 claimed;		/* entries handed out to stripes (RELAXED CAS) */
-	size_t bytes;
-};
-
-/* A rebuild in progress (protocol 4); under rebuild_lock unless said. */
-struct am_rebuild {
-	struct anchormap_index *next;
-	u32 born[ANCHORMAP_STRIPES];	/* per stripe: from this ref on, writers add to next */
-	u32 narenas;
-	u32 end[ANCHORMAP_MAX_SEGMENTS];	/* claimed entries per arena at start */
-	size_t base[ANCHORMAP_MAX_SEGMENTS + 1];	/* prefix sums of end[] */
-	size_t pos;		/* next entry position to copy */
-	size_t done;		/* positions copied (ACQ_REL add) */
-	int ready;		/* chunks may be taken (RELEASE/ACQUIRE) */
-};
-
-struct anchormap_shared {
-	struct am_stripe stripes[ANCHORMAP_STRIPES];
-	struct am_arena arenas[ANCHORMAP_MAX_SEGMENTS];
-	struct am_rebuild rb;
-	struct anchormap_index *retired;	/* replaced indexes, newest first */
-	u32 cur;			/* the arena chunks come from (only grows) */
-	u64 rebuilds;
-	am_mutex_t grow_lock;		/* storage growth */
-	am_mutex_t rebuild_lock;	/* starting and ending a rebuild */
-	struct am_lock_class lclass;	/* the lock classes of this map's locks */
-	struct am_registry_node reg;
-} __aligned(AM_LINE);
-
-/* What a writer puts into a freshly claimed entry. */
-struct am_filler {
-	const void *value;	/* copied when set, else the value is zeroed */
-	void (*init)(void *value, const void *key, void *arg);
-	int (*try_init)(void *value, const void *key, void *arg);
-	void *arg;
-};
-
-/* A place in an index: group and slot. */
-struct am_place {
-	struct anchormap_group *g;
-	unsigned int i;
-};
-
-/* ---------------------------------------------------------------------
- * Atomic accessors: every shared access goes through one of these
- */
-
-#define am_load_relaxed(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
-#define am_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define am_store_relaxed(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define am_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
-/* RELAXED CAS: used where no data flows through the value (claims, credits) */
-#define am_cas_relaxed(p, old, new)						\
-	__atomic_compare_exchange_n((p), (old), (new), false, __ATOMIC_RELAXED,	\
-				    __ATOMIC_RELAXED)
-#define am_add_relaxed(p, d)	__atomic_fetch_add((p), (d), __ATOMIC_RELAXED)
-#define am_or_relaxed(p, v)	__atomic_fetch_or((p), (v), __ATOMIC_RELAXED)
-
-/* Counters written under the stripe lock, read lock-free. */
-#define am_counter_add(p, d)	am_store_relaxed((p), am_load_relaxed(p) + (d))
-
-#define am_test_point(map, point)	__ANCHORMAP_TEST_POINT(map, point)
 #ifdef ANCHORMAP_TEST_HOOKS
 void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
 #endif
@@ -247,19 +138,16 @@ void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_poi
  * failed) looks up in: an index of one group of EMPTY tags with no overflow,
  * so that every lookup, the inline ones in clients too, misses without a
  * check of its own.  Never written: every writer and exclusive operation
- * refuses a map whose ->shared is NULL.
+ * refuses a map whose ->wstate is NULL.
  */
 static union {
 	struct anchormap_index idx;
-	u8 bytes[AM_INDEX_HDR + sizeof(struct anchormap_group)];
+	u8 bytes[__ANCHORMAP_INDEX_HDR + sizeof(struct anchormap_group)];
 } am_no_index __aligned(AM_LINE);
 
 /* ---------------------------------------------------------------------
  * Hashing
  */
-
-#define AM_K2	__ANCHORMAP_K2
-#define AM_K3	__ANCHORMAP_K3
 
 /*
  * The built-in hash lives in anchormap.h, for anchormap_get_fast().  Maps
@@ -270,136 +158,7 @@ u64 anchormap_hash_default(const void *key, u32 key_size, u64 seed)
 {
 	return __anchormap_hash(key, key_size, seed ^ __ANCHORMAP_K0);
 }
-AM_EXPORT(anchormap_hash_default);
-
-static __always_inline u64 am_rotl(u64 x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-static __always_inline void am_sip_round(u64 v[4])
-{
-	v[0] += v[1];
-	v[1] = am_rotl(v[1], 13) ^ v[0];
-	v[0] = am_rotl(v[0], 32);
-	v[2] += v[3];
-	v[3] = am_rotl(v[3], 16) ^ v[2];
-	v[0] += v[3];
-	v[3] = am_rotl(v[3], 21) ^ v[0];
-	v[2] += v[1];
-	v[1] = am_rotl(v[1], 17) ^ v[2];
-	v[2] = am_rotl(v[2], 32);
-}
-
-static u64 am_le64(const u8 *p)
-{
-	u64 v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* SipHash-2-4 (Aumasson and Bernstein): 2 rounds per word, 4 to finish. */
-u64 anchormap_siphash24(const void *data, size_t len, u64 k0, u64 k1)
-{
-	const u8 *p = data;
-	u64 v[4] = {
-		k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-		k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL,
-	};
-	u64 m, last = (u64)len << 56;
-	size_t left = len, i;
-
-	for (; left >= 8; p += 8, left -= 8) {
-		m = am_le64(p);
-		v[3] ^= m;
-		am_sip_round(v);
-		am_sip_round(v);
-		v[0] ^= m;
-	}
-	for (i = 0; i < left; i++)
-		last |= (u64)p[i] << (8 * i);
-	v[3] ^= last;
-	am_sip_round(v);
-	am_sip_round(v);
-	v[0] ^= last;
-	v[2] ^= 0xff;
-	for (i = 0; i < 4; i++)
-		am_sip_round(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-AM_EXPORT(anchormap_siphash24);
-
-u64 anchormap_hash_siphash(const void *key, u32 key_size, u64 seed)
-{
-	return anchormap_siphash24(key, key_size, seed, __anchormap_fold_mul(seed ^ AM_K2, AM_K3));
-}
-AM_EXPORT(anchormap_hash_siphash);
-
-#define AM_STRIPE_OF(h)		((unsigned int)((h) >> 32) & (ANCHORMAP_STRIPES - 1))
-
-static __always_inline struct am_stripe *am_stripe_of(const struct anchormap *map, u64 h)
-{
-	return &map->shared->stripes[AM_STRIPE_OF(h)];
-}
-
-static bool am_atomic(const struct anchormap *map)
-{
-	return map->flags & ANCHORMAP_F_ATOMIC;
-}
-
-/* ---------------------------------------------------------------------
- * Entries, groups and tags
- */
-
-/* @ks: a constant key size (built-in hash and compare) or AM_GENERIC */
-#define AM_GENERIC	0
-
-static __always_inline u8 *am_entry(const struct anchormap *map, u32 ref)
-{
-	return (u8 *)__anchormap_entry(map, ref, map->entry_size);
-}
-
-static __always_inline u32 *am_hdr(const struct anchormap *map, u8 *e)
-{
-	return (u32 *)(void *)(e + map->hdr_off);
-}
-
-static __always_inline u32 am_hdr_word(u32 state, unsigned int stripe)
-{
-	return state | (u32)stripe << AM_HDR_STRIPE_SHIFT;
-}
-
-static __always_inline unsigned int am_hdr_stripe(u32 hdr)
-{
-	return hdr >> AM_HDR_STRIPE_SHIFT;
-}
-
-static __always_inline struct anchormap_group *am_group(const struct anchormap_index *idx,
-							size_t gi)
-{
-	return (struct anchormap_group *)__anchormap_groups(idx) + gi;
-}
-
-/* Free tags (EMPTY or TOMBSTONE) of 8, as 0x80 bits; over-reports RESERVED. */
-static __always_inline u64 am_free_bytes(u64 w)
-{
-	return __anchormap_zero_bytes(w) | __anchormap_match(w, AM_TAG_TOMB);
-}
-
-/*
- * The lowest slot of a mask of both words in the SWAR layout (slot i of the
- * first word at bit 8i, of the second at bit 8i + 7), whatever the
- * readers' group layout is.
- */
-static __always_inline unsigned int am_word_slot(u64 m)
-{
-	unsigned int b = (unsigned int)__builtin_ctzll(m);
-
-	return (b >> 3) | ((b & 4) << 1);
-}
+AMP_EXPORT(anchormap_hash_default);
 
 /* ---------------------------------------------------------------------
  * Lookup: lock-free
@@ -428,7 +187,7 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 
 			if (!__anchormap_group_confirm(g, i, tag))
 				continue;
-			am_test_point(map, ANCHORMAP_TP_LOOKUP_REF);
+			__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
 			/* ACQUIRE, and the tag again after the compare: protocol 2 */
 			e = am_entry(map, __anchormap_load_ref(g, i));
 			if (__anchormap_key_eq_k(map, key, e, ks) &&
@@ -496,7 +255,7 @@ const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key
 
 	return e ? e + off : NULL;
 }
-AM_EXPORT(__anchormap_lookup_slow);
+AMP_EXPORT(__anchormap_lookup_slow);
 
 /*
  * The readers' lookup as the library exports it: the header's first step
@@ -538,7 +297,7 @@ const void *anchormap_get(const struct anchormap *map, const void *key)
 		return NULL;
 	return am_lookup(map, key, map->value_off);
 }
-AM_EXPORT(anchormap_get);
+AMP_EXPORT(anchormap_get);
 
 const void *anchormap_get_key_value(const struct anchormap *map, const void *key,
 				    const void **value)
@@ -551,13 +310,13 @@ const void *anchormap_get_key_value(const struct anchormap *map, const void *key
 		*value = e ? e + map->value_off : NULL;
 	return e;
 }
-AM_EXPORT(anchormap_get_key_value);
+AMP_EXPORT(anchormap_get_key_value);
 
 bool anchormap_contains_key(const struct anchormap *map, const void *key)
 {
 	return anchormap_get_key_value(map, key, NULL) != NULL;
 }
-AM_EXPORT(anchormap_contains_key);
+AMP_EXPORT(anchormap_contains_key);
 
 /* ---------------------------------------------------------------------
  * Storage: arenas
@@ -597,7 +356,7 @@ static int am_arena_alloc(const struct anchormap *map, struct am_arena *ar, size
 	    entries > (((size_t)-1 >> 2) - align) / map->entry_size)
 		return -ENOMEM;
 	bytes = entries * map->entry_size + align;
-	raw = am_zalloc(bytes, atomic);	/* zero: every header FREE */
+	raw = amp_zalloc(bytes, atomic);	/* zero: every header FREE */
 	if (!raw)
 		return -ENOMEM;
 	ar->raw = raw;
@@ -611,30 +370,30 @@ static int am_arena_alloc(const struct anchormap *map, struct am_arena *ar, size
 static void am_arena_release(struct am_arena *ar)
 {
 	if (ar->raw)
-		am_free(ar->raw, ar->bytes);
+		amp_free(ar->raw, ar->bytes);
 	memset(ar, 0, sizeof(*ar));
 }
 
-/* Make @ar arena @n of the map (the caller publishes nseg). */
+/* Make @ar arena @n of the map (the caller publishes narenas). */
 static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena *ar)
 {
-	map->shared->arenas[n] = *ar;
+	map->wstate->arenas[n] = *ar;
 	map->arena_bias[n] = (uintptr_t)ar->base -
-			     (uintptr_t)((size_t)n << AM_REF_SHIFT) * map->entry_size;
+			     (uintptr_t)((size_t)n << __ANCHORMAP_REF_SHIFT) * map->entry_size;
 }
 
 /* Entries not yet handed to stripes in arenas cur.. */
 static size_t am_arena_room(const struct anchormap *map)
 {
-	const struct anchormap_shared *sh = map->shared;
-	u32 n = am_load_acquire(&map->nseg), k;
+	const struct anchormap_writer_state *ws = map->wstate;
+	u32 n = am_load_acquire(&map->narenas), k;
 	size_t room = 0;
 
-	for (k = am_load_relaxed(&sh->cur); k < n; k++) {
-		u32 c = am_load_relaxed(&sh->arenas[k].claimed);
+	for (k = am_load_relaxed(&ws->cur); k < n; k++) {
+		u32 c = am_load_relaxed(&ws->arenas[k].claimed);
 
-		if (c < sh->arenas[k].size)
-			room += sh->arenas[k].size - c;
+		if (c < ws->arenas[k].size)
+			room += ws->arenas[k].size - c;
 	}
 	return room;
 }
@@ -662,23 +421,23 @@ static size_t am_idx_slots_for(size_t entries)
 	if (entries > ((size_t)-1 >> 6))
 		return 0;
 	need = entries + entries / 4 + 2 * ANCHORMAP_STRIPES + 1;
-	while (am_idx_limit(groups * AM_GROUP) < need) {
+	while (am_idx_limit(groups * __ANCHORMAP_GROUP) < need) {
 		if (groups > ((size_t)-1 >> 8) / AM_LINE)
 			return 0;
 		groups <<= 1;
 	}
-	return groups * AM_GROUP;
+	return groups * __ANCHORMAP_GROUP;
 }
 
 static struct anchormap_index *am_idx_alloc(size_t nslots, bool atomic)
 {
-	size_t groups = nslots / AM_GROUP, bytes;
+	size_t groups = nslots / __ANCHORMAP_GROUP, bytes;
 	struct anchormap_index *idx;
 
 	if (!groups || groups > ((size_t)-1 >> 8) / AM_LINE)
 		return NULL;
-	bytes = AM_INDEX_HDR + groups * AM_LINE;
-	idx = am_zalloc(bytes, atomic);	/* zero: every tag EMPTY, no overflow */
+	bytes = __ANCHORMAP_INDEX_HDR + groups * AM_LINE;
+	idx = amp_zalloc(bytes, atomic);	/* zero: every tag EMPTY, no overflow */
 	if (!idx)
 		return NULL;
 	idx->gmask = groups - 1;
@@ -693,19 +452,19 @@ static struct anchormap_index *am_idx_alloc(size_t nslots, bool atomic)
 static void am_idx_free(struct anchormap_index *idx)
 {
 	if (idx && idx != &am_no_index.idx)
-		am_free(idx, idx->bytes);
+		amp_free(idx, idx->bytes);
 }
 
 /* Free the replaced indexes: exclusive, or destroy. */
 static void am_free_retired(struct anchormap *map)
 {
-	struct anchormap_index *idx = map->shared->retired, *older;
+	struct anchormap_index *idx = map->wstate->retired, *older;
 
 	for (; idx; idx = older) {
 		older = idx->older;
 		am_idx_free(idx);
 	}
-	map->shared->retired = NULL;
+	map->wstate->retired = NULL;
 }
 
 /*
@@ -725,8 +484,8 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 		u64 w0 = __anchormap_group_word(g->tag, 0), w1 = __anchormap_group_word(g->tag, 8);
 		/* tombstones first: an EMPTY tag taken is one this index never gets back */
 		u64 cand[2] = {
-			__anchormap_match(w0, AM_TAG_TOMB) >> 7 |
-				(__anchormap_match(w1, AM_TAG_TOMB) & 0x80808080ULL),
+			__anchormap_match(w0, __ANCHORMAP_TAG_TOMB) >> 7 |
+				(__anchormap_match(w1, __ANCHORMAP_TAG_TOMB) & 0x80808080ULL),
 			__anchormap_zero_bytes(w0) >> 7 |
 				(__anchormap_zero_bytes(w1) & 0x80808080ULL),
 		};
@@ -736,13 +495,13 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 			u64 m;
 
 			for (m = cand[pass]; m; m &= m - 1) {
-				unsigned int i = am_word_slot(m);
+				unsigned int i = __anchormap_word_slot(m);
 				u8 expect = am_load_relaxed(&g->tag[i]);
 
-				if (expect != AM_TAG_EMPTY && expect != AM_TAG_TOMB)
+				if (expect != __ANCHORMAP_TAG_EMPTY && expect != __ANCHORMAP_TAG_TOMB)
 					continue;	/* over-reported, or taken */
 				/* RELAXED: no data flows through RESERVED (protocol 2) */
-				if (am_cas_relaxed(&g->tag[i], &expect, AM_TAG_RESERVED)) {
+				if (am_cas_relaxed(&g->tag[i], &expect, __ANCHORMAP_TAG_RESERVED)) {
 					pl->g = g;
 					pl->i = i;
 					*was = expect;
@@ -764,7 +523,7 @@ static void am_publish_tag(const struct anchormap *map, const struct am_place *p
 			   u64 h)
 {
 	am_store_release(&pl->g->ref[pl->i], ref);
-	am_test_point(map, ANCHORMAP_TP_PUBLISH_TAG);
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_PUBLISH_TAG);
 	am_store_release(&pl->g->tag[pl->i], __anchormap_tag(h));
 }
 
@@ -778,7 +537,7 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 	for (;;) {
 		struct anchormap_group *g = am_group(idx, gi);
 
-		for (i = 0; i < AM_GROUP; i++) {
+		for (i = 0; i < __ANCHORMAP_GROUP; i++) {
 			if (am_load_relaxed(&g->tag[i]) == tag &&
 			    am_load_relaxed(&g->ref[i]) == ref) {
 				pl->g = g;
@@ -798,7 +557,7 @@ static void am_drop_ref(struct anchormap_index *idx, u64 h, u32 ref)
 	struct am_place pl;
 
 	if (am_find_ref(idx, h, ref, &pl))
-		am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_TOMB);
+		am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_TOMB);
 }
 
 /*
@@ -817,7 +576,7 @@ static bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
 		return false;
 	}
 	am_publish_tag(NULL, &pl, ref, h);	/* no reader uses the index yet */
-	return was == AM_TAG_EMPTY;
+	return was == __ANCHORMAP_TAG_EMPTY;
 }
 
 /* ---------------------------------------------------------------------
@@ -827,14 +586,14 @@ static bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
 static void am_stripe_lock(const struct anchormap *map, struct am_stripe *st,
 			   unsigned long *flags)
 {
-	if (am_lock(&st->lock, flags, am_atomic(map)))
+	if (amp_lock(&st->lock, flags, am_atomic(map)))
 		am_counter_add(&st->contended, 1);
 }
 
 static void am_stripe_unlock(const struct anchormap *map, struct am_stripe *st,
 			     unsigned long flags)
 {
-	am_unlock(&st->lock, flags, am_atomic(map));
+	amp_unlock(&st->lock, flags, am_atomic(map));
 }
 
 /*
@@ -877,25 +636,25 @@ static bool am_take_credit(struct am_stripe *st, struct anchormap_index *idx, bo
  */
 static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 {
-	struct anchormap_shared *sh = map->shared;
-	u32 n = am_load_acquire(&map->nseg);	/* protocol 3 */
-	u32 k = am_load_relaxed(&sh->cur);
+	struct anchormap_writer_state *ws = map->wstate;
+	u32 n = am_load_acquire(&map->narenas);	/* protocol 3 */
+	u32 k = am_load_relaxed(&ws->cur);
 
 	for (; k < n; k++) {
-		struct am_arena *ar = &sh->arenas[k];
+		struct am_arena *ar = &ws->arenas[k];
 		u32 c = am_load_relaxed(&ar->claimed), take;
 
 		while (c < ar->size) {
 			take = (u32)am_min(ar->size - c, ar->chunk);
 			if (am_cas_relaxed(&ar->claimed, &c, c + take)) {
-				am_store_release(&st->next_ref, k << AM_REF_SHIFT | c);
-				am_store_relaxed(&st->chunk_end, k << AM_REF_SHIFT | (c + take));
+				am_store_release(&st->next_ref, k << __ANCHORMAP_REF_SHIFT | c);
+				am_store_relaxed(&st->chunk_end, k << __ANCHORMAP_REF_SHIFT | (c + take));
 				return true;
 			}
 		}
 		/* used up: later chunks come from the next arena */
-		if (am_load_relaxed(&sh->cur) == k)
-			am_cas_relaxed(&sh->cur, &k, k + 1);
+		if (am_load_relaxed(&ws->cur) == k)
+			am_cas_relaxed(&ws->cur, &k, k + 1);
 	}
 	return false;
 }
@@ -904,7 +663,7 @@ static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entries,
 			size_t *entries)
 {
-	struct anchormap_shared *sh = map->shared;
+	struct anchormap_writer_state *ws = map->wstate;
 	size_t total = 0, want;
 	u32 k;
 
@@ -916,7 +675,7 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
 	if (n == ANCHORMAP_MAX_SEGMENTS)
 		return -ENOMEM;
 	for (k = 0; k < n; k++)
-		total += sh->arenas[k].size;
+		total += ws->arenas[k].size;
 	want = am_max(total / 2, AM_ARENA_MIN);
 	if (min_entries) {
 		size_t need = am_arena_entries(min_entries);
@@ -933,7 +692,7 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
 /*
  * Append an arena after @seen arenas, with room for @min_entries more
  * inserts (0: half of what the map has).  A writer that lost the race to
- * grow finds nseg != seen and retries at once.
+ * grow finds narenas != seen and retries at once.
  *
  * The growth lock is held across the allocation, so that racing writers
  * wait rather than each allocate an arena, except for an
@@ -944,35 +703,35 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
  */
 static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may_sleep)
 {
-	struct anchormap_shared *sh = map->shared;
+	struct anchormap_writer_state *ws = map->wstate;
 	struct am_arena fresh = { 0 };
 	bool drop = am_atomic(map);
 	size_t entries;
 	int err;
 	u32 n;
 
-	am_mutex_lock(&sh->grow_lock, am_atomic(map));
+	amp_grow_lock(&ws->grow_lock, am_atomic(map));
 	for (;;) {
-		n = am_load_relaxed(&map->nseg);	/* only growers write it */
+		n = am_load_relaxed(&map->narenas);	/* only growers write it */
 		err = am_grow_size(map, n, seen, min_entries, &entries);
 		if (err || !entries || (fresh.raw && fresh.size >= entries))
 			break;
 		if (drop)
-			am_mutex_unlock(&sh->grow_lock, true);
+			amp_grow_unlock(&ws->grow_lock, true);
 		am_arena_release(&fresh);
 		err = am_arena_alloc(map, &fresh, entries, !may_sleep && am_atomic(map));
 		if (drop)
-			am_mutex_lock(&sh->grow_lock, true);
+			amp_grow_lock(&ws->grow_lock, true);
 		if (err || !drop)
 			break;	/* without drop nothing changed: we held the lock */
 	}
 	if (!err && entries && fresh.raw) {
 		am_arena_install(map, n, &fresh);
-		am_test_point(map, ANCHORMAP_TP_GROW_PUBLISH);
-		am_store_release(&map->nseg, n + 1);	/* publish: protocol 3 */
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_GROW_PUBLISH);
+		am_store_release(&map->narenas, n + 1);	/* publish: protocol 3 */
 		fresh.raw = NULL;
 	}
-	am_mutex_unlock(&sh->grow_lock, am_atomic(map));
+	amp_grow_unlock(&ws->grow_lock, am_atomic(map));
 	am_arena_release(&fresh);	/* allocated but not needed after all */
 	return err;
 }
@@ -1009,7 +768,7 @@ static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t 
 	 * sum (this one included) below the new index, by doubling when the
 	 * same size would not be.
 	 */
-	for (old = map->shared->retired; old; old = old->older)
+	for (old = map->wstate->retired; old; old = old->older)
 		retired += old->bytes;
 	if (want == cur->nslots && retired > cur->bytes)
 		want = cur->nslots * 2;
@@ -1027,7 +786,7 @@ static void am_sweep(struct anchormap *map, u32 *born)
 	int s;
 
 	for (s = 0; s < ANCHORMAP_STRIPES; s++) {
-		struct am_stripe *st = &map->shared->stripes[s];
+		struct am_stripe *st = &map->wstate->stripes[s];
 
 		am_stripe_lock(map, st, &flags);
 		if (born) {	/* marked: writers of this stripe read it */
@@ -1051,8 +810,8 @@ static void am_rebuild_finish(struct anchormap *map);
 static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 			    struct anchormap_index **pre)
 {
-	struct anchormap_shared *sh = map->shared;
-	struct am_rebuild *rb = &sh->rb;
+	struct anchormap_writer_state *ws = map->wstate;
+	struct am_rebuild *rb = &ws->rb;
 	struct anchormap_index *next = NULL;
 	bool drop = am_atomic(map);
 	size_t slots;
@@ -1063,10 +822,10 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 		*pre = NULL;
 	}
 
-	am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+	amp_grow_lock(&ws->rebuild_lock, am_atomic(map));
 	for (;;) {
 		if (am_load_relaxed(&map->next)) {
-			am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+			amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 			if (pre && !*pre)
 				*pre = next;	/* the caller's again */
 			else
@@ -1079,16 +838,16 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 		if (next && next->nslots >= slots)
 			break;
 		if (drop)
-			am_mutex_unlock(&sh->rebuild_lock, true);
+			amp_grow_unlock(&ws->rebuild_lock, true);
 		am_idx_free(next);
 		next = am_idx_alloc(slots, !may_sleep && am_atomic(map));
 		if (drop)
-			am_mutex_lock(&sh->rebuild_lock, true);
+			amp_grow_lock(&ws->rebuild_lock, true);
 		if (!next || !drop)
 			break;
 	}
 	if (!next) {
-		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 		return -ENOMEM;
 	}
 	rb->next = next;
@@ -1096,12 +855,12 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 	for (k = 0; k < ANCHORMAP_STRIPES; k++)
 		am_store_relaxed(&rb->born[k], AM_NOT_SWEPT);
 	am_store_release(&map->next, next);	/* protocol 4 */
-	am_test_point(map, ANCHORMAP_TP_REBUILD_SWEEP);
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_SWEEP);
 	am_sweep(map, rb->born);
-	rb->narenas = am_load_acquire(&map->nseg);
+	rb->narenas = am_load_acquire(&map->narenas);
 	rb->base[0] = 0;
 	for (k = 0; k < rb->narenas; k++) {
-		rb->end[k] = am_load_relaxed(&sh->arenas[k].claimed);
+		rb->end[k] = am_load_relaxed(&ws->arenas[k].claimed);
 		rb->base[k + 1] = rb->base[k] + rb->end[k];
 	}
 	rb->pos = 0;
@@ -1110,17 +869,17 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 		am_store_release(&rb->ready, 1);
 	else
 		am_rebuild_finish(map);	/* nothing to copy */
-	am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+	amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 	return 0;
 }
 
 /* Make the rebuilt index current, or discard a broken one.  Under rebuild_lock. */
 static void am_rebuild_finish(struct anchormap *map)
 {
-	struct anchormap_shared *sh = map->shared;
-	struct anchormap_index *next = sh->rb.next, *old = am_index(map);
+	struct anchormap_writer_state *ws = map->wstate;
+	struct anchormap_index *next = ws->rb.next, *old = am_index(map);
 
-	am_store_relaxed(&sh->rb.ready, 0);
+	am_store_relaxed(&ws->rb.ready, 0);
 	if (am_load_relaxed(&next->broken)) {
 		am_store_release(&map->next, NULL);
 		am_sweep(map, NULL);	/* no writer holds it any more */
@@ -1128,24 +887,24 @@ static void am_rebuild_finish(struct anchormap *map)
 	} else {
 		am_store_release(&map->index, next);	/* protocol 4 */
 		/* before next is cleared: am_rebuild_sync() waits for that */
-		am_store_relaxed(&sh->rebuilds, sh->rebuilds + 1);
+		am_store_relaxed(&ws->rebuilds, ws->rebuilds + 1);
 		/* writers that saw the old index add to next: let them finish */
 		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
 		/* readers may still be in it: the kernel frees it after them */
-		if (!am_free_after_readers(old, old->bytes, old->retire)) {
-			old->older = sh->retired;
-			am_store_release(&sh->retired, old);	/* statistics walk the list */
+		if (!amp_free_after_readers(old, old->bytes, old->retire)) {
+			old->older = ws->retired;
+			am_store_release(&ws->retired, old);	/* statistics walk the list */
 		}
 	}
-	sh->rb.next = NULL;
+	ws->rb.next = NULL;
 }
 
 /* Copy the live entries among storage positions [p, p + n) into rb->next. */
 static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
 {
-	struct anchormap_shared *sh = map->shared;
-	struct am_rebuild *rb = &sh->rb;
+	struct anchormap_writer_state *ws = map->wstate;
+	struct am_rebuild *rb = &ws->rb;
 	struct am_stripe *st = NULL;
 	unsigned long flags = 0;
 	long used = 0;
@@ -1160,7 +919,7 @@ static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
 
 		while (rb->base[k + 1] <= p)
 			k++;
-		ref = k << AM_REF_SHIFT | (u32)(p - rb->base[k]);
+		ref = k << __ANCHORMAP_REF_SHIFT | (u32)(p - rb->base[k]);
 		e = am_entry(map, ref);
 		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
 		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE)
@@ -1168,10 +927,10 @@ static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
 		s = am_hdr_stripe(hdr);
 		if (ref >= am_load_relaxed(&rb->born[s]))
 			continue;	/* its writer added it to next */
-		if (st != &sh->stripes[s]) {
+		if (st != &ws->stripes[s]) {
 			if (st)
 				am_stripe_unlock(map, st, flags);
-			st = &sh->stripes[s];
+			st = &ws->stripes[s];
 			am_stripe_lock(map, st, &flags);
 		}
 		/* under its stripe's lock: not removed meanwhile */
@@ -1189,15 +948,15 @@ static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
 /* Copy one chunk of a running rebuild.  False when none is left to take. */
 static bool am_rebuild_step(struct anchormap *map)
 {
-	struct anchormap_shared *sh = map->shared;
-	struct am_rebuild *rb = &sh->rb;
+	struct anchormap_writer_state *ws = map->wstate;
+	struct am_rebuild *rb = &ws->rb;
 	size_t p, n, total;
 
 	if (!am_load_acquire(&rb->ready))
 		return false;
-	am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+	amp_grow_lock(&ws->rebuild_lock, am_atomic(map));
 	if (!am_load_relaxed(&rb->ready)) {
-		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 		return false;
 	}
 	total = rb->base[rb->narenas];
@@ -1205,19 +964,19 @@ static bool am_rebuild_step(struct anchormap *map)
 	n = am_min(total - p, AM_REBUILD_CHUNK);
 	rb->pos = p + n;
 	if (!n) {
-		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 		return false;
 	}
-	am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+	amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 
-	am_test_point(map, ANCHORMAP_TP_REBUILD_CHUNK);
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_CHUNK);
 	am_rebuild_copy(map, p, n);
 	/* ACQ_REL: the finisher's switch follows every chunk's stores (protocol 4) */
 	if (__atomic_add_fetch(&rb->done, n, __ATOMIC_ACQ_REL) == total) {
-		am_test_point(map, ANCHORMAP_TP_REBUILD_SWITCH);
-		am_mutex_lock(&sh->rebuild_lock, am_atomic(map));
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_SWITCH);
+		amp_grow_lock(&ws->rebuild_lock, am_atomic(map));
 		am_rebuild_finish(map);
-		am_mutex_unlock(&sh->rebuild_lock, am_atomic(map));
+		amp_grow_unlock(&ws->rebuild_lock, am_atomic(map));
 	}
 	return true;
 }
@@ -1231,7 +990,7 @@ static bool am_rebuild_step(struct anchormap *map)
 static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 			   struct anchormap_index **pre)
 {
-	u64 before = am_load_relaxed(&map->shared->rebuilds);
+	u64 before = am_load_relaxed(&map->wstate->rebuilds);
 	int err = 0;
 
 	if (!am_load_acquire(&map->next)) {
@@ -1240,14 +999,14 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 			return err;
 	}
 	while (am_rebuild_step(map))
-		am_cond_resched(am_atomic(map) && !may_sleep);
+		amp_cond_resched(am_atomic(map) && !may_sleep);
 	while (am_load_acquire(&map->next)) {
 		if (am_atomic(map) && !may_sleep)
 			return -ENOMEM;
-		am_cond_resched(false);
-		am_cpu_relax();
+		amp_cond_resched(false);
+		amp_cpu_relax();
 	}
-	if (am_load_relaxed(&map->shared->rebuilds) == before)
+	if (am_load_relaxed(&map->wstate->rebuilds) == before)
 		return -ENOMEM;	/* discarded: the rebuild could not place an entry */
 	return 0;
 }
@@ -1330,8 +1089,8 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		*need = AM_NEED_INDEX;
 		return NULL;
 	}
-	if (was == AM_TAG_EMPTY && !am_take_credit(st, idx, low)) {
-		am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_EMPTY);	/* never published */
+	if (was == __ANCHORMAP_TAG_EMPTY && !am_take_credit(st, idx, low)) {
+		am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_EMPTY);	/* never published */
 		*need = AM_NEED_INDEX;
 		return NULL;
 	}
@@ -1343,13 +1102,13 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, s));
 		am_counter_add(&st->deleted, 1);
 		am_store_relaxed(&pl.g->tag[pl.i], was);	/* never published */
-		if (was == AM_TAG_EMPTY)
+		if (was == __ANCHORMAP_TAG_EMPTY)
 			am_store_relaxed(&st->credits, st->credits + 1);
 		return ERR_PTR(err);
 	}
 	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
 	/* next first, unless the rebuild's copy will add it: protocol 4 */
-	if (next && next != idx && ref >= am_load_relaxed(&map->shared->rb.born[s]) &&
+	if (next && next != idx && ref >= am_load_relaxed(&map->wstate->rb.born[s]) &&
 	    am_add_ref(next, h, ref))
 		am_add_relaxed(&next->avail, -1);
 	if (probes > st->longest_probe)
@@ -1381,7 +1140,7 @@ static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 	for (;;) {
 		need = AM_NEED_NOTHING;
 		am_stripe_lock(map, st, &flags);
-		n = am_load_acquire(&map->nseg);
+		n = am_load_acquire(&map->narenas);
 		/* next, then index: protocol 4 */
 		next = am_load_acquire(&map->next);
 		idx = am_index(map);
@@ -1409,7 +1168,7 @@ static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am
 			 bool *inserted)
 {
 	*inserted = false;
-	if (unlikely(!map || !key || !map->shared))
+	if (unlikely(!map || !key || !map->wstate))
 		return ERR_PTR(-EINVAL);
 	return am_upsert(map, key, __anchormap_hash_k(map, key, AM_GENERIC), f, inserted);
 }
@@ -1424,7 +1183,7 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value)
 		return (int)PTR_ERR(e);
 	return inserted;
 }
-AM_EXPORT(anchormap_insert);
+AMP_EXPORT(anchormap_insert);
 
 /* The get_or_insert family: the stored value, or ERR_PTR. */
 static const void *am_get_or_fill(struct anchormap *map, const void *key,
@@ -1442,7 +1201,7 @@ const void *anchormap_get_or_insert(struct anchormap *map, const void *key, cons
 
 	return am_get_or_fill(map, key, &f);
 }
-AM_EXPORT(anchormap_get_or_insert);
+AMP_EXPORT(anchormap_get_or_insert);
 
 const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
 		void (*init)(void *value, const void *key, void *arg), void *arg)
@@ -1451,7 +1210,7 @@ const void *anchormap_get_or_insert_with(struct anchormap *map, const void *key,
 
 	return am_get_or_fill(map, key, &f);
 }
-AM_EXPORT(anchormap_get_or_insert_with);
+AMP_EXPORT(anchormap_get_or_insert_with);
 
 const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *key,
 		int (*init)(void *value, const void *key, void *arg), void *arg)
@@ -1460,7 +1219,7 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
 
 	return am_get_or_fill(map, key, &f);
 }
-AM_EXPORT(anchormap_get_or_try_insert_with);
+AMP_EXPORT(anchormap_get_or_try_insert_with);
 
 static size_t am_idx_room(const struct anchormap *map);
 
@@ -1469,9 +1228,9 @@ static size_t am_idx_room_now(const struct anchormap *map)
 {
 	size_t room;
 
-	am_read_lock();		/* protocol 4 */
+	amp_read_lock();		/* protocol 4 */
 	room = am_idx_room(map);
-	am_read_unlock();
+	amp_read_unlock();
 	return room;
 }
 
@@ -1481,7 +1240,7 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	size_t want, slots;
 	int err;
 
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return -EINVAL;
 	if (!additional)
 		return 0;
@@ -1491,9 +1250,9 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	want = additional + additional / 8 + 2 * ANCHORMAP_STRIPES;
 	if (am_idx_room_now(map) < want) {
 		/* under the rebuild lock the current index stays */
-		am_mutex_lock(&map->shared->rebuild_lock, am_atomic(map));
+		amp_grow_lock(&map->wstate->rebuild_lock, am_atomic(map));
 		slots = am_rebuild_slots(map, am_len_sum(map), additional);
-		am_mutex_unlock(&map->shared->rebuild_lock, am_atomic(map));
+		amp_grow_unlock(&map->wstate->rebuild_lock, am_atomic(map));
 		pre = am_idx_alloc(slots, false);
 		if (!pre)
 			return -ENOMEM;
@@ -1506,14 +1265,14 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	am_idx_free(pre);
 	return err;
 }
-AM_EXPORT(anchormap_reserve);
+AMP_EXPORT(anchormap_reserve);
 
 int anchormap_extend(struct anchormap *map, const void *keys, const void *values, size_t n)
 {
 	size_t i;
 	int added = 0, ret;
 
-	if (!map || !map->shared || (!keys && n) || n > 0x7fffffff)
+	if (!map || !map->wstate || (!keys && n) || n > 0x7fffffff)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		ret = anchormap_insert(map, (const u8 *)keys + i * map->key_size,
@@ -1524,7 +1283,7 @@ int anchormap_extend(struct anchormap *map, const void *keys, const void *values
 	}
 	return added;
 }
-AM_EXPORT(anchormap_extend);
+AMP_EXPORT(anchormap_extend);
 
 int anchormap_remove(struct anchormap *map, const void *key)
 {
@@ -1536,7 +1295,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	u8 *e;
 	u64 h;
 
-	if (unlikely(!map || !key || !map->shared))
+	if (unlikely(!map || !key || !map->wstate))
 		return -EINVAL;
 	h = __anchormap_hash_k(map, key, AM_GENERIC);
 	st = am_stripe_of(map, h);
@@ -1552,7 +1311,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_REMOVED, AM_STRIPE_OF(h)));
 	if (next && next != idx)
 		am_drop_ref(next, h, ref);	/* next first: protocol 4 */
-	am_store_relaxed(&pl.g->tag[pl.i], AM_TAG_TOMB);	/* protocol 2 */
+	am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_TOMB);	/* protocol 2 */
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 	am_stripe_unlock(map, st, flags);
@@ -1560,7 +1319,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 		am_rebuild_help(map, false);
 	return 1;
 }
-AM_EXPORT(anchormap_remove);
+AMP_EXPORT(anchormap_remove);
 
 /* ---------------------------------------------------------------------
  * Sizes and statistics (lock-free, RELAXED sums)
@@ -1572,23 +1331,23 @@ static size_t am_len_sum(const struct anchormap *map)
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		sum += am_load_relaxed(&map->shared->stripes[i].live);
+		sum += am_load_relaxed(&map->wstate->stripes[i].live);
 	return sum > 0 ? (size_t)sum : 0;
 }
 
 size_t anchormap_len(const struct anchormap *map)
 {
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return 0;
 	return am_len_sum(map);
 }
-AM_EXPORT(anchormap_len);
+AMP_EXPORT(anchormap_len);
 
 bool anchormap_is_empty(const struct anchormap *map)
 {
 	return anchormap_len(map) == 0;
 }
-AM_EXPORT(anchormap_is_empty);
+AMP_EXPORT(anchormap_is_empty);
 
 /* EMPTY tags still to be filled in the current index, counting stripes' credits. */
 static size_t am_idx_room(const struct anchormap *map)
@@ -1598,7 +1357,7 @@ static size_t am_idx_room(const struct anchormap *map)
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
-		const struct am_stripe *st = &map->shared->stripes[i];
+		const struct am_stripe *st = &map->wstate->stripes[i];
 
 		/* racy peek at lock-protected fields: an estimate is enough */
 		if (am_load_relaxed(&st->credit_idx) == idx)
@@ -1614,7 +1373,7 @@ static size_t am_storage_room(const struct anchormap *map)
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
-		const struct am_stripe *st = &map->shared->stripes[i];
+		const struct am_stripe *st = &map->wstate->stripes[i];
 
 		room += am_load_relaxed(&st->chunk_end) - am_load_relaxed(&st->next_ref);
 	}
@@ -1625,13 +1384,13 @@ size_t anchormap_capacity(const struct anchormap *map)
 {
 	size_t a, b;
 
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return 0;
 	a = am_storage_room(map);
 	b = am_idx_room_now(map);
 	return anchormap_len(map) + am_min(a, b);
 }
-AM_EXPORT(anchormap_capacity);
+AMP_EXPORT(anchormap_capacity);
 
 void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 {
@@ -1641,31 +1400,31 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 	if (!s)
 		return;
 	memset(s, 0, sizeof(*s));
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return;
 	s->name = map->name ? map->name : "anchormap";
 	s->len = anchormap_len(map);
 	s->capacity = anchormap_capacity(map);
-	n = am_load_acquire(&map->nseg);
+	n = am_load_acquire(&map->narenas);
 	s->segments = n;
-	s->bytes = sizeof(struct anchormap_shared);
+	s->bytes = sizeof(struct anchormap_writer_state);
 	for (i = 0; i < n; i++) {
-		s->entries += map->shared->arenas[i].size;
-		s->bytes += map->shared->arenas[i].bytes;
+		s->entries += map->wstate->arenas[i].size;
+		s->bytes += map->wstate->arenas[i].bytes;
 	}
-	am_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
+	amp_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
 	s->slots = idx->nslots;
 	s->index_bytes = idx->bytes;
 	s->index_used = idx->limit - am_idx_room(map);
 	s->bytes += idx->bytes;
-	am_read_unlock();
-	for (old = am_load_acquire(&map->shared->retired); old; old = old->older)
+	amp_read_unlock();
+	for (old = am_load_acquire(&map->wstate->retired); old; old = old->older)
 		s->retired_bytes += old->bytes;
 	s->bytes += s->retired_bytes;
-	s->rebuilds = am_load_relaxed(&map->shared->rebuilds);
+	s->rebuilds = am_load_relaxed(&map->wstate->rebuilds);
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
-		const struct am_stripe *st = &map->shared->stripes[i];
+		const struct am_stripe *st = &map->wstate->stripes[i];
 		u32 probe = am_load_relaxed(&st->longest_probe);
 
 		s->deleted += am_load_relaxed(&st->deleted);
@@ -1674,7 +1433,7 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 			s->longest_probe = probe;
 	}
 }
-AM_EXPORT(anchormap_stats);
+AMP_EXPORT(anchormap_stats);
 
 /* ---------------------------------------------------------------------
  * Iteration
@@ -1696,13 +1455,13 @@ static void am_iter_start(struct anchormap_iter *it, const struct anchormap *map
 
 	memset(it, 0, sizeof(*it));
 	it->map = map;
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return;
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		it->born[i] = am_load_acquire(&map->shared->stripes[i].next_ref);
-	it->narenas = am_load_acquire(&map->nseg);	/* protocol 3 */
+		it->born[i] = am_load_acquire(&map->wstate->stripes[i].next_ref);
+	it->narenas = am_load_acquire(&map->narenas);	/* protocol 3 */
 	if (it->narenas)
-		it->end = am_load_relaxed(&map->shared->arenas[0].claimed);
+		it->end = am_load_relaxed(&map->wstate->arenas[0].claimed);
 }
 
 void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
@@ -1710,15 +1469,15 @@ void anchormap_iter_init(struct anchormap_iter *it, const struct anchormap *map)
 	if (it)
 		am_iter_start(it, map);
 }
-AM_EXPORT(anchormap_iter_init);
+AMP_EXPORT(anchormap_iter_init);
 
 static bool am_iter_step(struct anchormap_iter *it, const void **key, void **value)
 {
 	const struct anchormap *map = it->map;
 
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return false;
-	am_test_point(map, ANCHORMAP_TP_ITER_NEXT);
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_ITER_NEXT);
 	for (;;) {
 		u32 ref, hdr;
 		u8 *e;
@@ -1728,10 +1487,10 @@ static bool am_iter_step(struct anchormap_iter *it, const void **key, void **val
 				return false;
 			it->arena++;
 			it->pos = 0;
-			it->end = am_load_relaxed(&map->shared->arenas[it->arena].claimed);
+			it->end = am_load_relaxed(&map->wstate->arenas[it->arena].claimed);
 			continue;
 		}
-		ref = it->arena << AM_REF_SHIFT | it->pos++;
+		ref = it->arena << __ANCHORMAP_REF_SHIFT | it->pos++;
 		e = am_entry(map, ref);
 		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
 		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE || ref >= it->born[am_hdr_stripe(hdr)])
@@ -1748,13 +1507,13 @@ bool anchormap_iter_next(struct anchormap_iter *it, const void **key, const void
 {
 	return it && am_iter_step(it, key, (void **)value);
 }
-AM_EXPORT(anchormap_iter_next);
+AMP_EXPORT(anchormap_iter_next);
 
 bool anchormap_iter_next_mut(struct anchormap_iter *it, const void **key, void **value)
 {
 	return it && am_iter_step(it, key, value);
 }
-AM_EXPORT(anchormap_iter_next_mut);
+AMP_EXPORT(anchormap_iter_next_mut);
 
 /* ---------------------------------------------------------------------
  * Life cycle
@@ -1762,9 +1521,10 @@ AM_EXPORT(anchormap_iter_next_mut);
 
 static int am_check_params(const struct anchormap_params *p)
 {
-	if (!p || !p->key_size || p->key_size > AM_MAX_FIELD || p->value_size > AM_MAX_FIELD)
+	if (!p || !p->key_size || p->key_size > __ANCHORMAP_MAX_FIELD ||
+	    p->value_size > __ANCHORMAP_MAX_FIELD)
 		return -EINVAL;
-	if (p->value_align & (p->value_align - 1) || p->value_align > AM_MAX_ALIGN)
+	if (p->value_align & (p->value_align - 1) || p->value_align > __ANCHORMAP_MAX_ALIGN)
 		return -EINVAL;
 	if (p->flags & ~ANCHORMAP_F_ALL)
 		return -EINVAL;
@@ -1804,21 +1564,21 @@ static void am_params_of(const struct anchormap *map, struct anchormap_params *p
 static void am_free_all(struct anchormap *map)
 {
 	struct anchormap_index *idx = map->index;
-	u32 n = map->nseg, k;
+	u32 n = map->narenas, k;
 
 	am_store_release(&map->index, &am_no_index.idx);
-	am_store_release(&map->nseg, 0);
+	am_store_release(&map->narenas, 0);
 	for (k = 0; k < n; k++) {
-		am_arena_release(&map->shared->arenas[k]);
+		am_arena_release(&map->wstate->arenas[k]);
 		map->arena_bias[k] = 0;
 	}
 	am_idx_free(idx);
 	am_free_retired(map);
 	/* a rebuild writers left unfinished: nothing is built from it now */
-	am_store_relaxed(&map->shared->rb.ready, 0);
+	am_store_relaxed(&map->wstate->rb.ready, 0);
 	am_idx_free(map->next);
 	am_store_release(&map->next, NULL);
-	map->shared->rb.next = NULL;
+	map->wstate->rb.next = NULL;
 }
 
 /*
@@ -1829,7 +1589,7 @@ static void am_free_all(struct anchormap *map)
 static void am_rebuild_settle(struct anchormap *map)
 {
 	while (am_rebuild_step(map))
-		am_cond_resched(am_atomic(map));
+		amp_cond_resched(am_atomic(map));
 }
 
 /* Storage for @entries inserts: one arena, or several of AM_ARENA_MAX. */
@@ -1850,7 +1610,7 @@ static int am_alloc_storage(struct anchormap *map, size_t entries)
 		if (err)
 			return err;
 		am_arena_install(map, n++, &ar);
-		am_store_release(&map->nseg, n);
+		am_store_release(&map->narenas, n);
 		entries = entries > want ? entries - want : 0;
 	} while (entries);
 	return 0;
@@ -1858,7 +1618,7 @@ static int am_alloc_storage(struct anchormap *map, size_t entries)
 
 int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity)
 {
-	struct anchormap_shared *sh;
+	struct anchormap_writer_state *ws;
 	struct anchormap_index *idx;
 	size_t slots;
 	int i, err;
@@ -1877,37 +1637,37 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	map->release = p->release;
 	map->priv = p->priv;
 	map->name = p->name;
-	map->seed = am_random_seed();
+	map->seed = amp_random_seed();
 	if (!p->hash && !p->equal)
 		map->lookup_ks = p->key_size;	/* per-key-size lookups and searches */
 
 	slots = am_idx_slots_for(capacity);
 	if (!slots || capacity > ((size_t)-1 >> 8) / map->entry_size)
 		return -ENOMEM;
-	sh = am_zalloc(sizeof(*sh), false);	/* init runs in process context */
-	if (!sh)
+	ws = amp_zalloc(sizeof(*ws), false);	/* init runs in process context */
+	if (!ws)
 		return -ENOMEM;
-	map->shared = sh;
+	map->wstate = ws;
 	idx = am_idx_alloc(slots, false);
 	err = idx ? am_alloc_storage(map, capacity) : -ENOMEM;
-	if (err || am_lock_class_init(&sh->lclass, p->name)) {
-		am_lock_class_fini(&sh->lclass);
+	if (err || amp_lock_class_init(&ws->lclass, p->name)) {
+		amp_lock_class_fini(&ws->lclass);
 		am_idx_free(idx);
 		am_free_all(map);
-		map->shared = NULL;
-		am_free(sh, sizeof(*sh));
+		map->wstate = NULL;
+		amp_free(ws, sizeof(*ws));
 		return -ENOMEM;
 	}
 	for (i = 0; i < ANCHORMAP_STRIPES; i++)
-		am_lock_init(&sh->stripes[i].lock, am_atomic(map), &sh->lclass);
-	am_mutex_init(&sh->grow_lock, am_atomic(map), &sh->lclass);
-	am_mutex_init(&sh->rebuild_lock, am_atomic(map), &sh->lclass);
+		amp_lock_init(&ws->stripes[i].lock, am_atomic(map), &ws->lclass);
+	amp_grow_lock_init(&ws->grow_lock, am_atomic(map), &ws->lclass);
+	amp_grow_lock_init(&ws->rebuild_lock, am_atomic(map), &ws->lclass);
 	/* the map is not shared yet: the caller publishes it */
 	am_store_release(&map->index, idx);
-	am_registry_add(&sh->reg, map);
+	amp_registry_add(&ws->reg, map);
 	return 0;
 }
-AM_EXPORT(anchormap_init);
+AMP_EXPORT(anchormap_init);
 
 static void am_release_entry(const struct anchormap *map, u8 *e)
 {
@@ -1920,16 +1680,16 @@ static void am_release_entry(const struct anchormap *map, u8 *e)
  * (@fn_live) and removed ones (released here).  Preempts now and then:
  * these walks can cover millions of entries.
  */
-static void am_walk_owned(struct anchormap *map,
-			  void (*fn_live)(struct anchormap *map, u8 *e, void *arg), void *arg)
+void am_walk_owned(struct anchormap *map,
+		   void (*fn_live)(struct anchormap *map, u8 *e, void *arg), void *arg)
 {
-	u32 n = am_load_relaxed(&map->nseg), k, i;
+	u32 n = am_load_relaxed(&map->narenas), k, i;
 
 	for (k = 0; k < n; k++) {
-		u32 end = am_load_relaxed(&map->shared->arenas[k].claimed);
+		u32 end = am_load_relaxed(&map->wstate->arenas[k].claimed);
 
 		for (i = 0; i < end; i++) {
-			u8 *e = am_entry(map, k << AM_REF_SHIFT | i);
+			u8 *e = am_entry(map, k << __ANCHORMAP_REF_SHIFT | i);
 			u32 state = am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE;
 
 			if (state == AM_HDR_LIVE) {
@@ -1939,7 +1699,7 @@ static void am_walk_owned(struct anchormap *map,
 				am_release_entry(map, e);
 			}
 			if ((i & 4095) == 4095)
-				am_cond_resched(am_atomic(map));
+				amp_cond_resched(am_atomic(map));
 		}
 	}
 }
@@ -1955,7 +1715,7 @@ static void am_restart_stripes(struct anchormap *map, u32 ref)
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
-		struct am_stripe *st = &map->shared->stripes[i];
+		struct am_stripe *st = &map->wstate->stripes[i];
 
 		/* marked stores: anchormap_stats (/proc) reads these meanwhile */
 		am_store_relaxed(&st->credit_idx, NULL);
@@ -1970,8 +1730,8 @@ static void am_zero_counts(struct anchormap *map)
 	int i;
 
 	for (i = 0; i < ANCHORMAP_STRIPES; i++) {
-		am_store_relaxed(&map->shared->stripes[i].live, 0);
-		am_store_relaxed(&map->shared->stripes[i].deleted, 0);
+		am_store_relaxed(&map->wstate->stripes[i].live, 0);
+		am_store_relaxed(&map->wstate->stripes[i].deleted, 0);
 	}
 }
 
@@ -1983,35 +1743,35 @@ static void am_zero_counts(struct anchormap *map)
 static void am_replace(struct anchormap *map, struct am_arena *ar, u32 used,
 		       struct anchormap_index *idx)
 {
-	struct anchormap_shared *sh = map->shared;
+	struct anchormap_writer_state *ws = map->wstate;
 
 	am_free_all(map);
 	ar->claimed = used;
 	am_arena_install(map, 0, ar);
-	am_store_relaxed(&sh->cur, 0);
-	am_store_release(&map->nseg, 1);
+	am_store_relaxed(&ws->cur, 0);
+	am_store_release(&map->narenas, 1);
 	am_store_release(&map->index, idx);
 	am_restart_stripes(map, used);
 }
 
 static void am_destroy(struct anchormap *map, bool release)
 {
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return;
-	am_registry_del(&map->shared->reg);	/* before anything is freed */
+	amp_registry_del(&map->wstate->reg);	/* before anything is freed */
 	if (release)
 		am_walk_owned(map, am_release_live, NULL);
 	am_free_all(map);
-	am_lock_class_fini(&map->shared->lclass);	/* no lock of the map is used now */
-	am_free(map->shared, sizeof(*map->shared));
-	map->shared = NULL;
+	amp_lock_class_fini(&map->wstate->lclass);	/* no lock of the map is used now */
+	amp_free(map->wstate, sizeof(*map->wstate));
+	map->wstate = NULL;
 }
 
 void anchormap_destroy(struct anchormap *map)
 {
 	am_destroy(map, true);
 }
-AM_EXPORT(anchormap_destroy);
+AMP_EXPORT(anchormap_destroy);
 
 /* ---------------------------------------------------------------------
  * Exclusive operations
@@ -2021,7 +1781,7 @@ void *anchormap_get_mut(struct anchormap *map, const void *key)
 {
 	return (void *)anchormap_get(map, key);
 }
-AM_EXPORT(anchormap_get_mut);
+AMP_EXPORT(anchormap_get_mut);
 
 /* The entry of @key in the current index (exclusive, or under its stripe lock). */
 static u8 *am_find(const struct anchormap *map, const void *key, u64 h, struct am_place *pl)
@@ -2034,7 +1794,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 {
 	u8 *e;
 
-	if (!map || !key || !map->shared)
+	if (!map || !key || !map->wstate)
 		return false;
 	e = am_find(map, key, __anchormap_hash_k(map, key, AM_GENERIC), NULL);
 	if (!e)
@@ -2043,7 +1803,7 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 		fn(e + map->value_off, e, arg);
 	return true;
 }
-AM_EXPORT(anchormap_modify);
+AMP_EXPORT(anchormap_modify);
 
 /* An entry whose bytes the caller now owns or that was released: DEAD, out of the index. */
 static void am_kill(struct anchormap *map, u8 *e, u64 h, const struct am_place *pl)
@@ -2051,7 +1811,7 @@ static void am_kill(struct anchormap *map, u8 *e, u64 h, const struct am_place *
 	struct am_stripe *st = am_stripe_of(map, h);
 
 	am_store_relaxed(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, AM_STRIPE_OF(h)));
-	am_store_relaxed(&pl->g->tag[pl->i], AM_TAG_TOMB);
+	am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_TOMB);
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 }
@@ -2062,7 +1822,7 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 	u8 *e;
 	u64 h;
 
-	if (!map || !key || !map->shared)
+	if (!map || !key || !map->wstate)
 		return -EINVAL;
 	am_rebuild_settle(map);
 	h = __anchormap_hash_k(map, key, AM_GENERIC);
@@ -2076,41 +1836,41 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 	am_kill(map, e, h, &pl);	/* the caller owns the bytes: never released */
 	return 1;
 }
-AM_EXPORT(anchormap_remove_entry);
+AMP_EXPORT(anchormap_remove_entry);
 
 /* Empty the map in place: keep its biggest arena, zeroed, and its index. */
-static void am_reset(struct anchormap *map)
+void am_reset(struct anchormap *map)
 {
-	struct anchormap_shared *sh = map->shared;
+	struct anchormap_writer_state *ws = map->wstate;
 	struct anchormap_index *idx = map->index;
-	u32 n = map->nseg, k, big = 0;
+	u32 n = map->narenas, k, big = 0;
 	struct am_arena ar;
 
-	am_registry_del(&sh->reg);
+	amp_registry_del(&ws->reg);
 	for (k = 1; k < n; k++)
-		if (sh->arenas[k].size > sh->arenas[big].size)
+		if (ws->arenas[k].size > ws->arenas[big].size)
 			big = k;
-	ar = sh->arenas[big];
+	ar = ws->arenas[big];
 	memset(ar.base, 0, (size_t)ar.claimed * map->entry_size);
-	memset(sh->arenas + big, 0, sizeof(ar));	/* kept: am_free_all() skips it */
+	memset(ws->arenas + big, 0, sizeof(ar));	/* kept: am_free_all() skips it */
 	map->index = &am_no_index.idx;			/* kept too */
-	memset((u8 *)idx + AM_INDEX_HDR, 0, (idx->gmask + 1) * AM_LINE);
+	memset((u8 *)idx + __ANCHORMAP_INDEX_HDR, 0, (idx->gmask + 1) * AM_LINE);
 	idx->avail = (long)idx->limit;
 	idx->broken = 0;
 	idx->older = NULL;
 	am_replace(map, &ar, 0, idx);
 	am_zero_counts(map);
-	am_registry_add(&sh->reg, map);
+	amp_registry_add(&ws->reg, map);
 }
 
 void anchormap_clear(struct anchormap *map)
 {
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return;
 	am_walk_owned(map, am_release_live, NULL);
 	am_reset(map);
 }
-AM_EXPORT(anchormap_clear);
+AMP_EXPORT(anchormap_clear);
 
 struct am_drain_ctx {
 	void (*fn)(void *key, void *value, void *arg);
@@ -2130,13 +1890,13 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
 {
 	struct am_drain_ctx ctx = { .fn = fn, .arg = arg };
 
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return;
 	/* nobody to take the entries: the map still owns them, release them */
 	am_walk_owned(map, fn ? am_drain_one : am_release_live, &ctx);
 	am_reset(map);
 }
-AM_EXPORT(anchormap_drain);
+AMP_EXPORT(anchormap_drain);
 
 struct am_compact_ctx {
 	struct am_arena *ar;
@@ -2157,7 +1917,7 @@ static void am_move_live(struct anchormap *map, u8 *e, void *arg)
 	memcpy(c->ar->base + (size_t)c->used * map->entry_size, e, map->entry_size);
 	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
 		am_publish_tag(NULL, &pl, c->used, h);	/* arena 0: the ref is the number */
-		c->idx->avail--;
+		am_counter_add(&c->idx->avail, -1);	/* not yet shared: marked anyway */
 	}
 	c->used++;
 	am_counter_add(&st->live, 1);
@@ -2170,7 +1930,7 @@ static void am_move_live(struct anchormap *map, u8 *e, void *arg)
  * entries are released, dead ones dropped.  Nothing changes if an
  * allocation fails.
  */
-static int am_compact(struct anchormap *map)
+int am_compact(struct anchormap *map)
 {
 	size_t live = anchormap_len(map);
 	struct am_compact_ctx c = { 0 };
@@ -2185,36 +1945,36 @@ static int am_compact(struct anchormap *map)
 	}
 	c.ar = &ar;
 	c.idx = idx;
-	am_registry_del(&map->shared->reg);
+	amp_registry_del(&map->wstate->reg);
 	am_zero_counts(map);
 	am_walk_owned(map, am_move_live, &c);	/* counts the live ones again */
 	am_replace(map, &ar, c.used, idx);
-	am_registry_add(&map->shared->reg, map);
+	amp_registry_add(&map->wstate->reg, map);
 	return 0;
 }
 
 int anchormap_shrink_to_fit(struct anchormap *map)
 {
-	if (!map || !map->shared)
+	if (!map || !map->wstate)
 		return -EINVAL;
 	return am_compact(map);
 }
-AM_EXPORT(anchormap_shrink_to_fit);
+AMP_EXPORT(anchormap_shrink_to_fit);
 
 void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg)
 {
 	u32 n, k, i;
 
-	if (!map || !map->shared || !keep)
+	if (!map || !map->wstate || !keep)
 		return;
 	am_rebuild_settle(map);
-	n = map->nseg;
+	n = map->narenas;
 	for (k = 0; k < n; k++) {
-		u32 end = map->shared->arenas[k].claimed;
+		u32 end = map->wstate->arenas[k].claimed;
 
 		for (i = 0; i < end; i++) {
-			u32 ref = k << AM_REF_SHIFT | i;
+			u32 ref = k << __ANCHORMAP_REF_SHIFT | i;
 			u8 *e = am_entry(map, ref);
 			struct am_place pl;
 			u64 h;
@@ -2232,7 +1992,7 @@ void anchormap_retain(struct anchormap *map,
 	/* reclaim removed entries; on -ENOMEM the map stays correct, with them */
 	(void)am_compact(map);
 }
-AM_EXPORT(anchormap_retain);
+AMP_EXPORT(anchormap_retain);
 
 /* ---------------------------------------------------------------------
  * Entry API (exclusive)
@@ -2241,7 +2001,7 @@ AM_EXPORT(anchormap_retain);
 struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
 					struct anchormap_entry *e)
 {
-	if (!map || !key || !e || !map->shared)
+	if (!map || !key || !e || !map->wstate)
 		return NULL;
 	e->map = map;
 	e->key = key;
@@ -2249,13 +2009,13 @@ struct anchormap_entry *anchormap_entry(struct anchormap *map, const void *key,
 	e->slot = am_find(map, key, e->hash, NULL);
 	return e;
 }
-AM_EXPORT(anchormap_entry);
+AMP_EXPORT(anchormap_entry);
 
 bool anchormap_entry_is_occupied(const struct anchormap_entry *e)
 {
 	return e && e->slot;
 }
-AM_EXPORT(anchormap_entry_is_occupied);
+AMP_EXPORT(anchormap_entry_is_occupied);
 
 struct anchormap_entry *anchormap_entry_and_modify(struct anchormap_entry *e,
 		void (*fn)(void *value, const void *key, void *arg), void *arg)
@@ -2264,14 +2024,14 @@ struct anchormap_entry *anchormap_entry_and_modify(struct anchormap_entry *e,
 		fn((u8 *)e->slot + e->map->value_off, e->slot, arg);
 	return e;
 }
-AM_EXPORT(anchormap_entry_and_modify);
+AMP_EXPORT(anchormap_entry_and_modify);
 
 static void *am_entry_fill(struct anchormap_entry *e, const struct am_filler *f)
 {
 	bool inserted;
 	u8 *slot;
 
-	if (!e || !e->map)
+	if (!e || !e->map || !e->map->wstate)
 		return ERR_PTR(-EINVAL);
 	if (!e->slot) {
 		slot = am_upsert(e->map, e->key, e->hash, f, &inserted);
@@ -2288,7 +2048,7 @@ void *anchormap_entry_or_insert(struct anchormap_entry *e, const void *value)
 
 	return am_entry_fill(e, &f);
 }
-AM_EXPORT(anchormap_entry_or_insert);
+AMP_EXPORT(anchormap_entry_or_insert);
 
 void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
 		void (*init)(void *value, const void *key, void *arg), void *arg)
@@ -2297,7 +2057,7 @@ void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
 
 	return am_entry_fill(e, &f);
 }
-AM_EXPORT(anchormap_entry_or_insert_with);
+AMP_EXPORT(anchormap_entry_or_insert_with);
 
 /* ---------------------------------------------------------------------
  * Whole map
@@ -2310,7 +2070,7 @@ int anchormap_clone(struct anchormap *dst, const struct anchormap *src)
 	const void *key, *value;
 	int err;
 
-	if (!dst || !src || !src->shared || dst == src)
+	if (!dst || !src || !src->wstate || dst == src)
 		return -EINVAL;
 	am_params_of(src, &p);
 	err = anchormap_init(dst, &p, anchormap_len(src));
@@ -2326,7 +2086,7 @@ int anchormap_clone(struct anchormap *dst, const struct anchormap *src)
 	}
 	return 0;
 }
-AM_EXPORT(anchormap_clone);
+AMP_EXPORT(anchormap_clone);
 
 bool anchormap_equal(const struct anchormap *a, const struct anchormap *b)
 {
@@ -2348,290 +2108,4 @@ bool anchormap_equal(const struct anchormap *a, const struct anchormap *b)
 	}
 	return true;
 }
-AM_EXPORT(anchormap_equal);
-
-/* ---------------------------------------------------------------------
- * Snapshots: docs/snapshot-format.md
- *
- * Little-endian throughout.  Entries go in blocks of at most
- * AM_SNAP_BLOCK so that the writer streams (the entry count of a map that
- * changes during the save is only known at the end, hence the trailer)
- * and the reader never sizes anything from a count it has not seen data
- * for.
- */
-
-#define AM_SNAP_MAGIC		"ANCHRMAP"
-#define AM_SNAP_VERSION		1u
-#define AM_SNAP_BOM		0x01020304u
-#define AM_SNAP_HDR		32
-#define AM_SNAP_BLOCK		4096u
-#define AM_SNAP_BUF		65536u
-#define AM_FNV_BASIS		0xcbf29ce484222325ULL
-#define AM_FNV_PRIME		0x100000001b3ULL
-
-/* FNV-1a over everything before the checksum: catches corruption only. */
-static u64 am_fnv(u64 h, const u8 *p, size_t len)
-{
-	while (len--)
-		h = (h ^ *p++) * AM_FNV_PRIME;
-	return h;
-}
-
-static void am_put_le(u8 *p, u64 v, int bytes)
-{
-	int i;
-
-	for (i = 0; i < bytes; i++)
-		p[i] = (u8)(v >> (8 * i));
-}
-
-static u64 am_get_le(const u8 *p, int bytes)
-{
-	u64 v = 0;
-	int i;
-
-	for (i = bytes - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-struct am_snap {
-	const struct anchormap *map;
-	int (*write)(const void *buf, size_t len, void *arg);
-	int (*read)(void *buf, size_t len, void *arg);
-	void *arg;
-	u64 sum;
-	u64 count;
-	size_t entry;		/* key_size + value_size */
-	struct anchormap_iter it;
-	u8 *buf;		/* one block of entries, or one entry on load */
-	size_t buf_size;
-};
-
-static int am_snap_write(struct am_snap *s, const void *buf, size_t len)
-{
-	s->sum = am_fnv(s->sum, buf, len);
-	return s->write(buf, len, s->arg);
-}
-
-static void am_snap_header(const struct anchormap *map, u8 *hdr)
-{
-	memset(hdr, 0, AM_SNAP_HDR);
-	memcpy(hdr, AM_SNAP_MAGIC, 8);
-	am_put_le(hdr + 8, AM_SNAP_VERSION, 4);
-	am_put_le(hdr + 12, AM_SNAP_BOM, 4);
-	am_put_le(hdr + 16, map->key_size, 4);
-	am_put_le(hdr + 20, map->value_size, 4);
-}
-
-/* Fill the block buffer from the walk; returns how many entries it holds. */
-static u32 am_snap_fill(struct am_snap *s, u32 max)
-{
-	const void *key, *value;
-	u32 n = 0;
-
-	while (n < max && anchormap_iter_next(&s->it, &key, &value)) {
-		u8 *p = s->buf + 4 + (size_t)n * s->entry;
-
-		memcpy(p, key, s->map->key_size);
-		memcpy(p + s->map->key_size, value, s->map->value_size);
-		n++;
-	}
-	return n;
-}
-
-static int am_snap_save_blocks(struct am_snap *s, u32 per_block)
-{
-	u8 trailer[16];
-	int err;
-	u32 n;
-
-	do {
-		n = am_snap_fill(s, per_block);
-		am_put_le(s->buf, n, 4);
-		err = am_snap_write(s, s->buf, 4 + (size_t)n * s->entry);
-		if (err)
-			return err;
-		s->count += n;
-		am_cond_resched(am_atomic(s->map));
-	} while (n);	/* the empty block ends the list */
-	am_put_le(trailer, s->count, 8);
-	err = am_snap_write(s, trailer, 8);
-	if (err)
-		return err;
-	am_put_le(trailer + 8, s->sum, 8);
-	return s->write(trailer + 8, 8, s->arg);
-}
-
-static struct am_snap *am_snap_new(const struct anchormap *map, size_t buf_size)
-{
-	struct am_snap *s = am_zalloc(sizeof(*s), am_atomic(map));
-
-	if (!s)
-		return NULL;
-	s->buf = am_zalloc(buf_size, am_atomic(map));
-	if (!s->buf) {
-		am_free(s, sizeof(*s));
-		return NULL;
-	}
-	s->buf_size = buf_size;
-	s->map = map;
-	s->entry = (size_t)map->key_size + map->value_size;
-	s->sum = AM_FNV_BASIS;
-	return s;
-}
-
-static void am_snap_free(struct am_snap *s)
-{
-	am_free(s->buf, s->buf_size);
-	am_free(s, sizeof(*s));
-}
-
-int anchormap_save(const struct anchormap *map,
-		   int (*write)(const void *buf, size_t len, void *arg), void *arg)
-{
-	u8 hdr[AM_SNAP_HDR];
-	struct am_snap *s;
-	size_t entry;
-	u32 per_block;
-	int err;
-
-	if (!map || !map->shared || !write)
-		return -EINVAL;
-	entry = (size_t)map->key_size + map->value_size;
-	per_block = AM_SNAP_BUF / entry;
-	if (per_block > AM_SNAP_BLOCK)
-		per_block = AM_SNAP_BLOCK;
-	if (!per_block)
-		per_block = 1;
-	s = am_snap_new(map, 4 + per_block * entry);
-	if (!s)
-		return -ENOMEM;
-	s->write = write;
-	s->arg = arg;
-	am_snap_header(map, hdr);
-	err = am_snap_write(s, hdr, sizeof(hdr));
-	if (!err) {
-		anchormap_iter_init(&s->it, map);
-		err = am_snap_save_blocks(s, per_block);
-	}
-	am_snap_free(s);
-	return err;
-}
-AM_EXPORT(anchormap_save);
-
-/* Read exactly @len bytes or fail: -ENODATA when the data ends first. */
-static int am_snap_read(struct am_snap *s, void *buf, size_t len, bool sum)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		int r = s->read((u8 *)buf + got, len - got, s->arg);
-
-		if (r < 0)
-			return r;
-		if (r == 0 || (size_t)r > len - got)
-			return r == 0 ? -ENODATA : -EINVAL;
-		got += (size_t)r;
-	}
-	if (sum)
-		s->sum = am_fnv(s->sum, buf, len);
-	return 0;
-}
-
-static int am_snap_check_header(const struct anchormap *map, const u8 *hdr)
-{
-	if (memcmp(hdr, AM_SNAP_MAGIC, 8))
-		return -EBADMSG;
-	if (am_get_le(hdr + 8, 4) != AM_SNAP_VERSION)
-		return -EPROTONOSUPPORT;
-	if (am_get_le(hdr + 12, 4) != AM_SNAP_BOM || am_get_le(hdr + 24, 8))
-		return -EBADMSG;
-	if (am_get_le(hdr + 16, 4) != map->key_size || am_get_le(hdr + 20, 4) != map->value_size)
-		return -EINVAL;
-	return 0;
-}
-
-/* Entries block by block, each inserted as it arrives (one entry buffered). */
-static int am_snap_load_blocks(struct am_snap *s, struct anchormap *map)
-{
-	u8 word[8];
-	int err;
-	u32 n;
-
-	for (;;) {
-		err = am_snap_read(s, word, 4, true);
-		if (err)
-			return err;
-		n = (u32)am_get_le(word, 4);
-		if (!n)
-			return 0;
-		if (n > AM_SNAP_BLOCK)
-			return -EBADMSG;
-		while (n--) {
-			err = am_snap_read(s, s->buf, s->entry, true);
-			if (err)
-				return err;
-			err = anchormap_insert(map, s->buf, s->buf + map->key_size);
-			if (err <= 0)
-				return err ? err : -EBADMSG;	/* 0: a duplicate key */
-			s->count++;
-		}
-		am_cond_resched(am_atomic(map));
-	}
-}
-
-static int am_snap_load(struct am_snap *s, struct anchormap *map)
-{
-	u8 hdr[AM_SNAP_HDR];
-	u64 sum;
-	int err;
-
-	err = am_snap_read(s, hdr, sizeof(hdr), true);
-	if (!err)
-		err = am_snap_check_header(map, hdr);
-	if (!err)
-		err = am_snap_load_blocks(s, map);
-	if (!err)
-		err = am_snap_read(s, hdr, 8, true);
-	if (!err && am_get_le(hdr, 8) != s->count)
-		err = -EBADMSG;
-	sum = s->sum;
-	if (!err)
-		err = am_snap_read(s, hdr, 8, false);
-	if (!err && am_get_le(hdr, 8) != sum)
-		err = -EBADMSG;
-	return err;
-}
-
-int anchormap_load(struct anchormap *map, int (*read)(void *buf, size_t len, void *arg),
-		   void *arg)
-{
-	struct am_snap *s;
-	int err;
-
-	if (!map || !map->shared || !read || !anchormap_is_empty(map))
-		return -EINVAL;
-	s = am_snap_new(map, (size_t)map->key_size + map->value_size);
-	if (!s)
-		return -ENOMEM;
-	s->read = read;
-	s->arg = arg;
-	err = am_snap_load(s, map);
-	am_snap_free(s);
-	if (err) {
-		/*
-		 * Entries read from the snapshot were never the caller's: no
-		 * release for them; removed entries from before the load are
-		 * the map's and are released as any reclaim does.
-		 */
-		am_walk_owned(map, NULL, NULL);
-		am_reset(map);
-		return err;
-	}
-	/* one right-sized segment instead of the growth history; optional */
-	if (map->nseg > 1)
-		(void)am_compact(map);
-	return 0;
-}
-AM_EXPORT(anchormap_load);
+AMP_EXPORT(anchormap_equal);

@@ -1,35 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * anchormap_deps.h (kernel) - what the freestanding anchormap.c needs from
- * its environment, done with kernel primitives.
+ * anchormap_deps.h (kernel) - what the freestanding core (anchormap*.c) needs
+ * from its environment, done with kernel primitives.
  *
  * The names and signatures are those of userspace_shim/anchormap_deps.h,
  * whose top comment lists them; the build picks one of the two with -I.
  *
- *   am_lock_t       a spinlock_t for maps that may sleep; a raw_spinlock_t,
+ *   amp_lock_t      a spinlock_t for maps that may sleep; a raw_spinlock_t,
  *                   taken with interrupts off, for ANCHORMAP_F_ATOMIC ones
  *                   (hardirq, raw spinlocks held, and PREEMPT_RT, where a
  *                   spinlock_t sleeps).
- *   am_mutex_t      a mutex for maps that may sleep, a raw spinlock (irqs
- *                   off, the flags kept in the lock) for ANCHORMAP_F_ATOMIC
- *                   ones; the core never allocates while holding the latter.
- *   am_lock_class   the lockdep classes of one map's locks (dynamic keys,
+ *   amp_grow_lock_t the growth and rebuild-start lock: a mutex for maps that
+ *                   may sleep, a raw spinlock (irqs off, the flags kept in
+ *                   the lock) for ANCHORMAP_F_ATOMIC ones; the core never
+ *                   allocates while holding the latter.
+ *   amp_lock_class  the lockdep classes of one map's locks (dynamic keys,
  *                   named after the map), so that one map's locks nest in
  *                   another's without a false "recursive locking".
- *   am_zalloc       kvzalloc(GFP_KERNEL), or kzalloc(GFP_ATOMIC) when atomic;
+ *   amp_zalloc      kvzalloc(GFP_KERNEL), or kzalloc(GFP_ATOMIC) when atomic;
  *                   atomic never allocates in hardirq, nor on PREEMPT_RT
  *                   where the allocator must not run (see anchormap_main.c).
  *                   The result is always 64-byte aligned.
- *   am_free         kvfree, deferred to a work item where freeing may not
+ *   amp_free        kvfree, deferred to a work item where freeing may not
  *                   run (interrupts off, atomic, hardirq).
- *   am_free_after_readers  kvfree once every lock-free reader that may still
- *                   see the block is done: after an RCU grace period (a
- *                   work item runs synchronize_rcu()); @link is two words
+ *   amp_free_after_readers  kvfree once every lock-free reader that may
+ *                   still see the block is done: after an RCU grace period
+ *                   (a work item runs synchronize_rcu()); @link is two words
  *                   of the block the glue may use meanwhile.  True: taken.
- *   am_read_lock, am_read_unlock  what such a reader holds for its own
+ *   amp_read_lock, amp_read_unlock  what such a reader holds for its own
  *                   duration: rcu_read_lock().
- *   am_registry_*   the list of live maps shown in /proc/anchormap.
- *   AM_EXPORT       EXPORT_SYMBOL_NS_GPL in namespace ANCHORMAP.
+ *   amp_registry_*  the list of live maps shown in /proc/anchormap.
+ *   AMP_EXPORT      EXPORT_SYMBOL_NS_GPL in namespace ANCHORMAP.
  */
 #ifndef _ANCHORMAP_DEPS_H
 #define _ANCHORMAP_DEPS_H
@@ -51,12 +52,12 @@ struct anchormap;
 
 /* The namespace is a bare token up to 6.12, a string from 6.13 on. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
-#define AM_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, "ANCHORMAP")
+#define AMP_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, "ANCHORMAP")
 #else
-#define AM_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, ANCHORMAP)
+#define AMP_EXPORT(sym)	EXPORT_SYMBOL_NS_GPL(sym, ANCHORMAP)
 #endif
 
-static __always_inline void am_cpu_relax(void)
+static __always_inline void amp_cpu_relax(void)
 {
 	cpu_relax();
 }
@@ -69,17 +70,17 @@ static __always_inline void am_cpu_relax(void)
  * callback may insert into a second atomic map, which one class for all
  * maps would report as recursive locking.  Without lockdep this is empty.
  */
-struct am_lockdep_keys;
+struct amp_lockdep_keys;
 
-struct am_lock_class {
+struct amp_lock_class {
 #ifdef CONFIG_LOCKDEP
-	struct am_lockdep_keys *keys;
+	struct amp_lockdep_keys *keys;
 #endif
 };
 
-int am_lock_class_init(struct am_lock_class *c, const char *name);
-void am_lock_class_fini(struct am_lock_class *c);
-struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+int amp_lock_class_init(struct amp_lock_class *c, const char *name);
+void amp_lock_class_fini(struct amp_lock_class *c);
+struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
 					 const char **name);
 
 /* ---- stripe lock ---- */
@@ -87,12 +88,12 @@ struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
 typedef union {
 	spinlock_t spin;	/* maps that may sleep */
 	raw_spinlock_t raw;	/* ANCHORMAP_F_ATOMIC maps */
-} am_lock_t;
+} amp_lock_t;
 
-static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class *c)
+static inline void amp_lock_init(amp_lock_t *l, bool irqsafe, struct amp_lock_class *c)
 {
 	const char *name = NULL;
-	struct lock_class_key *key = am_lock_class_key(c, false, &name);
+	struct lock_class_key *key = amp_lock_class_key(c, false, &name);
 
 	if (irqsafe) {
 		raw_spin_lock_init(&l->raw);
@@ -117,22 +118,22 @@ static inline void am_lock_init(am_lock_t *l, bool irqsafe, struct am_lock_class
  * add the context change the other branches get from the annotations.
  */
 #if defined(CONFIG_PREEMPT_RT) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
-#define am_rt_acquire(l)	__acquire(l)
-#define am_rt_release(l)	__release(l)
+#define amp_rt_acquire(l)	__acquire(l)
+#define amp_rt_release(l)	__release(l)
 #else
-#define am_rt_acquire(l)	((void)(l))
-#define am_rt_release(l)	((void)(l))
+#define amp_rt_acquire(l)	((void)(l))
+#define amp_rt_release(l)	((void)(l))
 #endif
 
 /**
- * am_lock() - take a stripe lock
+ * amp_lock() - take a stripe lock
  * @l:       the lock.
  * @flags:   receives the saved interrupt state when @irqsafe.
  * @irqsafe: the map is ANCHORMAP_F_ATOMIC: the raw lock, interrupts off.
  *
  * Return: true when the lock was held by someone else and we had to wait.
  */
-static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
+static inline bool amp_lock(amp_lock_t *l, unsigned long *flags, bool irqsafe)
 {
 	bool contended = false;
 
@@ -148,7 +149,7 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 		} else {
 			contended = spin_is_locked(&l->spin);
 			spin_lock(&l->spin);
-			am_rt_acquire(&l->spin);
+			amp_rt_acquire(&l->spin);
 		}
 	} else if (irqsafe) {
 		if (unlikely(!raw_spin_trylock_irqsave(&l->raw, *flags))) {
@@ -157,21 +158,21 @@ static inline bool am_lock(am_lock_t *l, unsigned long *flags, bool irqsafe)
 		}
 	} else if (unlikely(!spin_trylock(&l->spin))) {
 		spin_lock(&l->spin);
-		am_rt_acquire(&l->spin);
+		amp_rt_acquire(&l->spin);
 		contended = true;
 	}
 	__release(l);
 	return contended;
 }
 
-static inline void am_unlock(am_lock_t *l, unsigned long flags, bool irqsafe)
+static inline void amp_unlock(amp_lock_t *l, unsigned long flags, bool irqsafe)
 {
 	__acquire(l);
 	if (irqsafe) {
 		raw_spin_unlock_irqrestore(&l->raw, flags);
 	} else {
 		spin_unlock(&l->spin);
-		am_rt_release(&l->spin);
+		amp_rt_release(&l->spin);
 	}
 }
 
@@ -188,12 +189,12 @@ typedef struct {
 	struct mutex mutex;
 	raw_spinlock_t spin;
 	unsigned long irqflags;
-} am_mutex_t;
+} amp_grow_lock_t;
 
-static inline void am_mutex_init(am_mutex_t *m, bool atomic, struct am_lock_class *c)
+static inline void amp_grow_lock_init(amp_grow_lock_t *m, bool atomic, struct amp_lock_class *c)
 {
 	const char *name = NULL;
-	struct lock_class_key *key = am_lock_class_key(c, true, &name);
+	struct lock_class_key *key = amp_lock_class_key(c, true, &name);
 
 	mutex_init(&m->mutex);
 	raw_spin_lock_init(&m->spin);
@@ -204,20 +205,20 @@ static inline void am_mutex_init(am_mutex_t *m, bool atomic, struct am_lock_clas
 	m->irqflags = 0;
 }
 
-static inline void am_mutex_lock(am_mutex_t *m, bool atomic)
+static inline void amp_grow_lock(amp_grow_lock_t *m, bool atomic)
 {
 	unsigned long flags;
 
 	if (atomic) {
 		raw_spin_lock_irqsave(&m->spin, flags);
 		m->irqflags = flags;
-		__release(&m->spin);	/* balanced for sparse, see am_lock() */
+		__release(&m->spin);	/* balanced for sparse, see amp_lock() */
 	} else {
 		mutex_lock(&m->mutex);
 	}
 }
 
-static inline void am_mutex_unlock(am_mutex_t *m, bool atomic)
+static inline void amp_grow_unlock(amp_grow_lock_t *m, bool atomic)
 {
 	if (atomic) {
 		__acquire(&m->spin);
@@ -229,7 +230,7 @@ static inline void am_mutex_unlock(am_mutex_t *m, bool atomic)
 
 /* ---- scheduling ---- */
 
-static inline void am_cond_resched(bool atomic)
+static inline void amp_cond_resched(bool atomic)
 {
 	if (!atomic)
 		cond_resched();
@@ -237,33 +238,33 @@ static inline void am_cond_resched(bool atomic)
 
 /* ---- memory and randomness (anchormap_main.c) ---- */
 
-void *am_zalloc(size_t size, bool atomic);
-void am_free(void *p, size_t size);
-bool am_free_after_readers(void *p, size_t size, void **link);
+void *amp_zalloc(size_t size, bool atomic);
+void amp_free(void *p, size_t size);
+bool amp_free_after_readers(void *p, size_t size, void **link);
 
-static __always_inline void am_read_lock(void)
+static __always_inline void amp_read_lock(void)
 {
 	rcu_read_lock();
 }
 
-static __always_inline void am_read_unlock(void)
+static __always_inline void amp_read_unlock(void)
 {
 	rcu_read_unlock();
 }
 
-static inline u64 am_random_seed(void)
+static inline u64 amp_random_seed(void)
 {
 	return get_random_u64();
 }
 
 /* ---- the registry of live maps behind /proc/anchormap ---- */
 
-struct am_registry_node {
+struct amp_registry_node {
 	struct list_head list;
 	struct anchormap *map;
 };
 
-void am_registry_add(struct am_registry_node *node, struct anchormap *map);
-void am_registry_del(struct am_registry_node *node);
+void amp_registry_add(struct amp_registry_node *node, struct anchormap *map);
+void amp_registry_del(struct amp_registry_node *node);
 
 #endif /* _ANCHORMAP_DEPS_H */

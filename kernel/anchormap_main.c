@@ -38,21 +38,21 @@
 #include "anchormap.h"
 #include "anchormap_deps.h"
 
-#define AM_ALLOC_ALIGN	64
+#define AMP_ALLOC_ALIGN	64
 
 /* Blocks allocated by maps and not yet freed (a deferred free counts). */
-static atomic_long_t am_allocs_live = ATOMIC_LONG_INIT(0);
+static atomic_long_t amp_allocs_live = ATOMIC_LONG_INIT(0);
 
-static void am_free_work_fn(struct work_struct *work);
-static DECLARE_WORK(am_free_work, am_free_work_fn);
-static void am_rcu_work_fn(struct work_struct *work);
-static DECLARE_WORK(am_rcu_work, am_rcu_work_fn);
+static void amp_free_work_fn(struct work_struct *work);
+static DECLARE_WORK(amp_free_work, amp_free_work_fn);
+static void amp_rcu_work_fn(struct work_struct *work);
+static DECLARE_WORK(amp_rcu_work, amp_rcu_work_fn);
 
 /* ---- test hooks: only in a test build (make kmod-test, ANCHORMAP_TEST=y) ---- */
 
 #ifdef ANCHORMAP_TEST_HOOKS
 /* Countdown to an injected failure (0 = off). */
-static atomic_long_t am_fail_countdown = ATOMIC_LONG_INIT(0);
+static atomic_long_t amp_fail_countdown = ATOMIC_LONG_INIT(0);
 
 /**
  * anchormap_debug_fail_nth() - make the @n-th allocation from now fail
@@ -63,9 +63,9 @@ static atomic_long_t am_fail_countdown = ATOMIC_LONG_INIT(0);
  */
 void anchormap_debug_fail_nth(long n)
 {
-	atomic_long_set(&am_fail_countdown, n > 0 ? n : 0);
+	atomic_long_set(&amp_fail_countdown, n > 0 ? n : 0);
 }
-AM_EXPORT(anchormap_debug_fail_nth);
+AMP_EXPORT(anchormap_debug_fail_nth);
 
 /**
  * anchormap_debug_allocs_live() - blocks allocated by maps, not yet freed
@@ -77,24 +77,24 @@ AM_EXPORT(anchormap_debug_fail_nth);
 long anchormap_debug_allocs_live(void)
 {
 	might_sleep();
-	flush_work(&am_rcu_work);
-	flush_work(&am_free_work);
-	return atomic_long_read(&am_allocs_live);
+	flush_work(&amp_rcu_work);
+	flush_work(&amp_free_work);
+	return atomic_long_read(&amp_allocs_live);
 }
-AM_EXPORT(anchormap_debug_allocs_live);
+AMP_EXPORT(anchormap_debug_allocs_live);
 
-static bool am_should_fail(void)
+static bool amp_should_fail(void)
 {
-	long c = atomic_long_read(&am_fail_countdown);
+	long c = atomic_long_read(&amp_fail_countdown);
 
 	while (c > 0) {
-		if (atomic_long_try_cmpxchg(&am_fail_countdown, &c, c - 1))
+		if (atomic_long_try_cmpxchg(&amp_fail_countdown, &c, c - 1))
 			return c == 1;
 	}
 	return false;
 }
 #else
-static bool am_should_fail(void)
+static bool amp_should_fail(void)
 {
 	return false;
 }
@@ -110,7 +110,7 @@ static bool am_should_fail(void)
  * with interrupts off or preemption disabled (a raw_spinlock_t held)
  * either; softirq and spinlock_t holders are threads there and may.
  */
-static bool am_atomic_alloc_ok(void)
+static bool amp_atomic_alloc_ok(void)
 {
 	if (in_nmi() || in_hardirq())
 		return false;
@@ -125,7 +125,7 @@ static bool am_atomic_alloc_ok(void)
  * (a PREEMPT_RT spinlock_t holds one).  Without CONFIG_PREEMPT_COUNT a
  * spinlock cannot be seen, as for might_sleep().
  */
-static bool am_free_may_sleep(void)
+static bool amp_free_may_sleep(void)
 {
 	if (!in_task() || irqs_disabled() || rcu_preempt_depth())
 		return false;
@@ -135,37 +135,37 @@ static bool am_free_may_sleep(void)
 /* ---- deferred frees ---- */
 
 /*
- * An ANCHORMAP_F_ATOMIC map may be destroyed or drop a segment with
+ * An ANCHORMAP_F_ATOMIC map may be destroyed or drop an arena or index with
  * interrupts off, under a raw spinlock or in hardirq, where vfree() (and on
  * PREEMPT_RT kfree()) must not run.  Such blocks are queued here, their
  * first bytes reused as the list node (every block is at least 64 bytes),
  * and freed by a work item; lock-class keys likewise, since unregistering
  * one waits for an RCU grace period.
  */
-static LLIST_HEAD(am_blocks_to_free);
-static LLIST_HEAD(am_keys_to_free);
+static LLIST_HEAD(amp_blocks_to_free);
+static LLIST_HEAD(amp_keys_to_free);
 
-static void am_keys_free(struct am_lockdep_keys *k);
+static void amp_keys_free(struct amp_lockdep_keys *k);
 
-static void am_free_work_fn(struct work_struct *work)
+static void amp_free_work_fn(struct work_struct *work)
 {
 	struct llist_node *n, *next;
 
-	llist_for_each_safe(n, next, llist_del_all(&am_blocks_to_free)) {
+	llist_for_each_safe(n, next, llist_del_all(&amp_blocks_to_free)) {
 		kvfree(n);
-		atomic_long_dec(&am_allocs_live);
+		atomic_long_dec(&amp_allocs_live);
 	}
-	llist_for_each_safe(n, next, llist_del_all(&am_keys_to_free))
-		am_keys_free((struct am_lockdep_keys *)n);
+	llist_for_each_safe(n, next, llist_del_all(&amp_keys_to_free))
+		amp_keys_free((struct amp_lockdep_keys *)n);
 }
 
 /* ---- allocation ---- */
 
 /**
- * am_zalloc() - a zeroed, 64-byte aligned block
+ * amp_zalloc() - a zeroed, 64-byte aligned block
  * @size:   bytes.
  * @atomic: must not sleep (GFP_ATOMIC, so at most KMALLOC_MAX_SIZE); fails
- *          where the allocator may not run at all (am_atomic_alloc_ok()).
+ *          where the allocator may not run at all (amp_atomic_alloc_ok()).
  *
  * kmalloc() aligns power-of-two sizes naturally and serves sizes above
  * KMALLOC_MAX_CACHE_SIZE from the page allocator; vmalloc() (the fallback
@@ -175,49 +175,49 @@ static void am_free_work_fn(struct work_struct *work)
  *
  * Return: the block, or NULL.
  */
-void *am_zalloc(size_t size, bool atomic)
+void *amp_zalloc(size_t size, bool atomic)
 {
 	void *p;
 
-	if (am_should_fail())
+	if (amp_should_fail())
 		return NULL;
 	if (size > INT_MAX || (atomic && size > KMALLOC_MAX_SIZE))
 		return NULL;
-	if (atomic && !am_atomic_alloc_ok())
+	if (atomic && !amp_atomic_alloc_ok())
 		return NULL;
 	if (size <= KMALLOC_MAX_CACHE_SIZE)
-		size = roundup_pow_of_two(max_t(size_t, size, AM_ALLOC_ALIGN));
+		size = roundup_pow_of_two(max_t(size_t, size, AMP_ALLOC_ALIGN));
 	if (atomic)
 		p = kzalloc(size, GFP_ATOMIC | __GFP_NOWARN);
 	else
 		p = kvzalloc(size, GFP_KERNEL | __GFP_NOWARN);
 	if (!p)
 		return NULL;
-	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)p, AM_ALLOC_ALIGN))) {
+	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)p, AMP_ALLOC_ALIGN))) {
 		kvfree(p);
 		return NULL;
 	}
-	atomic_long_inc(&am_allocs_live);
+	atomic_long_inc(&amp_allocs_live);
 	return p;
 }
 
 /**
- * am_free() - free a block from am_zalloc(); NULL is fine
+ * amp_free() - free a block from amp_zalloc(); NULL is fine
  * @p:    the block.
  * @size: its size as asked (unused).
  *
  * Context: any but NMI; deferred to a work item where it may not sleep.
  */
-void am_free(void *p, size_t size)
+void amp_free(void *p, size_t size)
 {
 	if (!p)
 		return;
-	if (!am_free_may_sleep()) {
-		if (llist_add((struct llist_node *)p, &am_blocks_to_free))
-			schedule_work(&am_free_work);
+	if (!amp_free_may_sleep()) {
+		if (llist_add((struct llist_node *)p, &amp_blocks_to_free))
+			schedule_work(&amp_free_work);
 		return;
 	}
-	atomic_long_dec(&am_allocs_live);
+	atomic_long_dec(&amp_allocs_live);
 	kvfree(p);
 }
 
@@ -230,30 +230,30 @@ void am_free(void *p, size_t size)
  * freed by a work item after a grace period.  Blocks taken off the list
  * before synchronize_rcu() were unpublished before it began.
  */
-struct am_rcu_node {
+struct amp_rcu_node {
 	struct llist_node node;
 	void *block;
 };
 
-static LLIST_HEAD(am_blocks_after_readers);
+static LLIST_HEAD(amp_blocks_after_readers);
 
-static void am_rcu_work_fn(struct work_struct *work)
+static void amp_rcu_work_fn(struct work_struct *work)
 {
-	struct llist_node *list = llist_del_all(&am_blocks_after_readers), *n, *next;
+	struct llist_node *list = llist_del_all(&amp_blocks_after_readers), *n, *next;
 
 	if (!list)
 		return;
 	synchronize_rcu();
 	llist_for_each_safe(n, next, list) {
-		struct am_rcu_node *r = container_of(n, struct am_rcu_node, node);
+		struct amp_rcu_node *r = container_of(n, struct amp_rcu_node, node);
 
 		kvfree(r->block);
-		atomic_long_dec(&am_allocs_live);
+		atomic_long_dec(&amp_allocs_live);
 	}
 }
 
 /**
- * am_free_after_readers() - free a block once no lock-free reader sees it
+ * amp_free_after_readers() - free a block once no lock-free reader sees it
  * @p:    the block, no longer reachable for new readers.
  * @size: its size (unused).
  * @link: two pointer-sized words inside @p, not read by readers.
@@ -261,21 +261,21 @@ static void am_rcu_work_fn(struct work_struct *work)
  * Context: any but NMI.
  * Return: true: the block is the glue's now.
  */
-bool am_free_after_readers(void *p, size_t size, void **link)
+bool amp_free_after_readers(void *p, size_t size, void **link)
 {
-	struct am_rcu_node *r = (struct am_rcu_node *)link;
+	struct amp_rcu_node *r = (struct amp_rcu_node *)link;
 
 	BUILD_BUG_ON(sizeof(*r) > 2 * sizeof(void *));
 	r->block = p;
-	if (llist_add(&r->node, &am_blocks_after_readers))
-		schedule_work(&am_rcu_work);
+	if (llist_add(&r->node, &amp_blocks_after_readers))
+		schedule_work(&amp_rcu_work);
 	return true;
 }
 
 /* ---- lock classes ---- */
 
 #ifdef CONFIG_LOCKDEP
-struct am_lockdep_keys {
+struct amp_lockdep_keys {
 	struct llist_node free_node;	/* first: the deferred-free list */
 	struct lock_class_key stripe;
 	struct lock_class_key grow;
@@ -283,7 +283,7 @@ struct am_lockdep_keys {
 	char grow_name[40];
 };
 
-static void am_keys_free(struct am_lockdep_keys *k)
+static void amp_keys_free(struct amp_lockdep_keys *k)
 {
 	lockdep_unregister_key(&k->stripe);
 	lockdep_unregister_key(&k->grow);
@@ -291,16 +291,16 @@ static void am_keys_free(struct am_lockdep_keys *k)
 }
 
 /**
- * am_lock_class_init() - register the lockdep classes of one map
+ * amp_lock_class_init() - register the lockdep classes of one map
  * @c:    the map's classes.
  * @name: the map's name (NULL: "anchormap"), for lockdep reports.
  *
  * Context: process context, may sleep (map init).
  * Return: 0 or -ENOMEM.
  */
-int am_lock_class_init(struct am_lock_class *c, const char *name)
+int amp_lock_class_init(struct amp_lock_class *c, const char *name)
 {
-	struct am_lockdep_keys *k = kzalloc(sizeof(*k), GFP_KERNEL);
+	struct amp_lockdep_keys *k = kzalloc(sizeof(*k), GFP_KERNEL);
 
 	c->keys = k;
 	if (!k)
@@ -315,55 +315,55 @@ int am_lock_class_init(struct am_lock_class *c, const char *name)
 }
 
 /**
- * am_lock_class_fini() - unregister them, once no lock of the map is used
+ * amp_lock_class_fini() - unregister them, once no lock of the map is used
  * @c: the map's classes.
  *
  * Context: any (deferred to a work item where it may not sleep).
  */
-void am_lock_class_fini(struct am_lock_class *c)
+void amp_lock_class_fini(struct amp_lock_class *c)
 {
-	struct am_lockdep_keys *k = c->keys;
+	struct amp_lockdep_keys *k = c->keys;
 
 	c->keys = NULL;
 	if (!k)
 		return;
-	if (am_free_may_sleep()) {
-		am_keys_free(k);
+	if (amp_free_may_sleep()) {
+		amp_keys_free(k);
 		return;
 	}
-	if (llist_add(&k->free_node, &am_keys_to_free))
-		schedule_work(&am_free_work);
+	if (llist_add(&k->free_node, &amp_keys_to_free))
+		schedule_work(&amp_free_work);
 }
 
 /**
- * am_lock_class_key() - the key and name for one of a map's locks
+ * amp_lock_class_key() - the key and name for one of a map's locks
  * @c:    the map's classes.
  * @grow: the growth lock (else a stripe).
  * @name: receives the class name.
  *
  * Return: the key.
  */
-struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
 					 const char **name)
 {
 	*name = grow ? c->keys->grow_name : c->keys->stripe_name;
 	return grow ? &c->keys->grow : &c->keys->stripe;
 }
 #else
-static void am_keys_free(struct am_lockdep_keys *k)
+static void amp_keys_free(struct amp_lockdep_keys *k)
 {
 }
 
-int am_lock_class_init(struct am_lock_class *c, const char *name)
+int amp_lock_class_init(struct amp_lock_class *c, const char *name)
 {
 	return 0;
 }
 
-void am_lock_class_fini(struct am_lock_class *c)
+void amp_lock_class_fini(struct amp_lock_class *c)
 {
 }
 
-struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
+struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
 					 const char **name)
 {
 	return NULL;
@@ -377,48 +377,48 @@ struct lock_class_key *am_lock_class_key(struct am_lock_class *c, bool grow,
  * may run in hardirq, also on PREEMPT_RT): a raw spinlock, irq-safe, held
  * only for list changes and the statistics of one map at a time.
  */
-static LIST_HEAD(am_maps);
-static DEFINE_RAW_SPINLOCK(am_maps_lock);
+static LIST_HEAD(amp_maps);
+static DEFINE_RAW_SPINLOCK(amp_maps_lock);
 
 /**
- * am_registry_add() - list a fully initialised map in /proc/anchormap
+ * amp_registry_add() - list a fully initialised map in /proc/anchormap
  * @node: the map's node (owned by the map).
  * @map:  the map.
  *
  * Context: any.
  */
-void am_registry_add(struct am_registry_node *node, struct anchormap *map)
+void amp_registry_add(struct amp_registry_node *node, struct anchormap *map)
 {
 	unsigned long flags;
 
 	node->map = map;
-	raw_spin_lock_irqsave(&am_maps_lock, flags);
-	list_add_tail(&node->list, &am_maps);
-	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_lock_irqsave(&amp_maps_lock, flags);
+	list_add_tail(&node->list, &amp_maps);
+	raw_spin_unlock_irqrestore(&amp_maps_lock, flags);
 }
 
 /**
- * am_registry_del() - unlist a map, before any of its memory is freed
- * @node: the node given to am_registry_add().
+ * amp_registry_del() - unlist a map, before any of its memory is freed
+ * @node: the node given to amp_registry_add().
  *
  * Once this returns no /proc reader looks at the map any more.
  *
  * Context: any.
  */
-void am_registry_del(struct am_registry_node *node)
+void amp_registry_del(struct amp_registry_node *node)
 {
 	unsigned long flags;
 
-	raw_spin_lock_irqsave(&am_maps_lock, flags);
+	raw_spin_lock_irqsave(&amp_maps_lock, flags);
 	list_del_init(&node->list);
-	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_unlock_irqrestore(&amp_maps_lock, flags);
 }
 
-static int am_proc_show(struct seq_file *m, void *v)
+static int amp_proc_show(struct seq_file *m, void *v)
 {
 	/* a cursor in the list (map NULL), so the lock is dropped between maps */
-	struct am_registry_node cursor = { .map = NULL };
-	struct am_registry_node *node;
+	struct amp_registry_node cursor = { .map = NULL };
+	struct amp_registry_node *node;
 	struct anchormap_stats st;
 	unsigned long flags;
 	bool more;
@@ -433,13 +433,13 @@ static int am_proc_show(struct seq_file *m, void *v)
 	 * map's statistics at a time, never for the whole list.  seq_file
 	 * retries with a larger buffer when the lines do not fit.
 	 */
-	raw_spin_lock_irqsave(&am_maps_lock, flags);
-	list_add(&cursor.list, &am_maps);
+	raw_spin_lock_irqsave(&amp_maps_lock, flags);
+	list_add(&cursor.list, &amp_maps);
 	for (;;) {
 		node = list_next_entry(&cursor, list);
-		while (&node->list != &am_maps && !node->map)	/* another reader's cursor */
+		while (&node->list != &amp_maps && !node->map)	/* another reader's cursor */
 			node = list_next_entry(node, list);
-		more = &node->list != &am_maps;
+		more = &node->list != &amp_maps;
 		if (more) {
 			memset(&st, 0, sizeof(st));
 			anchormap_stats(node->map, &st);
@@ -447,7 +447,7 @@ static int am_proc_show(struct seq_file *m, void *v)
 		}
 		if (!more)
 			list_del(&cursor.list);
-		raw_spin_unlock_irqrestore(&am_maps_lock, flags);
+		raw_spin_unlock_irqrestore(&amp_maps_lock, flags);
 		if (!more)
 			break;
 		seq_printf(m, "%-24s %10zu %10zu %8zu %10zu %10zu %12zu %13u %10llu %10zu %10zu %12zu %13zu %8llu\n",
@@ -457,7 +457,7 @@ static int am_proc_show(struct seq_file *m, void *v)
 			   st.entries, st.index_used, st.index_bytes, st.retired_bytes,
 			   (unsigned long long)st.rebuilds);
 		cond_resched();
-		raw_spin_lock_irqsave(&am_maps_lock, flags);
+		raw_spin_lock_irqsave(&amp_maps_lock, flags);
 	}
 	return 0;
 }
@@ -466,31 +466,31 @@ static int am_proc_show(struct seq_file *m, void *v)
 
 static int __init anchormap_module_init(void)
 {
-	if (!proc_create_single("anchormap", 0444, NULL, am_proc_show))
+	if (!proc_create_single("anchormap", 0444, NULL, amp_proc_show))
 		return -ENOMEM;
 	return 0;
 }
 
 static void __exit anchormap_module_exit(void)
 {
-	struct am_registry_node *node;
+	struct amp_registry_node *node;
 	unsigned long flags;
 	bool leaked = false;
 
 	remove_proc_entry("anchormap", NULL);
-	raw_spin_lock_irqsave(&am_maps_lock, flags);
-	list_for_each_entry(node, &am_maps, list)
+	raw_spin_lock_irqsave(&amp_maps_lock, flags);
+	list_for_each_entry(node, &amp_maps, list)
 		leaked |= !!node->map;
-	raw_spin_unlock_irqrestore(&am_maps_lock, flags);
+	raw_spin_unlock_irqrestore(&amp_maps_lock, flags);
 	/* Clients hold a reference on this module while they run. */
 	if (leaked)
 		pr_err("maps still registered at unload: a client did not destroy them\n");
 	/* frees deferred by the clients' last destroys and rebuilds */
-	flush_work(&am_rcu_work);
-	flush_work(&am_free_work);
-	if (atomic_long_read(&am_allocs_live))
+	flush_work(&amp_rcu_work);
+	flush_work(&amp_free_work);
+	if (atomic_long_read(&amp_allocs_live))
 		pr_err("%ld blocks still allocated at unload\n",
-		       atomic_long_read(&am_allocs_live));
+		       atomic_long_read(&amp_allocs_live));
 }
 
 module_init(anchormap_module_init);

@@ -27,7 +27,7 @@ KDEMO	:= examples/kernel_registry
 # Every file the kernel builds read, mirrored into $(KB) as symlinks with
 # the same relative paths, so that Kbuild writes its objects there and
 # relative #includes still resolve.
-KSRC	:= Kbuild anchormap.c anchormap.h $(wildcard kernel/*.c kernel/*.h) \
+KSRC	:= Kbuild sources.mk $(AM_CORE_SRC) $(AM_CORE_HDR) $(wildcard kernel/*.c kernel/*.h) \
 	   $(wildcard selftests/harness.h selftests/common_tests.c) \
 	   $(wildcard $(KTEST)/Kbuild $(KTEST)/*.c $(KTEST)/*.h) \
 	   $(wildcard $(KDEMO)/Kbuild $(KDEMO)/*.c $(KDEMO)/*.h)
@@ -189,4 +189,4 @@ clean-kernel:
 	      $(KDEMO)/Module.symvers .*.o.d kernel/.*.o.d
 
 # make bench-kernel (anchormap against rhashtable under QEMU)
--include bench/kernel/bench-kernel.mk
+include bench/kernel/bench-kernel.mk

@@ -6,7 +6,7 @@
 # BUILD_DIR/lint/src-VERSION):
 #
 #   checkpatch   scripts/checkpatch.pl --strict on every file Kbuild reads
-#   kernel-doc   scripts/kernel-doc -none -Wall on anchormap.h, anchormap.c
+#   kernel-doc   scripts/kernel-doc -none -Wall on the core (sources.mk)
 #   coccicheck   make coccicheck MODE=report M=<a copy of those files>
 #
 # A checkpatch or coccinelle finding passes only if scripts/lint-allow.txt
@@ -29,7 +29,9 @@ failed=0
 
 # The files the kernel builds (Kbuild, kernel/kernel.mk's KSRC).
 cd "$root" || exit 1
-files=(anchormap.c anchormap.h kernel/*.c kernel/*.h selftests/harness.h
+# shellcheck disable=SC2207
+core=($(make -s --no-print-directory print-core))	# sources.mk
+files=("${core[@]}" kernel/*.c kernel/*.h selftests/harness.h
        selftests/common_tests.c selftests/kernel/*.c examples/kernel_registry/*.c)
 
 result() {
@@ -129,7 +131,7 @@ result checkpatch "$n"
 
 # ---- kernel-doc ----
 kd_out=$build/lint/kernel-doc.txt
-"$src/scripts/kernel-doc" -none -Wall anchormap.h anchormap.c > "$kd_out" 2>&1
+"$src/scripts/kernel-doc" -none -Wall "${core[@]}" > "$kd_out" 2>&1
 kd_rc=$?
 cat "$kd_out"
 n=$(grep -c . "$kd_out")

@@ -171,7 +171,7 @@ left=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[a-z][^n]' && left+=("package $p")
 done
-for f in /usr/src/anchormap-* /var/lib/dkms/anchormap /usr/include/anchormap.h \
+for f in /usr/src/anchormap-* /var/lib/dkms/anchormap /usr/include/anchormap*.h \
 	 /usr/lib/libanchormap* /usr/lib/pkgconfig/anchormap.pc; do
 	[ -e "$f" ] || [ -L "$f" ] && left+=("$f")
 done

@@ -12,64 +12,64 @@
 #include "anchormap.h"
 #include "anchormap_deps.h"
 
-#define AM_ALLOC_ALIGN	64
+#define AMP_ALLOC_ALIGN	64
 
 /* Countdown to an injected failure (0 = off) and live allocations. */
-static long am_fail_countdown;
-static long am_allocs_live;
+static long amp_fail_countdown;
+static long amp_allocs_live;
 
 void anchormap_debug_fail_nth(long n)
 {
-	__atomic_store_n(&am_fail_countdown, n > 0 ? n : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&amp_fail_countdown, n > 0 ? n : 0, __ATOMIC_RELAXED);
 }
 
 long anchormap_debug_allocs_live(void)
 {
-	return __atomic_load_n(&am_allocs_live, __ATOMIC_RELAXED);
+	return __atomic_load_n(&amp_allocs_live, __ATOMIC_RELAXED);
 }
 
-static bool am_should_fail(void)
+static bool amp_should_fail(void)
 {
-	long c = __atomic_load_n(&am_fail_countdown, __ATOMIC_RELAXED);
+	long c = __atomic_load_n(&amp_fail_countdown, __ATOMIC_RELAXED);
 
 	while (c > 0) {
-		if (__atomic_compare_exchange_n(&am_fail_countdown, &c, c - 1, false,
+		if (__atomic_compare_exchange_n(&amp_fail_countdown, &c, c - 1, false,
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			return c == 1;
 	}
 	return false;
 }
 
-void *am_zalloc(size_t size, bool atomic)
+void *amp_zalloc(size_t size, bool atomic)
 {
 	void *p;
 
 	(void)atomic;
-	if (am_should_fail())
+	if (amp_should_fail())
 		return NULL;
-	if (size > SIZE_MAX - AM_ALLOC_ALIGN)
+	if (size > SIZE_MAX - AMP_ALLOC_ALIGN)
 		return NULL;
 	/*
 	 * calloc of a large block maps fresh zero pages, so the memory of a
-	 * pre-sized segment is only touched as slots fill; an aligned block
+	 * pre-sized arena or index is only touched as entries fill; an aligned block
 	 * from posix_memalign would need an explicit memset instead.  Keep
 	 * calloc and align by hand: the pointer to free sits just below.
 	 */
-	p = calloc(1, size + AM_ALLOC_ALIGN);
+	p = calloc(1, size + AMP_ALLOC_ALIGN);
 	if (!p)
 		return NULL;
-	__atomic_add_fetch(&am_allocs_live, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&amp_allocs_live, 1, __ATOMIC_RELAXED);
 	{
 		unsigned char *base = p;
-		unsigned char *user = (unsigned char *)(((uintptr_t)base + AM_ALLOC_ALIGN) &
-							~(uintptr_t)(AM_ALLOC_ALIGN - 1));
+		unsigned char *user = (unsigned char *)(((uintptr_t)base + AMP_ALLOC_ALIGN) &
+							~(uintptr_t)(AMP_ALLOC_ALIGN - 1));
 
 		memcpy(user - sizeof(void *), &base, sizeof(void *));
 		return user;
 	}
 }
 
-void am_free(void *p, size_t size)
+void amp_free(void *p, size_t size)
 {
 	void *base;
 
@@ -77,11 +77,11 @@ void am_free(void *p, size_t size)
 	if (!p)
 		return;
 	memcpy(&base, (unsigned char *)p - sizeof(void *), sizeof(void *));
-	__atomic_sub_fetch(&am_allocs_live, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&amp_allocs_live, 1, __ATOMIC_RELAXED);
 	free(base);
 }
 
-u64 am_random_seed(void)
+u64 amp_random_seed(void)
 {
 	u64 seed;
 	struct timespec ts;

@@ -8,13 +8,17 @@ mkdir -p "${2:-build}"
 out=$(cd "${2:-build}" && pwd)/fuzz
 results=${2:-build}/results
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# the core's sources (sources.mk), as absolute paths
+core=$(make -s --no-print-directory -C "$root" print-core | head -1)
+core_src=()
+for f in $core; do core_src+=("$root/$f"); done
 mkdir -p "$out" "$results"
 passed=0 failed=0
 for t in ops load; do
 	bin=$out/fuzz_$t
 	if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I"$root" -I"$root/userspace_shim" "$root/selftests/fuzz/fuzz_$t.c" \
-		"$root/anchormap.c" "$root/userspace_shim/shim.c" -o "$bin"; then
+		"${core_src[@]}" "$root/userspace_shim/shim.c" -o "$bin"; then
 		echo "not ok fuzz_$t # build failed"
 		failed=$((failed + 1))
 		continue

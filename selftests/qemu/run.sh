@@ -30,7 +30,7 @@
 # Besides the checks above, any KASAN report, lockdep splat, sleep in atomic
 # context, debug-objects or spinlock-debug report fails the run, and so does
 # a KCSAN report that involves anchormap (a frame or function of anchormap.ko
-# or test_anchormap.ko: am_*, anchormap_*, kt_*); other KCSAN reports (races
+# or test_anchormap.ko: am_*, amp_*, anchormap_*, kt_*); other KCSAN reports (races
 # inside the kernel itself) are listed as notes.
 set -u
 
@@ -118,7 +118,7 @@ grep -q 'GUEST: done' "$log" || problems+=("the guest did not finish its script"
 # below); one that does not is moved out into $kcsan_other, a note.
 checked=$work/console.checked
 kcsan_other=$work/kcsan-other.log
-am_code='\[(test_)?anchormap\]|(^|[^A-Za-z0-9_])(am|anchormap|kt[0-9]*)_[A-Za-z0-9_]*'
+am_code='\[(test_)?anchormap\]|(^|[^A-Za-z0-9_])(amp?|anchormap|kt[0-9]*)_[A-Za-z0-9_]*'
 AM_CODE=$am_code awk -v other="$kcsan_other" '
 	function flush() {
 		if (n && !mine) { for (i = 1; i <= n; i++) print blk[i] > other }
