@@ -498,7 +498,8 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 				unsigned int i = __anchormap_word_slot(m);
 				u8 expect = am_load_relaxed(&g->tag[i]);
 
-				if (expect != __ANCHORMAP_TAG_EMPTY && expect != __ANCHORMAP_TAG_TOMB)
+				if (expect != __ANCHORMAP_TAG_EMPTY &&
+				    expect != __ANCHORMAP_TAG_TOMB)
 					continue;	/* over-reported, or taken */
 				/* RELAXED: no data flows through RESERVED (protocol 2) */
 				if (am_cas_relaxed(&g->tag[i], &expect, __ANCHORMAP_TAG_RESERVED)) {
@@ -648,7 +649,8 @@ static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 			take = (u32)am_min(ar->size - c, ar->chunk);
 			if (am_cas_relaxed(&ar->claimed, &c, c + take)) {
 				am_store_release(&st->next_ref, k << __ANCHORMAP_REF_SHIFT | c);
-				am_store_relaxed(&st->chunk_end, k << __ANCHORMAP_REF_SHIFT | (c + take));
+				am_store_relaxed(&st->chunk_end,
+						 k << __ANCHORMAP_REF_SHIFT | (c + take));
 				return true;
 			}
 		}
@@ -1090,7 +1092,8 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		return NULL;
 	}
 	if (was == __ANCHORMAP_TAG_EMPTY && !am_take_credit(st, idx, low)) {
-		am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_EMPTY);	/* never published */
+		/* never published */
+		am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_EMPTY);
 		*need = AM_NEED_INDEX;
 		return NULL;
 	}

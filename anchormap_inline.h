@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * anchormap_inline.h - the private half of anchormap.h
+ * The private half of anchormap.h.
  *
  * The layout of the index and of storage, the tag encoding and the
  * invariants the code relies on (checked below at compile time), the group
@@ -13,7 +13,7 @@
 #define _ANCHORMAP_INLINE_H
 
 #ifndef _ANCHORMAP_H
-#error "include anchormap.h, not anchormap_inline.h"
+#error "the private half of anchormap.h: include anchormap.h"
 #endif
 
 #ifdef __KERNEL__
@@ -31,8 +31,6 @@
 #define __anchormap_read_lock()		do { } while (0)
 #define __anchormap_read_unlock()	do { } while (0)
 #endif /* __KERNEL__ */
-
-
 
 /*
  * One group of the index: one cache line.  12 tags, the overflow byte
@@ -108,12 +106,12 @@ __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_GROUP > 8 && __ANCHORMAP_GROUP <= 12,
 			  "SWAR: the tags of a group are one word and bytes 0..3 of a second");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_TAG_EMPTY == 0,
 			  "a zeroed index is all EMPTY (am_idx_alloc, clear)");
-__ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_TAG_TOMB < __ANCHORMAP_TAG_FULL &&
-			  __ANCHORMAP_TAG_RESERVED < __ANCHORMAP_TAG_FULL &&
-			  __ANCHORMAP_TAG_TOMB != __ANCHORMAP_TAG_RESERVED &&
-			  __ANCHORMAP_TAG_TOMB != __ANCHORMAP_TAG_EMPTY &&
-			  __ANCHORMAP_TAG_RESERVED != __ANCHORMAP_TAG_EMPTY,
-			  "TOMBSTONE and RESERVED are distinct, nonzero and never a FULL tag");
+/* TOMBSTONE and RESERVED: distinct, not EMPTY, and never a FULL tag */
+__ANCHORMAP_STATIC_ASSERT((__ANCHORMAP_TAG_TOMB & __ANCHORMAP_TAG_FULL) == 0, "TOMB not FULL");
+__ANCHORMAP_STATIC_ASSERT((__ANCHORMAP_TAG_RESERVED & __ANCHORMAP_TAG_FULL) == 0,
+			  "RESERVED not FULL");
+__ANCHORMAP_STATIC_ASSERT((__ANCHORMAP_TAG_TOMB ^ __ANCHORMAP_TAG_RESERVED) != 0, "distinct tags");
+__ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_TAG_TOMB && __ANCHORMAP_TAG_RESERVED, "neither is EMPTY");
 __ANCHORMAP_STATIC_ASSERT((1u << 3) < __ANCHORMAP_TAG_FULL,
 			  "an overflow byte (low 4 bits) never looks like a FULL tag to SSE2");
 __ANCHORMAP_STATIC_ASSERT(32 + ANCHORMAP_STRIPE_SHIFT <= __ANCHORMAP_OVF_SHIFT &&

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * anchormap_internal.h - what the core's files share and nobody else sees
+ * What the core's files share and nobody else sees.
  *
  * The core's own constants, the writer state (stripes, arenas, the
  * rebuild), the atomic accessors every shared access goes through, the
@@ -28,6 +28,9 @@
 #define AM_HDR_DEAD		3u
 #define AM_HDR_STATE		3u
 #define AM_HDR_STRIPE_SHIFT	2
+__ANCHORMAP_STATIC_ASSERT((AM_HDR_STATE >> AM_HDR_STRIPE_SHIFT) == 0 &&
+			  AM_HDR_STRIPE_SHIFT + ANCHORMAP_STRIPE_SHIFT <= 32,
+			  "an entry header holds the state and the stripe apart");
 
 /* entries a rebuild copies per chunk, and a walk of storage between reschedules */
 #define AM_REBUILD_CHUNK	1024u
@@ -83,6 +86,12 @@ struct am_rebuild {
 	int ready;		/* chunks may be taken (RELEASE/ACQUIRE) */
 };
 
+/*
+ * The writer state of a map (map->wstate): what writers and exclusive
+ * operations use and lookups never touch, allocated apart from struct
+ * anchormap so that the lookups' fields stay read-mostly.  NULL once the
+ * map is destroyed (or its init failed).
+ */
 struct anchormap_writer_state {
 	struct am_stripe stripes[ANCHORMAP_STRIPES];
 	struct am_arena arenas[ANCHORMAP_MAX_SEGMENTS];
@@ -90,7 +99,7 @@ struct anchormap_writer_state {
 	struct anchormap_index *retired;	/* replaced indexes, newest first */
 	u32 cur;			/* the arena chunks come from (only grows) */
 	u64 rebuilds;
-	amp_grow_lock_t grow_lock;		/* storage growth */
+	amp_grow_lock_t grow_lock;	/* storage growth */
 	amp_grow_lock_t rebuild_lock;	/* starting and ending a rebuild */
 	struct amp_lock_class lclass;	/* the lock classes of this map's locks */
 	struct amp_registry_node reg;

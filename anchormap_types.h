@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * anchormap_types.h - the types of anchormap, without its API
+ * The types of anchormap, without its API.
  *
  * What a struct that embeds a map (or an iterator, entry or statistics)
  * needs, as include/linux/rhashtable-types.h is for rhashtable: the params

@@ -81,7 +81,7 @@ struct amp_lock_class {
 int amp_lock_class_init(struct amp_lock_class *c, const char *name);
 void amp_lock_class_fini(struct amp_lock_class *c);
 struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
-					 const char **name);
+					  const char **name);
 
 /* ---- stripe lock ---- */
 

@@ -344,7 +344,7 @@ void amp_lock_class_fini(struct amp_lock_class *c)
  * Return: the key.
  */
 struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
-					 const char **name)
+					  const char **name)
 {
 	*name = grow ? c->keys->grow_name : c->keys->stripe_name;
 	return grow ? &c->keys->grow : &c->keys->stripe;
@@ -364,7 +364,7 @@ void amp_lock_class_fini(struct amp_lock_class *c)
 }
 
 struct lock_class_key *amp_lock_class_key(struct amp_lock_class *c, bool grow,
-					 const char **name)
+					  const char **name)
 {
 	return NULL;
 }
