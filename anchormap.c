@@ -83,7 +83,7 @@
  *     same FULL tag: a reused slot's entry counts as present only once its
  *     tag is stored, so the reader never returns an insert another reader
  *     cannot see yet.  Removal stores TOMBSTONE (RELAXED: it publishes
- *     nothing) after the header went REMOVED.  The overflow byte is set
+ *     nothing) after the header went REMOVED.  The overflow word is set
  *     with a RELAXED OR before the tag of the entry that passed the group.
  *  3. Storage publication.  Growth allocates a zeroed arena, stores its
  *     bias in map->arena_bias[n] and RELEASE-stores map->narenas = n + 1 (under
@@ -122,7 +122,7 @@
  *     platform and give acquire/release semantics of their own.  All
  *     writers of one key use the same stripe, so "is it present?" and
  *     "insert it" are atomic per key; writers of different stripes meet only
- *     at tag CASes, overflow bytes and the shared counters.
+ *     at tag CASes, overflow words and the shared counters.
  *
  * Exclusive operations (anchormap.h) use the same accessors for simplicity
  * but rely on the caller's guarantee that nobody else touches the map.
@@ -174,7 +174,7 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				    u64 h, u32 ks, struct am_place *pl)
 {
 	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
-	u8 tag = __anchormap_tag(h), ovf = __anchormap_ovf_bit(h);
+	u8 tag = __anchormap_tag(h);
 
 	for (;;) {
 		struct anchormap_group *g = am_group(idx, gi);
@@ -199,7 +199,7 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				return e;
 			}
 		}
-		if (!(am_load_relaxed(&g->overflow) & ovf) || ++step > gmask)
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || ++step > gmask)
 			return NULL;
 		gi = (gi + step) & gmask;	/* triangular: visits every group */
 	}
@@ -248,10 +248,10 @@ static struct anchormap_index *am_index(const struct anchormap *map)
  * probe, after the first step (__anchormap_lookup() in anchormap.h) found
  * the home group's overflow bit set.
  */
-const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
-				    u32 off)
+const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u32 off)
 {
-	u8 *e = am_search(map, am_index(map), key, h, NULL);
+	/* hashed again: keeping the hash for the call costs every lookup a register */
+	u8 *e = am_search(map, am_index(map), key, __anchormap_hash_k(map, key, 0), NULL);
 
 	return e ? e + off : NULL;
 }
@@ -477,7 +477,7 @@ static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl
 			 u32 *probes)
 {
 	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
-	u8 ovf = __anchormap_ovf_bit(h);
+	u32 ovf = __anchormap_ovf_bit(__anchormap_tag(h));
 
 	for (;;) {
 		struct anchormap_group *g = am_group(idx, gi);
@@ -532,7 +532,7 @@ static void am_publish_tag(const struct anchormap *map, const struct am_place *p
 static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struct am_place *pl)
 {
 	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
-	u8 tag = __anchormap_tag(h), ovf = __anchormap_ovf_bit(h);
+	u8 tag = __anchormap_tag(h);
 	unsigned int i;
 
 	for (;;) {
@@ -546,7 +546,7 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 				return true;
 			}
 		}
-		if (!(am_load_relaxed(&g->overflow) & ovf) || ++step > gmask)
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || ++step > gmask)
 			return false;
 		gi = (gi + step) & gmask;
 	}

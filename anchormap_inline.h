@@ -33,16 +33,15 @@
 #endif /* __KERNEL__ */
 
 /*
- * One group of the index: one cache line.  12 tags, the overflow byte
- * (bit (h >> __ANCHORMAP_OVF_SHIFT) & 3 is set once a key whose home is
- * this group was placed in a later group, so that a miss stops at its home
- * group however full it is), and 12 entry references: arena <<
- * __ANCHORMAP_REF_SHIFT | entry number in the arena.
+ * One group of the index: one cache line.  12 tags, the overflow word
+ * (bit tag & 31 is set once a key whose home is this group was placed in a
+ * later group, so that a miss stops at its home group however full it is),
+ * and 12 entry references: arena << __ANCHORMAP_REF_SHIFT | entry number in
+ * the arena.
  */
 struct anchormap_group {
 	u8 tag[12];
-	u8 overflow;
-	u8 pad[3];
+	u32 overflow;
 	u32 ref[12];
 } __aligned(64);
 
@@ -79,7 +78,6 @@ struct anchormap_index {
 #define __ANCHORMAP_TAG_RESERVED 0x7f		/* claimed by a writer filling it */
 #define __ANCHORMAP_TAG_FULL	0x80		/* the bit of every live entry's tag */
 
-#define __ANCHORMAP_OVF_SHIFT	40		/* hash bits 40..41: the overflow bit */
 #define __ANCHORMAP_LSB		0x0101010101010101ULL
 #define __ANCHORMAP_MSB		0x8080808080808080ULL
 #define __ANCHORMAP_MAX_FIELD	(1u << 20)	/* largest key or value, bytes */
@@ -101,7 +99,8 @@ __ANCHORMAP_STATIC_ASSERT(sizeof(struct anchormap_index) <= __ANCHORMAP_INDEX_HD
 			  "the groups start after the index header");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_INDEX_HDR % 64 == 0, "groups are cache-line aligned");
 __ANCHORMAP_STATIC_ASSERT(__builtin_offsetof(struct anchormap_group, overflow) ==
-			  __ANCHORMAP_GROUP, "tags are bytes 0..11 of a group, overflow byte 12");
+			  __ANCHORMAP_GROUP && sizeof(((struct anchormap_group *)0)->overflow) == 4,
+			  "tags are bytes 0..11 of a group, the overflow word bytes 12..15");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_GROUP > 8 && __ANCHORMAP_GROUP <= 12,
 			  "SWAR: the tags of a group are one word and bytes 0..3 of a second");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_TAG_EMPTY == 0,
@@ -112,11 +111,8 @@ __ANCHORMAP_STATIC_ASSERT((__ANCHORMAP_TAG_RESERVED & __ANCHORMAP_TAG_FULL) == 0
 			  "RESERVED not FULL");
 __ANCHORMAP_STATIC_ASSERT((__ANCHORMAP_TAG_TOMB ^ __ANCHORMAP_TAG_RESERVED) != 0, "distinct tags");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_TAG_TOMB && __ANCHORMAP_TAG_RESERVED, "neither is EMPTY");
-__ANCHORMAP_STATIC_ASSERT((1u << 3) < __ANCHORMAP_TAG_FULL,
-			  "an overflow byte (low 4 bits) never looks like a FULL tag to SSE2");
-__ANCHORMAP_STATIC_ASSERT(32 + ANCHORMAP_STRIPE_SHIFT <= __ANCHORMAP_OVF_SHIFT &&
-			  __ANCHORMAP_OVF_SHIFT + 2 <= 57,
-			  "hash bits of the stripe (32..), the overflow bit and the tag (57..63) apart");
+__ANCHORMAP_STATIC_ASSERT(32 + ANCHORMAP_STRIPE_SHIFT <= 57,
+			  "hash bits of the stripe (32..) and of the tag (57..63) apart");
 __ANCHORMAP_STATIC_ASSERT((unsigned long long)ANCHORMAP_MAX_SEGMENTS <<
 			  __ANCHORMAP_REF_SHIFT <= 1ULL << 32,
 			  "an arena number and an entry number fit a 32-bit ref");
@@ -199,8 +195,7 @@ __anchormap_fast_sig(const struct anchormap_params *p)
 }
 
 /* The slow path: the whole probe, past the home group. */
-const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u64 h,
-				    u32 off);
+const void *__anchormap_lookup_slow(const struct anchormap *map, const void *key, u32 off);
 
 static __always_inline u64 __anchormap_read64(const void *p)
 {
@@ -322,13 +317,32 @@ static __always_inline u8 __anchormap_tag(u64 h)
 }
 
 /*
- * The bit of the overflow byte that @h's key sets when it passes its home
- * group: one of the low 4, so that the byte never looks like a FULL tag to
- * a 16-byte match (bytes 12..15 of a group need no mask).
+ * The bit of the overflow word that a key of tag @tag sets when it passes
+ * its home group: the tag's low 5 bits, so that a miss tests it with one
+ * shift by the tag it already holds (x86 masks the count itself: one bt).
+ * Any bit pattern may appear there: the group matches mask bytes 12..15.
  */
-static __always_inline u8 __anchormap_ovf_bit(u64 h)
+static __always_inline u32 __anchormap_ovf_bit(u8 tag)
 {
-	return (u8)(1u << ((h >> __ANCHORMAP_OVF_SHIFT) & 3));
+	return 1u << (tag & 31);
+}
+
+/*
+ * Is @tag's bit set in overflow word @w?  On x86 one bt with the tag's own
+ * register (bt takes the offset modulo 32): in C, GCC derives the count from
+ * the hash instead and keeps a second copy of it live (one instruction a
+ * lookup).
+ */
+static __always_inline bool __anchormap_ovf_test(u32 w, u8 tag)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	bool set;
+
+	__asm__("btl %k2, %1" : "=@ccc"(set) : "r"(w), "r"(tag));
+	return set;
+#else
+	return (w >> (tag & 31)) & 1;
+#endif
 }
 
 /*
@@ -434,8 +448,10 @@ __anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
 static __always_inline u64
 __anchormap_group_match(__anchormap_group_t v, u8 tag)
 {
-	/* bytes 12..15 are below 0x80, never a FULL tag: no mask */
-	return (u32)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi32((int)(tag * 0x01010101u))));
+	/* bytes 12..15 are the overflow word: masked (a constant kept in a register) */
+	__m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi32((int)(tag * 0x01010101u)));
+
+	return (u32)_mm_movemask_epi8(_mm_and_si128(eq, _mm_set_epi32(0, -1, -1, -1)));
 }
 
 /*
@@ -568,11 +584,11 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 			return e + off;	/* storage: valid with no lock held */
 		}
 	}
-	if (__builtin_expect(!(__atomic_load_n(&g->overflow, __ATOMIC_RELAXED) &
-			       __anchormap_ovf_bit(h)), 1))
+	if (__builtin_expect(!__anchormap_ovf_test(__atomic_load_n(&g->overflow,
+								   __ATOMIC_RELAXED), tag), 1))
 		e = NULL;
 	else
-		e = (const u8 *)__anchormap_lookup_slow(map, key, h, off);
+		e = (const u8 *)__anchormap_lookup_slow(map, key, off);
 	__anchormap_read_unlock();
 	return e;
 }
