@@ -1167,6 +1167,116 @@ static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
 	return e;
 }
 
+/*
+ * Give present entry @old (at @pl in the current index @idx) a new value,
+ * copy-on-write, under its stripe lock: a new entry with the key and
+ * @value, which takes @old's place in each index with one RELEASE store of
+ * its ref (the tag stays: same key, same tag), so that a reader finds the
+ * old entry or the new one, never neither (protocol 2).  @old goes REMOVED
+ * before the stripe's next ref passes the new entry, so that a walk that
+ * counts the new one (it is below the walk's mark) sees @old removed
+ * (protocol 5): a walk never yields the key twice.  Returns the new entry,
+ * or NULL with *@need set when the stripe has no storage left.
+ */
+static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
+			     struct anchormap_index *idx, struct anchormap_index *next,
+			     u8 *old, const struct am_place *pl, u64 h, const void *value,
+			     enum am_need *need)
+{
+	unsigned int s = AM_STRIPE_OF(h);
+	u32 ref, ref_old = am_load_relaxed(&pl->g->ref[pl->i]);
+	struct am_place npl;
+	u8 *e;
+
+	if (st->next_ref == st->chunk_end && !am_take_chunk(map, st)) {
+		*need = AM_NEED_STORAGE;
+		return NULL;
+	}
+	ref = st->next_ref;
+	e = am_entry(map, ref);
+	memcpy(e, old, map->key_size);
+	memcpy(e + map->value_off, value, map->value_size);
+	am_store_release(am_hdr(map, old), am_hdr_word(AM_HDR_REMOVED, s));
+	am_store_release(&st->next_ref, ref + 1);	/* after REMOVED: protocol 5 */
+	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
+	/* next first (protocol 4): in place if it has @old, else as an insert */
+	if (next && next != idx) {
+		if (am_find_ref(next, h, ref_old, &npl))
+			am_store_release(&npl.g->ref[npl.i], ref);
+		else if (ref >= am_load_relaxed(&map->wstate->rb.born[s]) && am_add_ref(next, h, ref))
+			am_add_relaxed(&next->avail, -1);
+	}
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REPLACE_REF);
+	am_store_release(&pl->g->ref[pl->i], ref);	/* protocol 2 */
+	am_counter_add(&st->deleted, 1);
+	return e;
+}
+
+/*
+ * anchormap_replace() and anchormap_insert_or_replace(): 1 replaced, 0
+ * inserted (@insert) or absent, or -errno.
+ */
+static int am_put(struct anchormap *map, const void *key, const void *value, bool insert)
+{
+	struct am_filler f = { .value = value };
+	struct anchormap_index *idx, *next;
+	unsigned long flags = 0;
+	struct am_stripe *st;
+	struct am_place pl;
+	enum am_need need;
+	bool low = false;
+	int ret, err;
+	u8 *e;
+	u64 h;
+	u32 n;
+
+	if (unlikely(!map || !key || !value || !map->wstate))
+		return -EINVAL;
+	h = __anchormap_hash_k(map, key, AM_GENERIC);
+	st = am_stripe_of(map, h);
+	for (;;) {
+		need = AM_NEED_NOTHING;
+		ret = 0;
+		am_stripe_lock(map, st, &flags);
+		n = am_load_acquire(&map->narenas);
+		next = am_load_acquire(&map->next);	/* next, then index: protocol 4 */
+		idx = am_index(map);
+		e = am_search(map, idx, key, h, &pl);
+		if (e) {
+			e = am_replace_locked(map, st, idx, next, e, &pl, h, value, &need);
+			ret = 1;
+		} else if (insert) {
+			e = am_insert_locked(map, st, idx, next, key, h, &f, &need, &low);
+		}
+		am_stripe_unlock(map, st, flags);
+		if (need == AM_NEED_NOTHING)
+			break;
+		if (need == AM_NEED_STORAGE)
+			err = am_grow(map, n, 0, false);
+		else
+			err = am_rebuild_sync(map, 0, false, NULL);
+		low = false;
+		if (err)
+			return err;
+	}
+	if (IS_ERR(e))
+		return (int)PTR_ERR(e);
+	am_rebuild_help(map, low);
+	return ret;
+}
+
+int anchormap_replace(struct anchormap *map, const void *key, const void *value)
+{
+	return am_put(map, key, value, false);
+}
+AMP_EXPORT(anchormap_replace);
+
+int anchormap_insert_or_replace(struct anchormap *map, const void *key, const void *value)
+{
+	return am_put(map, key, value, true);
+}
+AMP_EXPORT(anchormap_insert_or_replace);
+
 static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am_filler *f,
 			 bool *inserted)
 {

@@ -208,6 +208,42 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value);
 int anchormap_remove(struct anchormap *map, const void *key);
 
 /**
+ * anchormap_replace() - give a present key a new value, copy-on-write
+ * @map: the map.
+ * @key: the key (key_size bytes).
+ * @value: value_size bytes to copy (not NULL).
+ *
+ * The new value goes into a new entry that takes the old one's place in
+ * one atomic step: a concurrent lookup returns the old value or the new
+ * one, never a miss, and every pointer to the old entry (key or value)
+ * stays valid with its bytes unchanged until an exclusive operation or
+ * destroy, exactly as after anchormap_remove() (the old entry counts as
+ * removed in &struct anchormap_stats; @release runs on it then).  A walk
+ * running meanwhile yields the key at most once: the old entry, the new
+ * one, or neither (neither entry was present for the whole walk).
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: 1 replaced; 0 absent (map unchanged); -EINVAL for NULL @map,
+ * @key or @value; -ENOMEM when storage could not grow (the old value stays).
+ */
+int anchormap_replace(struct anchormap *map, const void *key, const void *value);
+
+/**
+ * anchormap_insert_or_replace() - insert @key, or replace its value
+ * @map: the map.
+ * @key: the key (key_size bytes), copied.
+ * @value: value_size bytes to copy (not NULL).
+ *
+ * anchormap_insert() when @key is absent, anchormap_replace() when present,
+ * decided under the key's stripe lock (no other writer comes between).
+ *
+ * Context: shared, stripe-locked; may sleep to grow unless ANCHORMAP_F_ATOMIC.
+ * Return: 0 inserted; 1 replaced; -EINVAL for NULL @map, @key or @value;
+ * -ENOMEM when growth failed (the map unchanged).
+ */
+int anchormap_insert_or_replace(struct anchormap *map, const void *key, const void *value);
+
+/**
  * anchormap_get_or_insert() - the value for @key, inserting @value if absent
  * @map: the map.
  * @key: the key (key_size bytes), copied.
@@ -574,6 +610,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REBUILD_SWITCH,	/* a rebuild, done, before its index is current */
 	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */
 	ANCHORMAP_TP_PUBLISH_TAG,	/* an insert, between storing the reference and the tag */
+	ANCHORMAP_TP_REPLACE_REF,	/* a replace, its new entry LIVE, before the index has it */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

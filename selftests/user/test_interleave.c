@@ -56,7 +56,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_PUBLISH_TAG + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_REPLACE_REF + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -431,6 +431,11 @@ static void am_i_rb_hook(const struct anchormap *map, enum anchormap_test_point 
 	}
 	for (k = 100; k < 150; k++)
 		am_i_r.errors += am_i_put(m, k, k) != 1;
+	for (k = 20; k < 30; k++) {	/* copy-on-write: the new entry takes the old one's place */
+		u64 v = 2000 + k;
+
+		am_i_r.errors += anchormap_replace(m, &k, &v) != 1;
+	}
 }
 
 static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_test_point point,
@@ -467,7 +472,8 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 		else if (!v)
 			bad++;
 		else
-			bad += *(const u64 *)v != (k >= 10 && k < 20 ? 1000 + k : k);
+			bad += *(const u64 *)v != (k >= 10 && k < 20 ? 1000 + k :
+						   k >= 20 && k < 30 ? 2000 + k : k);
 	}
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(&m), 90);
@@ -503,6 +509,121 @@ TEST(writes_before_rebuild_copies_reach_new_index)
 TEST(writes_after_rebuild_copied_reach_new_index)
 {
 	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_SWITCH, false);
+}
+
+/*
+ * A replace stopped after its new entry went LIVE and the old one REMOVED,
+ * before the index has the new reference: lookups there still find the old
+ * value (never a miss), and a walk started there yields the key exactly
+ * once (the new entry: it is below the walk's mark, and the old one is
+ * already removed).  Removing the old entry only after the index switched
+ * would make that walk yield the key twice.
+ */
+struct am_i_replace {
+	struct anchormap *map;
+	int reached, walk_key, errors;
+	u64 looked_up;
+};
+
+static struct am_i_replace am_i_rq;
+
+static void am_i_rep_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	struct anchormap_iter it;
+	const void *kp, *vp;
+	u64 k = AM_I_KEY;
+
+	if (map != am_i_rq.map || point != ANCHORMAP_TP_REPLACE_REF || am_i_rq.reached++)
+		return;
+	vp = anchormap_get(map, &k);
+	if (vp)
+		memcpy(&am_i_rq.looked_up, vp, sizeof(am_i_rq.looked_up));
+	else
+		am_i_rq.errors++;
+	anchormap_for_each(map, &it, &kp, &vp) {
+		memcpy(&k, kp, sizeof(k));
+		am_i_rq.walk_key += k == AM_I_KEY;
+	}
+}
+
+TEST(replace_midway_lookup_finds_old_walk_yields_once)
+{
+	struct anchormap m;
+	u64 k = AM_I_KEY, v = 5;
+	const u64 *held, *now;
+
+	am_i_setup(_ctx, &m);
+	if (_ctx->failed)
+		goto out;
+	held = anchormap_get(&m, &k);
+	ASSERT_NE(held, NULL);
+	memset(&am_i_rq, 0, sizeof(am_i_rq));
+	am_i_rq.map = &m;
+	anchormap_test_hook = am_i_rep_hook;
+	EXPECT_EQ(anchormap_replace(&m, &k, &v), 1);
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_rq.reached, 1);
+	EXPECT_EQ(am_i_rq.errors, 0);
+	EXPECT_EQ(am_i_rq.looked_up, 1);	/* the old value, not a miss */
+	EXPECT_EQ(am_i_rq.walk_key, 1);
+	now = anchormap_get(&m, &k);
+	ASSERT_NE(now, NULL);
+	EXPECT_EQ(*now, 5);
+	EXPECT_EQ(*held, 1);	/* the old entry's bytes never change */
+	am_i_expect_walk_once(_ctx, &m);
+out:
+	am_i_teardown(&m);
+}
+
+/*
+ * A walk that has yielded K (storage entry 0) meets replaces of K before
+ * each further step: every new entry of K lies further on in storage, but
+ * was made after the walk began, so the walk must not yield K again.
+ */
+static void am_i_rep_flip(u64 v)
+{
+	u64 k = AM_I_KEY;
+
+	am_i_s.errors += anchormap_replace(am_i_s.map, &k, &v) != 1;
+	am_i_s.flips++;
+}
+
+static void am_i_rep_walk_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map != am_i_s.map || point != ANCHORMAP_TP_ITER_NEXT)
+		return;
+	if (++am_i_s.reached[point] >= 2 && am_i_s.flips < 3)
+		am_i_rep_flip(10 + am_i_s.flips);
+}
+
+TEST(walk_under_replaces_yields_key_once)
+{
+	int key = 0, others = 0;
+	struct anchormap_iter it;
+	struct anchormap m;
+	const void *kp;
+	u64 k;
+
+	am_i_setup(_ctx, &m);
+	if (_ctx->failed)
+		goto out;
+	anchormap_test_hook = am_i_rep_walk_hook;
+	anchormap_for_each(&m, &it, &kp, NULL) {
+		memcpy(&k, kp, sizeof(k));
+		if (k == AM_I_KEY)
+			key++;
+		else
+			others++;
+	}
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_s.flips, 3);
+	EXPECT_EQ(am_i_s.errors, 0);
+	EXPECT_EQ(key, 1);	/* present throughout (as some entry): yielded before the replaces */
+	EXPECT_EQ(others, AM_I_FILLERS);
+	k = AM_I_KEY;
+	EXPECT_EQ(*(const u64 *)anchormap_get(&m, &k), 12);
+out:
+	am_i_teardown(&m);
 }
 
 /* A walk in the middle of a rebuild (it reads storage): each entry once. */
@@ -691,6 +812,8 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
 	AM_TEST_ENTRY(remove_entry_with_rebuild_pending_stays_removed)
 	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
+	AM_TEST_ENTRY(replace_midway_lookup_finds_old_walk_yields_once)
+	AM_TEST_ENTRY(walk_under_replaces_yields_key_once)
 };
 
 int main(void)
