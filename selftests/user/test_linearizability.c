@@ -3,7 +3,8 @@
  * test_linearizability.c - every concurrent history is linearizable.
  *
  * Rounds of 2-8 threads run short random histories of insert, remove, get,
- * get_or_insert, contains_key and get_key_value over 1-8 keys of a fresh
+ * get_or_insert, contains_key, get_key_value, replace and
+ * insert_or_replace over 1-8 keys of a fresh
  * map, so that conflicts are constant.  Every call is bracketed by a
  * logical clock (one counter, read before the call and after it returns);
  * values read through a returned pointer are read at once.  Each key's
@@ -38,13 +39,15 @@
 #define AM_L_FILLER_BASE	1000
 #define AM_L_BAD_VALUE		0xbadbadbadbadULL	/* no insert writes it */
 
-enum am_l_kind { L_INSERT, L_REMOVE, L_GET, L_GET_OR_INSERT, L_CONTAINS, L_GKV, L_KINDS };
+enum am_l_kind {
+	L_INSERT, L_REMOVE, L_GET, L_GET_OR_INSERT, L_CONTAINS, L_GKV, L_REPLACE, L_PUT, L_KINDS
+};
 
 struct am_l_op {
 	u8 kind, key, thread;
 	bool found;		/* get, gkv, contains: the key was there */
-	int ret;		/* insert, remove: 1 or 0 */
-	u64 arg;		/* the value inserted */
+	int ret;		/* insert, remove, replace, insert_or_replace: 1 or 0 */
+	u64 arg;		/* the value inserted or replaced */
 	u64 val;		/* the value read */
 	u64 inv, resp;		/* the logical clock around the call */
 };
@@ -111,6 +114,14 @@ static void am_l_call(struct am_l_round *r, struct am_l_op *op)
 	case L_REMOVE:
 		op->ret = anchormap_remove(m, &k);
 		break;
+	case L_REPLACE:
+	case L_PUT:
+		ret = op->kind == L_REPLACE ? anchormap_replace(m, &k, &op->arg) :
+					      anchormap_insert_or_replace(m, &k, &op->arg);
+		if (ret < 0)
+			__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+		op->ret = ret;
+		break;
 	case L_GET:
 		p = anchormap_get(m, &k);
 		op->found = p;
@@ -176,7 +187,7 @@ static void *am_l_grower(void *arg)
 /* The operations of a round, drawn before it starts. */
 static void am_l_plan(struct am_l_round *r)
 {
-	static const u8 weights[L_KINDS] = { 3, 3, 3, 2, 1, 1 };	/* per kind */
+	static const u8 weights[L_KINDS] = { 3, 3, 3, 2, 1, 1, 2, 1 };	/* per kind */
 	u64 s = r->seed;
 	int t, i, w, sum = 0;
 
@@ -255,6 +266,15 @@ static bool am_l_step(const struct am_l_op *op, struct am_l_state *s)
 		if (op->ret != s->present)
 			return false;
 		s->present = false;
+		return true;
+	case L_REPLACE:
+	case L_PUT:
+		if (op->ret != s->present)
+			return false;
+		if (s->present || op->kind == L_PUT) {
+			s->present = true;
+			s->value = op->arg;
+		}
 		return true;
 	case L_GET:
 	case L_GKV:
@@ -348,6 +368,7 @@ static void am_l_dump(const struct am_l_round *r, const struct am_l_search *k, i
 {
 	static const char *const names[L_KINDS] = {
 		"insert", "remove", "get", "get_or_insert", "contains", "get_key_value",
+		"replace", "insert_or_replace",
 	};
 	int i;
 
