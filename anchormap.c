@@ -299,6 +299,40 @@ const void *anchormap_get(const struct anchormap *map, const void *key)
 }
 AMP_EXPORT(anchormap_get);
 
+/* One copy per common key size, as for am_lookup(). */
+#define AM_DEFINE_GET_MANY(name, ks)						\
+static noinline size_t am_get_many_##name(const struct anchormap *map, const u8 *keys, \
+					  size_t n, const void **values)	\
+{										\
+	return __anchormap_get_many(map, keys, n, values, ks ? NULL : map->hash,	\
+				    ks ? NULL : map->equal, ks ? ks : map->key_size, \
+				    map->entry_size, map->value_off);		\
+}
+AM_DEFINE_GET_MANY(4, 4)
+AM_DEFINE_GET_MANY(8, 8)
+AM_DEFINE_GET_MANY(16, 16)
+AM_DEFINE_GET_MANY(generic, AM_GENERIC)
+
+long anchormap_get_many(const struct anchormap *map, const void *keys, size_t n,
+			const void **values)
+{
+	if (!n)
+		return 0;
+	if (unlikely(!map || !keys || !values))
+		return -EINVAL;
+	switch (map->lookup_ks) {
+	case 8:
+		return (long)am_get_many_8(map, keys, n, values);
+	case 4:
+		return (long)am_get_many_4(map, keys, n, values);
+	case 16:
+		return (long)am_get_many_16(map, keys, n, values);
+	default:
+		return (long)am_get_many_generic(map, keys, n, values);
+	}
+}
+AMP_EXPORT(anchormap_get_many);
+
 const void *anchormap_get_key_value(const struct anchormap *map, const void *key,
 				    const void **value)
 {

@@ -122,6 +122,28 @@ const void *anchormap_get_key_value(const struct anchormap *map, const void *key
 				    const void **value);
 
 /**
+ * anchormap_get_many() - look up a batch of keys, their cache misses overlapped
+ * @map: the map.
+ * @keys: @n keys, key_size bytes each, one after another.
+ * @n: how many; any number (they are looked up ANCHORMAP_GET_MANY_BATCH at a
+ *     time: hashed, their index lines prefetched, their entries prefetched,
+ *     then looked up).
+ * @values: receives @n pointers: the value of each key as anchormap_get()
+ *          returns it (valid as for lookups), or NULL for a key not present.
+ *
+ * Each key's result is what anchormap_get() for it would return at some
+ * point during the call (the lookups are independent: writers may come
+ * between two of them).  anchormap_get_many_fast() is the inline version,
+ * with compile-time params as for anchormap_get_fast().
+ *
+ * Context: shared, lock-free; never sleeps; any context.
+ * Return: the number of keys found (0..@n); -EINVAL for NULL @map, @keys or
+ * @values (with @n > 0), nothing written then.
+ */
+long anchormap_get_many(const struct anchormap *map, const void *keys, size_t n,
+			const void **values);
+
+/**
  * anchormap_contains_key() - is the key present?
  * @map: the map.
  * @key: the key (key_size bytes).

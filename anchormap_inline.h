@@ -118,6 +118,8 @@ __ANCHORMAP_STATIC_ASSERT((unsigned long long)ANCHORMAP_MAX_SEGMENTS <<
 			  "an arena number and an entry number fit a 32-bit ref");
 __ANCHORMAP_STATIC_ASSERT(__ANCHORMAP_MAX_FIELD < 1u << 21 && __ANCHORMAP_MAX_ALIGN < 1u << 13,
 			  "key size, value size and alignment fit their fields of fast_sig");
+__ANCHORMAP_STATIC_ASSERT(ANCHORMAP_GET_MANY_BATCH >= 1 && ANCHORMAP_GET_MANY_BATCH <= 64,
+			  "a batch's early misses are bits of one u64");
 __ANCHORMAP_STATIC_ASSERT(ANCHORMAP_ABI_VERSION >= 1 && ANCHORMAP_ABI_VERSION <= 127,
 			  "the ABI version fits its 7 bits of fast_sig");
 
@@ -594,6 +596,73 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 }
 
 /*
+ * Batched lookups: ANCHORMAP_GET_MANY_BATCH keys at a time, in three
+ * passes, so that their cache misses overlap instead of queueing: hash each
+ * key and prefetch its home group; match each group and prefetch its first
+ * candidate's entry (a hint only: the reference is read RELAXED and may be
+ * stale); then the lookup proper, __anchormap_lookup() with the same hash,
+ * which finds both lines in cache.  The read lock covers the prefetch
+ * passes' index reads (the kernel frees a replaced index after a grace
+ * period).  @keys is an array of keys of @ks bytes; @hash NULL: the built-in
+ * hash.  Returns how many were found.
+ */
+static __always_inline size_t
+__anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, const void **values,
+		     u64 (*hash)(const void *key, u32 key_size, u64 seed),
+		     bool (*equal)(const void *a, const void *b, u32 key_size), u32 ks,
+		     size_t size, u32 off)
+{
+	u64 h[ANCHORMAP_GET_MANY_BATCH], missed;
+	size_t found = 0, i, j, b;
+
+	__anchormap_read_lock();
+	for (i = 0; i < n; i += b) {
+		/* ACQUIRE as in __anchormap_lookup(): gmask belongs to this index */
+		const struct anchormap_index *idx = __atomic_load_n(&map->index, __ATOMIC_ACQUIRE);
+		const struct anchormap_group *g0 = __anchormap_groups(idx);
+		size_t gmask = idx->gmask;
+
+		b = n - i < ANCHORMAP_GET_MANY_BATCH ? n - i : ANCHORMAP_GET_MANY_BATCH;
+		for (j = 0; j < b; j++) {
+			const u8 *key = keys + (i + j) * ks;
+
+			h[j] = hash ? hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
+			__builtin_prefetch(g0 + (h[j] & gmask));
+		}
+		/*
+		 * A group with no candidate and the key's overflow bit clear is
+		 * a miss already, exactly as __anchormap_lookup() would find it
+		 * in this index: the first step of a lookup, done here.
+		 */
+		missed = 0;
+		for (j = 0; j < b; j++) {
+			const struct anchormap_group *g = g0 + (h[j] & gmask);
+			u8 tag = __anchormap_tag(h[j]);
+			u64 m = __anchormap_group_match(__anchormap_group_load(g), tag);
+
+			if (m)
+				__builtin_prefetch(__anchormap_entry(map,
+					__atomic_load_n(&g->ref[__anchormap_group_slot(m)],
+							__ATOMIC_RELAXED), size));
+			else if (!__anchormap_ovf_test(__atomic_load_n(&g->overflow,
+								       __ATOMIC_RELAXED), tag))
+				missed |= 1ULL << j;
+		}
+		for (j = 0; j < b; j++) {
+			const void *v = NULL;
+
+			if (!(missed >> j & 1))
+				v = __anchormap_lookup(map, keys + (i + j) * ks, h[j], equal, ks,
+						       size, off);
+			values[i + j] = v;
+			found += v != NULL;
+		}
+	}
+	__anchormap_read_unlock();
+	return found;
+}
+
+/*
  * May anchormap_get_fast() take its inline path?  Not for params no map
  * has (sig 0: no inline path is compiled for them), nor for a map whose
  * params, hash, compare or ABI version (a library built from another
@@ -636,6 +705,25 @@ anchormap_get_fast(const struct anchormap *map, const void *key,
 	h = params.hash ? params.hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
 	return __anchormap_lookup(map, key, h, params.equal, ks, __anchormap_entry_size(&params),
 				  __anchormap_value_off(&params));
+}
+
+/*
+ * anchormap_get_many() with constant params, as anchormap_get_fast() is to
+ * anchormap_get(): the whole batch inlines.  Falls back to the exported
+ * function where anchormap_get_fast() would.
+ */
+static __always_inline long
+anchormap_get_many_fast(const struct anchormap *map, const void *keys, size_t n,
+			const void **values, const struct anchormap_params params)
+{
+	const u64 sig = __anchormap_fast_sig(&params);
+
+	if (__builtin_expect(__ANCHORMAP_FAST_REFUSED(map, keys, &params, sig) || !values, 0))
+		return anchormap_get_many(map, keys, n, values);
+	return (long)__anchormap_get_many(map, (const u8 *)keys, n, values, params.hash,
+					  params.equal, params.key_size,
+					  __anchormap_entry_size(&params),
+					  __anchormap_value_off(&params));
 }
 
 #endif /* _ANCHORMAP_INLINE_H */

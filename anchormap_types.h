@@ -86,6 +86,9 @@ typedef uint64_t u64;
 #define ANCHORMAP_F_ATOMIC	0x1u
 #define ANCHORMAP_F_ALL		ANCHORMAP_F_ATOMIC
 
+/* Keys anchormap_get_many() prefetches together (at most 64). */
+#define ANCHORMAP_GET_MANY_BATCH	32
+
 /**
  * struct anchormap_params - what a map stores and how it hashes, fixed at init
  * @key_size:    bytes of key copied into each slot, > 0.
