@@ -412,8 +412,9 @@ static void am_arena_release(struct am_arena *ar)
 static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena *ar)
 {
 	map->wstate->arenas[n] = *ar;
-	map->arena_bias[n] = (uintptr_t)ar->base -
-			     (uintptr_t)((size_t)n << __ANCHORMAP_REF_SHIFT) * map->entry_size;
+	/* RELAXED: get_many's prefetch reads it before any ACQUIRE (published as protocol 3) */
+	am_store_relaxed(&map->arena_bias[n], (uintptr_t)ar->base -
+			 (uintptr_t)((size_t)n << __ANCHORMAP_REF_SHIFT) * map->entry_size);
 }
 
 /* Entries not yet handed to stripes in arenas cur.. */

@@ -640,13 +640,18 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 			u8 tag = __anchormap_tag(h[j]);
 			u64 m = __anchormap_group_match(__anchormap_group_load(g), tag);
 
-			if (m)
-				__builtin_prefetch(__anchormap_entry(map,
-					__atomic_load_n(&g->ref[__anchormap_group_slot(m)],
-							__ATOMIC_RELAXED), size));
-			else if (!__anchormap_ovf_test(__atomic_load_n(&g->overflow,
-								       __ATOMIC_RELAXED), tag))
+			if (m) {
+				/* a hint: RELAXED loads, nothing read through them */
+				u32 ref = __atomic_load_n(&g->ref[__anchormap_group_slot(m)],
+							  __ATOMIC_RELAXED);
+				uintptr_t bias = __atomic_load_n(&map->arena_bias[ref >>
+							__ANCHORMAP_REF_SHIFT], __ATOMIC_RELAXED);
+
+				__builtin_prefetch((const void *)(bias + (uintptr_t)ref * size));
+			} else if (!__anchormap_ovf_test(__atomic_load_n(&g->overflow,
+									 __ATOMIC_RELAXED), tag)) {
 				missed |= 1ULL << j;
+			}
 		}
 		for (j = 0; j < b; j++) {
 			const void *v = NULL;

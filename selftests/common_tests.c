@@ -4317,6 +4317,344 @@ TEST(snapshot_null_args)
 	am_t_del(m);
 }
 
+/* ---- replace and insert_or_replace ---- */
+
+/* A replace gives the new value; the old entry's bytes stay for whoever holds them. */
+TEST(replace_present_copy_on_write)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	const u64 *held, *now;
+	u64 k = 5, v = 77;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_put(m, k), 1);
+	held = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(held);
+	EXPECT_EQ(anchormap_replace(m, &k, &v), 1);
+	now = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(now);
+	EXPECT_EQ(*now, 77);
+	EXPECT_TRUE(now != held);	/* a new entry */
+	EXPECT_EQ(am_t_rd64(held), am_t_val(k));	/* unchanged */
+	EXPECT_EQ(anchormap_len(m), 1);
+	EXPECT_EQ(am_t_deleted(m), 1);	/* the old entry counts as removed */
+	am_t_del(m);
+}
+
+TEST(replace_absent_changes_nothing)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 5, v = 77;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(anchormap_replace(m, &k, &v), 0);
+	EXPECT_NULL(anchormap_get(m, &k));
+	EXPECT_EQ(anchormap_len(m), 0);
+	ASSERT_EQ(am_t_put(m, k), 1);
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	EXPECT_EQ(anchormap_replace(m, &k, &v), 0);	/* removed: absent */
+	EXPECT_NULL(anchormap_get(m, &k));
+	am_t_del(m);
+}
+
+TEST(replace_null_args)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 5, v = 77;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_put(m, k), 1);
+	EXPECT_EQ(anchormap_replace(NULL, &k, &v), -EINVAL);
+	EXPECT_EQ(anchormap_replace(m, NULL, &v), -EINVAL);
+	EXPECT_EQ(anchormap_replace(m, &k, NULL), -EINVAL);
+	EXPECT_EQ(anchormap_insert_or_replace(NULL, &k, &v), -EINVAL);
+	EXPECT_EQ(anchormap_insert_or_replace(m, NULL, &v), -EINVAL);
+	EXPECT_EQ(anchormap_insert_or_replace(m, &k, NULL), -EINVAL);
+	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k));
+	am_t_del(m);
+}
+
+TEST(insert_or_replace_inserts_then_replaces)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	u64 k = 9, v = 1;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 0);
+	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1);
+	v = 2;
+	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 1);
+	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 2);
+	EXPECT_EQ(anchormap_len(m), 1);
+	am_t_del(m);
+}
+
+/*
+ * Many replaces of many keys, through storage growth and index rebuilds:
+ * every key holds its last value, every pointer taken before keeps its
+ * bytes, a walk yields each key once, and removal takes each out for good
+ * (no stale reference left in any index).
+ */
+TEST(replace_many_through_growth)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	const u64 n = 3000;
+	const void **held;
+	struct anchormap_iter it;
+	const void *kp, *vp;
+	long bad = 0, seen = 0;
+	u64 k, v, r;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_fill(m, 0, n), 0);
+	held = am_t_grab(m, n);
+	ASSERT_NOT_NULL(held);
+	for (r = 1; r <= 4; r++)
+		for (k = 0; k < n; k++) {
+			v = r << 32 | k;
+			bad += anchormap_replace(m, &k, &v) != 1;
+		}
+	EXPECT_EQ(bad, 0);
+	for (k = 0; k < n; k++) {
+		vp = anchormap_get(m, &k);
+		bad += !vp || am_t_rd64(vp) != (4ULL << 32 | k);
+		bad += am_t_rd64(held[k]) != am_t_val(k);
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(m), n);
+	EXPECT_EQ(am_t_deleted(m), 4 * n);
+	anchormap_for_each(m, &it, &kp, &vp) {
+		seen++;
+		bad += am_t_rd64(vp) != (4ULL << 32 | am_t_rd64(kp));
+	}
+	EXPECT_EQ(seen, n);
+	EXPECT_EQ(bad, 0);
+	for (k = 0; k < n; k++) {
+		bad += anchormap_remove(m, &k) != 1;
+		bad += anchormap_get(m, &k) != NULL;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(m), 0);
+	am_test_free(held);
+	am_t_del(m);
+}
+
+/* The old entries of replaces are released once, with their own values. */
+TEST(replace_old_entries_released_once)
+{
+	struct am_t_rel *rel = am_t_rel_new(10);
+	struct anchormap *m;
+	u64 k, v;
+
+	ASSERT_NOT_NULL(rel);
+	rel->check_value = false;
+	m = am_t_new(0, rel);
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_fill(m, 0, 10), 0);
+	for (k = 0; k < 5; k++) {
+		v = 1000 + k;
+		EXPECT_EQ(anchormap_replace(m, &k, &v), 1);
+	}
+	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);	/* reclaims the 5 old entries */
+	EXPECT_EQ(am_t_rel_count_not(rel, 0, 5, 1), 0);
+	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 0), 0);
+	for (k = 0; k < 5; k++)
+		EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1000 + k);
+	am_t_del(m);
+	EXPECT_EQ(am_t_rel_count_not(rel, 0, 5, 2), 0);	/* the old entry, then the new */
+	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 1), 0);
+	am_t_rel_del(rel);
+}
+
+/*
+ * A replace whose storage cannot grow fails with -ENOMEM and leaves the
+ * old value in place, at every allocation it makes.
+ */
+TEST(fail_replace_keeps_old_value)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	long failures = 0, n;
+	u64 k, v;
+	int ret = 0;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_fill(m, 0, 64), 0);
+	for (n = 0; n < 20000 && !_ctx->failed; n++) {
+		k = (u64)n % 64;
+		v = 1ULL << 40 | (u64)n;
+		anchormap_debug_fail_nth(1);
+		ret = anchormap_replace(m, &k, &v);
+		anchormap_debug_fail_nth(0);
+		if (ret == -ENOMEM) {
+			failures++;
+			EXPECT_NOT_NULL(anchormap_get(m, &k));
+			ret = anchormap_replace(m, &k, &v);	/* and again, allowed to grow */
+		}
+		EXPECT_EQ(ret, 1);
+		EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), v);
+		if (failures)
+			break;
+	}
+	EXPECT_GT(failures, 0);	/* growth was really refused once */
+	EXPECT_EQ(anchormap_len(m), 64);
+	am_t_del(m);
+}
+
+/* ---- get_many ---- */
+
+/* get_many agrees with get for hits and misses, at every batch boundary and key size. */
+static void am_t_get_many_agrees(struct am_test_ctx *_ctx, u32 ks)
+{
+	static const size_t counts[] = { 1, 2, 31, 32, 33, 64, 100, 257 };
+	struct anchormap_params p;
+	struct anchormap *m;
+	const void **vals;
+	u8 *keys;
+	long bad = 0, found, want;
+	size_t c, i, n;
+	u64 x;
+
+	am_t_params(&p, ks, 8);
+	m = am_t_new_params(&p, 0);
+	ASSERT_NOT_NULL(m);
+	keys = am_test_alloc(257 * ks);
+	vals = am_test_alloc(257 * sizeof(*vals));
+	if (!keys || !vals)
+		goto out;
+	/* keys i * 3 + 1 present, the others absent; ks >= 4 bytes of key hold i */
+	for (i = 0; i < 1000; i++) {
+		u8 key[32] = { 0 };
+
+		x = i * 3 + 1;
+		memcpy(key, &x, ks < 8 ? ks : 8);
+		bad += anchormap_insert(m, key, &x) != 1;
+	}
+	for (c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		n = counts[c];
+		memset(keys, 0, n * ks);
+		want = 0;
+		for (i = 0; i < n; i++) {
+			x = (i * 7919) % 3000;	/* hits (x % 3 == 1) and misses */
+			memcpy(keys + i * ks, &x, ks < 8 ? ks : 8);
+			want += x % 3 == 1 && x < 3000;
+		}
+		found = anchormap_get_many(m, keys, n, vals);
+		EXPECT_EQ(found, want);
+		for (i = 0; i < n; i++)
+			bad += vals[i] != anchormap_get(m, keys + i * ks);
+	}
+	EXPECT_EQ(bad, 0);
+out:
+	am_test_free(keys);
+	am_test_free(vals);
+	am_t_del(m);
+}
+
+TEST(get_many_agrees_with_get_k4)
+{
+	am_t_get_many_agrees(_ctx, 4);
+}
+
+TEST(get_many_agrees_with_get_k8)
+{
+	am_t_get_many_agrees(_ctx, 8);
+}
+
+TEST(get_many_agrees_with_get_k16)
+{
+	am_t_get_many_agrees(_ctx, 16);
+}
+
+TEST(get_many_agrees_with_get_k24)
+{
+	am_t_get_many_agrees(_ctx, 24);
+}
+
+/* The inline version agrees too, and falls back for params the map does not have. */
+TEST(get_many_fast_agrees_and_falls_back)
+{
+	static const struct anchormap_params p8 = { .key_size = 8, .value_size = 8 };
+	static const struct anchormap_params p16 = { .key_size = 8, .value_size = 16 };
+	struct anchormap *m = am_t_new(0, NULL);
+	const void *vals[100], *slow[100];
+	u64 keys[100], i;
+	long bad = 0;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_EQ(am_t_fill(m, 0, 50), 0);
+	for (i = 0; i < 100; i++)
+		keys[i] = i * 13 % 100;	/* half present */
+	EXPECT_EQ(anchormap_get_many_fast(m, keys, 100, vals, p8), 50);
+	EXPECT_EQ(anchormap_get_many(m, keys, 100, slow), 50);
+	for (i = 0; i < 100; i++) {
+		bad += vals[i] != slow[i];
+		bad += (vals[i] != NULL) != (keys[i] < 50);
+	}
+	/* other params than the map's: the exported path, the same answers */
+	EXPECT_EQ(anchormap_get_many_fast(m, keys, 100, vals, p16), 50);
+	for (i = 0; i < 100; i++)
+		bad += vals[i] != slow[i];
+	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
+TEST(get_many_bad_args)
+{
+	struct anchormap *m = am_t_new(0, NULL);
+	const void *vals[2] = { (void *)1, (void *)1 };
+	u64 keys[2] = { 1, 2 };
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(anchormap_get_many(NULL, keys, 2, vals), -EINVAL);
+	EXPECT_EQ(anchormap_get_many(m, NULL, 2, vals), -EINVAL);
+	EXPECT_EQ(anchormap_get_many(m, keys, 2, NULL), -EINVAL);
+	EXPECT_TRUE(vals[0] == (void *)1 && vals[1] == (void *)1);	/* nothing written */
+	EXPECT_EQ(anchormap_get_many(m, keys, 0, vals), 0);
+	EXPECT_EQ(anchormap_get_many(m, keys, 2, vals), 0);	/* empty map: misses */
+	EXPECT_TRUE(!vals[0] && !vals[1]);
+	am_t_del(m);
+}
+
+/*
+ * Keys of every tag overflowing one home group set every bit of its
+ * overflow word, bytes 12..15 of the group, which then hold 0xff: the
+ * match must never take them for tags (a candidate past the 12 refs).
+ */
+static u64 am_t_hash_tags(const void *key, u32 key_size, u64 seed)
+{
+	u64 k;
+
+	memcpy(&k, key, sizeof(k));
+	return k << 57;	/* home group 0, tag 0x80 | k */
+}
+
+TEST(overflow_word_full_never_matches)
+{
+	struct anchormap_params p;
+	struct anchormap *m;
+	long bad = 0;
+	u64 k, v;
+
+	am_t_params(&p, 8, 8);
+	p.hash = am_t_hash_tags;
+	m = am_t_new_params(&p, 1000);
+	ASSERT_NOT_NULL(m);
+	/* 12 fill group 0, the next 116 pass it, each with its tag's bit */
+	for (k = 0; k < 128; k++) {
+		v = k + 1;
+		bad += anchormap_insert(m, &k, &v) != 1;
+	}
+	for (k = 0; k < 128; k++) {
+		const void *vp = anchormap_get(m, &k);
+
+		bad += !vp || am_t_rd64(vp) != k + 1;
+	}
+	for (k = 128; k < 512; k++)	/* same tags, absent: misses */
+		bad += anchormap_get(m, &k) != NULL;
+	EXPECT_EQ(bad, 0);
+	am_t_del(m);
+}
+
 #define AM_COMMON_TESTS(X)						\
 	X(init_null_args)						\
 	X(init_rejects_zero_key_size)					\
@@ -4506,7 +4844,21 @@ TEST(snapshot_null_args)
 	X(snap_load_survives_every_allocation_failure)		\
 	X(snap_save_passes_write_error)				\
 	X(snap_save_survives_allocation_failure)		\
-	X(snapshot_null_args)
+	X(snapshot_null_args)						\
+	X(replace_present_copy_on_write)				\
+	X(replace_absent_changes_nothing)				\
+	X(replace_null_args)						\
+	X(insert_or_replace_inserts_then_replaces)			\
+	X(replace_many_through_growth)					\
+	X(replace_old_entries_released_once)				\
+	X(fail_replace_keeps_old_value)					\
+	X(get_many_agrees_with_get_k4)					\
+	X(get_many_agrees_with_get_k8)					\
+	X(get_many_agrees_with_get_k16)					\
+	X(get_many_agrees_with_get_k24)					\
+	X(get_many_fast_agrees_and_falls_back)				\
+	X(get_many_bad_args)						\
+	X(overflow_word_full_never_matches)
 
 static const struct am_test_case am_common_cases[] = {
 	AM_COMMON_TESTS(AM_TEST_ENTRY)

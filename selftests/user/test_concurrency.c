@@ -267,6 +267,145 @@ TEST(held_pointers_survive_growth_and_remove)
 	am_test_free(t);
 }
 
+/*
+ * ---- get_many and replace under writers ----
+ *
+ * Readers look up batches mixing keys present throughout (stable: the very
+ * pointer anchormap_get() gives, their value), keys being replaced all the
+ * time (always found, never a miss, with a value made for that key), and
+ * absent keys, while one writer grows the map from nothing through many
+ * rebuilds and another replaces.
+ */
+#define GM_STABLE	2000
+#define GM_REPL		64
+#define GM_REPL_BASE	100000
+#define GM_GROW		60000
+#define GM_GROW_BASE	200000
+#define GM_ROUNDS	300
+#define GM_BATCH	70
+#define GM_READERS	2
+#define GM_THREADS	(GM_READERS + 2)
+
+struct gm_test {
+	struct am_c_common c;
+	const void *stable_ptr[GM_STABLE];
+	int writers_left;
+};
+
+static u64 gm_repl_val(u64 k, u64 round)
+{
+	return k << 32 | round;
+}
+
+static void gm_reader(struct gm_test *t, u64 seed)
+{
+	const void *vals[GM_BATCH];
+	u64 keys[GM_BATCH];
+	int i, r;
+
+	for (r = 0; r < GM_ROUNDS || __atomic_load_n(&t->writers_left, __ATOMIC_ACQUIRE); r++) {
+		for (i = 0; i < GM_BATCH; i++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			switch ((seed >> 33) % 3) {
+			case 0:
+				keys[i] = (seed >> 40) % GM_STABLE;
+				break;
+			case 1:
+				keys[i] = GM_REPL_BASE + (seed >> 40) % GM_REPL;
+				break;
+			default:
+				keys[i] = 1ULL << 50 | (seed >> 20);	/* never inserted */
+			}
+		}
+		if (anchormap_get_many(&t->c.map, keys, GM_BATCH, vals) < 0) {
+			am_c_fail(&t->c, "get_many failed");
+			return;
+		}
+		for (i = 0; i < GM_BATCH; i++) {
+			u64 k = keys[i];
+
+			if (k < GM_STABLE) {
+				if (vals[i] != t->stable_ptr[k] || am_c_rd64(vals[i]) != am_c_val(k))
+					am_c_fail(&t->c, "stable key %llu", (unsigned long long)k);
+			} else if (k < GM_REPL_BASE + GM_REPL) {
+				if (!vals[i] || am_c_rd64(vals[i]) >> 32 != k)
+					am_c_fail(&t->c, "replaced key %llu missed or wrong",
+						  (unsigned long long)k);
+			} else if (vals[i]) {
+				am_c_fail(&t->c, "absent key %llx found", (unsigned long long)k);
+			}
+		}
+	}
+}
+
+static void gm_grower(struct gm_test *t)
+{
+	u64 k, v;
+
+	for (k = GM_GROW_BASE; k < GM_GROW_BASE + GM_GROW; k++) {
+		v = am_c_val(k);
+		if (anchormap_insert(&t->c.map, &k, &v) != 1)
+			am_c_fail(&t->c, "insert %llu", (unsigned long long)k);
+	}
+}
+
+static void gm_replacer(struct gm_test *t)
+{
+	u64 k, v, round;
+
+	for (round = 1; round <= 400; round++)
+		for (k = GM_REPL_BASE; k < GM_REPL_BASE + GM_REPL; k++) {
+			v = gm_repl_val(k, round);
+			if (anchormap_replace(&t->c.map, &k, &v) != 1)
+				am_c_fail(&t->c, "replace %llu", (unsigned long long)k);
+		}
+}
+
+static void *gm_thread(void *arg)
+{
+	struct am_c_thread *th = arg;
+	struct gm_test *t = th->test;
+
+	pthread_barrier_wait(&t->c.start);
+	if (th->id == 0)
+		gm_grower(t);
+	else if (th->id == 1)
+		gm_replacer(t);
+	else
+		gm_reader(t, (u64)th->id * 0x9e3779b97f4a7c15ULL);
+	if (th->id < 2)
+		__atomic_sub_fetch(&t->writers_left, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST(get_many_and_replace_under_growth)
+{
+	struct gm_test *t = am_test_alloc(sizeof(*t));
+	struct am_c_thread th[GM_THREADS];
+	struct anchormap_stats st;
+	u64 k, v;
+
+	ASSERT_NOT_NULL(t);
+	ASSERT_EQ(am_c_init_map(&t->c, 0, GM_THREADS), 0);
+	ASSERT_EQ(am_c_fill(&t->c.map, 0, GM_STABLE), 0);
+	for (k = 0; k < GM_STABLE; k++)
+		t->stable_ptr[k] = anchormap_get(&t->c.map, &k);
+	for (k = GM_REPL_BASE; k < GM_REPL_BASE + GM_REPL; k++) {
+		v = gm_repl_val(k, 0);
+		EXPECT_EQ(anchormap_insert(&t->c.map, &k, &v), 1);
+	}
+	t->writers_left = 2;
+	EXPECT_EQ(am_c_run(th, GM_THREADS, gm_thread, t), 0);
+	EXPECT_EQ(t->c.errors, 0);
+	anchormap_stats(&t->c.map, &st);
+	EXPECT_EQ(st.len, GM_STABLE + GM_REPL + GM_GROW);
+	EXPECT_GE(st.rebuilds, 3);	/* the readers met rebuilds */
+	for (k = GM_REPL_BASE; k < GM_REPL_BASE + GM_REPL; k++)
+		EXPECT_EQ(am_c_rd64(anchormap_get(&t->c.map, &k)), gm_repl_val(k, 400));
+	am_c_fini_map(&t->c);
+	am_test_free(t);
+}
+
 /* ---- the same keys inserted by several threads at once ---- */
 
 #define SAME_KEYS	20000
@@ -782,6 +921,7 @@ TEST(reserve_races_with_inserts)
 
 static const struct am_test_case am_concurrency_cases[] = {
 	AM_TEST_ENTRY(held_pointers_survive_growth_and_remove)
+	AM_TEST_ENTRY(get_many_and_replace_under_growth)
 	AM_TEST_ENTRY(same_keys_one_insert_wins)
 	AM_TEST_ENTRY(get_or_insert_with_race_inits_once)
 	AM_TEST_ENTRY(iter_during_inserts)
