@@ -85,8 +85,14 @@
  *     cannot see yet.  Removal stores TOMBSTONE (RELAXED: it publishes
  *     nothing) after the header went REMOVED.  The overflow word is set
  *     with a RELAXED OR before the tag of the entry that passed the group.
+ *     A replace (copy-on-write) fills a new entry and RELEASE-stores its
+ *     ref into the old entry's slot, whose FULL tag stays (same key): a
+ *     reader's ACQUIRE of the ref gets the old entry or the published new
+ *     one, both holding the key, so it never misses it.  get_many's
+ *     prefetch pass reads refs and arena biases RELAXED as hints only;
+ *     its lookups then run as above.
  *  3. Storage publication.  Growth allocates a zeroed arena, stores its
- *     bias in map->arena_bias[n] and RELEASE-stores map->narenas = n + 1 (under
+ *     bias in map->arena_bias[n] (RELAXED) and RELEASE-stores map->narenas = n + 1 (under
  *     the growth lock).  Writers ACQUIRE-load narenas before they take entries
  *     from the arena; a reader reaches an arena only through a ref it
  *     ACQUIRE-loaded (protocol 2), which the writer stored after it saw the
@@ -111,7 +117,10 @@
  *     writer RELEASE-stores its stripe's next ref after it takes an entry;
  *     a walk ACQUIRE-loads every stripe's at its start and skips entries
  *     at or past it: they were inserted during the walk.  The ACQUIRE also
- *     makes visible every removal that came before (protocol 1).
+ *     makes visible every removal that came before (protocol 1).  A
+ *     replace RELEASE-stores the old entry REMOVED before the next ref
+ *     that passes its new entry: a walk whose mark counts the new entry
+ *     sees the old one removed, so it never yields the key twice.
  *  6. Counters (stripe live/deleted/contended, index avail, arena claims)
  *     are RELAXED: they carry no data.  Stripe counters are written under
  *     the stripe lock and summed without it.  Fields that statistics read
