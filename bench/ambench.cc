@@ -589,6 +589,8 @@ static void by_map(const options &o)
 		bench<KV, am_map<KV>>(o);
 	else if (o.map == "anchormap_call")
 		bench<KV, am_map<KV, false>>(o);
+	else if (o.map == "anchormap_bulk")
+		bench<KV, am_map<KV, true, true>>(o);
 	else if (o.map == "absl")
 		bench<KV, absl_map<KV>>(o);
 	else if (o.map == "absl_rwlock")

@@ -101,6 +101,8 @@ int main(int argc, char **argv)
 		return run<am_map<KV8>>(size, mode, n, st);
 	if (map == "anchormap_call")
 		return run<am_map<KV8, false>>(size, mode, n, st);
+	if (map == "anchormap_bulk")
+		return run<am_map<KV8, true, true>>(size, mode, n, st);
 	if (map == "absl")
 		return run<absl_map<KV8>>(size, mode, n, st);
 	if (map == "libcuckoo")

@@ -197,10 +197,16 @@ struct map_base {
  * (as a kernel user would call rhashtable_lookup_fast()); else through the
  * exported anchormap_get(), a library call ("anchormap_call").
  */
-template <typename KV, bool Inline = true> struct am_map : map_base {
+template <typename KV, bool Inline = true, bool Bulk = false> struct am_map : map_base {
 	typedef typename KV::K K;
 	typedef typename KV::V V;
-	static const char *name() { return Inline ? "anchormap" : "anchormap_call"; }
+	static const char *name()
+	{
+		return Bulk ? "anchormap_bulk" : Inline ? "anchormap" : "anchormap_call";
+	}
+	/* anchormap_bulk: runs of gets through anchormap_get_many_fast(), 32 at a time as rte_hash_bulk */
+	static const bool kBulk = Bulk;
+	static const unsigned kBulkMax = 32;
 	static const bool kSharedWrites = true;
 	static const bool kCompact = true;
 	struct anchormap m;
@@ -227,15 +233,21 @@ template <typename KV, bool Inline = true> struct am_map : map_base {
 		*out = KV::first(*v);
 		return true;
 	}
-	bool remove(const K &k) { return anchormap_remove(&m, &k) == 1; }
-	/* values are immutable while the map is shared: "update" reads */
-	void update(const K &k, const V &v)
+	unsigned get_bulk(const K *keys, unsigned n, uint64_t *sum)
 	{
-		uint64_t x;
+		const void *vals[kBulkMax];
+		uint64_t s = 0;
+		long found = anchormap_get_many_fast(&m, keys, n, vals, params);
 
-		(void)v;
-		get(k, &x);
+		for (unsigned i = 0; i < n; i++)
+			if (vals[i])
+				s += KV::first(*(const V *)vals[i]);
+		*sum += s;
+		return found < 0 ? 0 : (unsigned)found;
 	}
+	bool remove(const K &k) { return anchormap_remove(&m, &k) == 1; }
+	/* copy-on-write: the old value stays readable for whoever holds it */
+	void update(const K &k, const V &v) { anchormap_replace(&m, &k, &v); }
 	void thread_enter() {}
 	void thread_exit() {}
 	void quiesce()

@@ -4576,12 +4576,19 @@ TEST(get_many_fast_agrees_and_falls_back)
 	static const struct anchormap_params p8 = { .key_size = 8, .value_size = 8 };
 	static const struct anchormap_params p16 = { .key_size = 8, .value_size = 16 };
 	struct anchormap *m = am_t_new(0, NULL);
-	const void *vals[100], *slow[100];
-	u64 keys[100], i;
+	/* on the heap: the kernel's stack frames are small */
+	const void **vals = am_test_alloc(100 * sizeof(*vals));
+	const void **slow = am_test_alloc(100 * sizeof(*slow));
+	u64 *keys = am_test_alloc(100 * sizeof(*keys)), i;
 	long bad = 0;
 
-	ASSERT_NOT_NULL(m);
-	ASSERT_EQ(am_t_fill(m, 0, 50), 0);
+	if (!m || !vals || !slow || !keys) {
+		EXPECT_TRUE(false);	/* out of memory */
+		goto out;
+	}
+	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
+	if (_ctx->failed)
+		goto out;
 	for (i = 0; i < 100; i++)
 		keys[i] = i * 13 % 100;	/* half present */
 	EXPECT_EQ(anchormap_get_many_fast(m, keys, 100, vals, p8), 50);
@@ -4595,6 +4602,10 @@ TEST(get_many_fast_agrees_and_falls_back)
 	for (i = 0; i < 100; i++)
 		bad += vals[i] != slow[i];
 	EXPECT_EQ(bad, 0);
+out:
+	am_test_free(vals);
+	am_test_free(slow);
+	am_test_free(keys);
 	am_t_del(m);
 }
 
