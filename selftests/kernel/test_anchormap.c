@@ -278,12 +278,49 @@ static void kt1_writer(struct kt_worker *w, struct kt1 *t)
 		if (j >= KT1_LAG && (j - KT1_LAG) % 3 == 0 &&
 		    anchormap_remove(&t->map, &(u64){ kt1_key(w->id, j - KT1_LAG) }) != 1)
 			w->errors++;
+		/* a stable key replaced (copy-on-write): readers must never miss it */
+		if ((j & 7) == 7) {
+			u64 key = am_test_rand(&w->rng) % KT1_STABLE;
+			struct kt_val v;
+
+			kt_val_fill(&v, key);
+			if (anchormap_replace(&t->map, &key, &v) != 1)
+				w->errors++;
+		}
 		w->ops++;
 		if ((j & 63) == 63)
 			cond_resched();
 	}
 	t->inserted[w->id] = j;
 	atomic_dec(&w->run->writers_left);
+}
+
+/* The same, through anchormap_get_many(): batches across prefetch boundaries. */
+#define KT1_MANY	40
+
+static void kt1_read_many(struct kt_worker *w, struct kt1 *t, u64 span)
+{
+	const void *vals[KT1_MANY];
+	u64 keys[KT1_MANY];
+	long found, n = 0;
+	unsigned int i;
+
+	for (i = 0; i < KT1_MANY; i++)
+		keys[i] = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+	found = anchormap_get_many(&t->map, keys, KT1_MANY, vals);
+	for (i = 0; i < KT1_MANY; i++) {
+		if (!vals[i]) {
+			if (keys[i] < KT1_STABLE)
+				w->errors++;	/* stable keys never go, replaced or not */
+			continue;
+		}
+		n++;
+		if (!kt_val_ok(vals[i], keys[i]))
+			w->errors++;
+	}
+	if (found != n)
+		w->errors++;
+	w->ops++;
 }
 
 static void kt1_reader(struct kt_worker *w, struct kt1 *t)
@@ -321,6 +358,7 @@ static void kt1_reader(struct kt_worker *w, struct kt1 *t)
 		for (i = 0; i < KT1_HELD; i++)
 			if (held[i] && !kt_val_ok(held[i], held_key[i]))
 				w->errors++;
+		kt1_read_many(w, t, span);
 		cond_resched();
 	}
 }
