@@ -1166,52 +1166,6 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 }
 
 /*
- * The one writer path: find @key or insert it, under its stripe lock.
- * Growth and rebuilds may sleep, so they run with the stripe dropped and
- * the lookup is redone afterwards (another writer may have inserted the key
- * meanwhile).
- */
-static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
-		     const struct am_filler *f, bool *inserted)
-{
-	struct am_stripe *st = am_stripe_of(map, h);
-	struct anchormap_index *idx, *next;
-	unsigned long flags = 0;
-	enum am_need need;
-	bool low = false;
-	u8 *e;
-	u32 n;
-	int err;
-
-	*inserted = false;
-	for (;;) {
-		need = AM_NEED_NOTHING;
-		am_stripe_lock(map, st, &flags);
-		n = am_load_acquire(&map->narenas);
-		/* next, then index: protocol 4 */
-		next = am_load_acquire(&map->next);
-		idx = am_index(map);
-		e = am_search(map, idx, key, h, NULL);
-		if (!e) {
-			e = am_insert_locked(map, st, idx, next, key, h, f, &need, &low);
-			*inserted = e && !IS_ERR(e);
-		}
-		am_stripe_unlock(map, st, flags);
-		if (need == AM_NEED_NOTHING)
-			break;
-		if (need == AM_NEED_STORAGE)
-			err = am_grow(map, n, 0, false);
-		else
-			err = am_rebuild_sync(map, 0, false, NULL);
-		low = false;
-		if (err)
-			return ERR_PTR(err);
-	}
-	am_rebuild_help(map, low);
-	return e;
-}
-
-/*
  * Give present entry @old (at @pl in the current index @idx) a new value,
  * copy-on-write, under its stripe lock: a new entry with the key and
  * @value, which takes @old's place in each index with one RELEASE store of
@@ -1257,40 +1211,40 @@ static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
 }
 
 /*
- * anchormap_replace() and anchormap_insert_or_replace(): 1 replaced, 0
- * inserted (@insert) or absent, or -errno.
+ * The one writer path, under @key's stripe lock: find @key, then insert it
+ * from @f when absent (@f NULL: leave it absent, return NULL), and give it
+ * value @replace when present (NULL: leave it, return the present entry).
+ * Growth and rebuilds may sleep, so they run with the stripe dropped and
+ * the lookup is redone afterwards (another writer may have inserted the key
+ * meanwhile).
  */
-static int am_put(struct anchormap *map, const void *key, const void *value, bool insert)
+static u8 *am_upsert(struct anchormap *map, const void *key, u64 h,
+		     const struct am_filler *f, const void *replace, bool *inserted)
 {
-	struct am_filler f = { .value = value };
+	struct am_place pl;
+	struct am_stripe *st = am_stripe_of(map, h);
 	struct anchormap_index *idx, *next;
 	unsigned long flags = 0;
-	struct am_stripe *st;
-	struct am_place pl;
 	enum am_need need;
 	bool low = false;
-	int ret, err;
 	u8 *e;
-	u64 h;
 	u32 n;
+	int err;
 
-	if (unlikely(!map || !key || !value || !map->wstate))
-		return -EINVAL;
-	h = __anchormap_hash_k(map, key, AM_GENERIC);
-	st = am_stripe_of(map, h);
+	*inserted = false;
 	for (;;) {
 		need = AM_NEED_NOTHING;
-		ret = 0;
 		am_stripe_lock(map, st, &flags);
 		n = am_load_acquire(&map->narenas);
-		next = am_load_acquire(&map->next);	/* next, then index: protocol 4 */
+		/* next, then index: protocol 4 */
+		next = am_load_acquire(&map->next);
 		idx = am_index(map);
 		e = am_search(map, idx, key, h, &pl);
-		if (e) {
-			e = am_replace_locked(map, st, idx, next, e, &pl, h, value, &need);
-			ret = 1;
-		} else if (insert) {
-			e = am_insert_locked(map, st, idx, next, key, h, &f, &need, &low);
+		if (e && replace) {
+			e = am_replace_locked(map, st, idx, next, e, &pl, h, replace, &need);
+		} else if (!e && f) {
+			e = am_insert_locked(map, st, idx, next, key, h, f, &need, &low);
+			*inserted = e && !IS_ERR(e);
 		}
 		am_stripe_unlock(map, st, flags);
 		if (need == AM_NEED_NOTHING)
@@ -1301,12 +1255,29 @@ static int am_put(struct anchormap *map, const void *key, const void *value, boo
 			err = am_rebuild_sync(map, 0, false, NULL);
 		low = false;
 		if (err)
-			return err;
+			return ERR_PTR(err);
 	}
+	am_rebuild_help(map, low);
+	return e;
+}
+
+/*
+ * anchormap_replace() (@insert false) and anchormap_insert_or_replace():
+ * 1 replaced, 0 inserted or absent, or -errno.
+ */
+static int am_put(struct anchormap *map, const void *key, const void *value, bool insert)
+{
+	struct am_filler f = { .value = value };
+	bool inserted;
+	u8 *e;
+
+	if (unlikely(!map || !key || !value || !map->wstate))
+		return -EINVAL;
+	e = am_upsert(map, key, __anchormap_hash_k(map, key, AM_GENERIC), insert ? &f : NULL,
+		      value, &inserted);
 	if (IS_ERR(e))
 		return (int)PTR_ERR(e);
-	am_rebuild_help(map, low);
-	return ret;
+	return e && !inserted;
 }
 
 int anchormap_replace(struct anchormap *map, const void *key, const void *value)
@@ -1327,7 +1298,7 @@ static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am
 	*inserted = false;
 	if (unlikely(!map || !key || !map->wstate))
 		return ERR_PTR(-EINVAL);
-	return am_upsert(map, key, __anchormap_hash_k(map, key, AM_GENERIC), f, inserted);
+	return am_upsert(map, key, __anchormap_hash_k(map, key, AM_GENERIC), f, NULL, inserted);
 }
 
 int anchormap_insert(struct anchormap *map, const void *key, const void *value)
@@ -2191,7 +2162,7 @@ static void *am_entry_fill(struct anchormap_entry *e, const struct am_filler *f)
 	if (!e || !e->map || !e->map->wstate)
 		return ERR_PTR(-EINVAL);
 	if (!e->slot) {
-		slot = am_upsert(e->map, e->key, e->hash, f, &inserted);
+		slot = am_upsert(e->map, e->key, e->hash, f, NULL, &inserted);
 		if (IS_ERR(slot))
 			return slot;
 		e->slot = slot;
