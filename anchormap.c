@@ -1201,7 +1201,8 @@ static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
 	if (next && next != idx) {
 		if (am_find_ref(next, h, ref_old, &npl))
 			am_store_release(&npl.g->ref[npl.i], ref);
-		else if (ref >= am_load_relaxed(&map->wstate->rb.born[s]) && am_add_ref(next, h, ref))
+		else if (ref >= am_load_relaxed(&map->wstate->rb.born[s]) &&
+			 am_add_ref(next, h, ref))
 			am_add_relaxed(&next->avail, -1);
 	}
 	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REPLACE_REF);

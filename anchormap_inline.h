@@ -622,11 +622,14 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 		const struct anchormap_group *g0 = __anchormap_groups(idx);
 		size_t gmask = idx->gmask;
 
-		b = n - i < ANCHORMAP_GET_MANY_BATCH ? n - i : ANCHORMAP_GET_MANY_BATCH;
+		b = n - i;
+		if (b > ANCHORMAP_GET_MANY_BATCH)
+			b = ANCHORMAP_GET_MANY_BATCH;
 		for (j = 0; j < b; j++) {
 			const u8 *key = keys + (i + j) * ks;
 
-			h[j] = hash ? hash(key, ks, map->seed) : __anchormap_hash(key, ks, map->seed);
+			h[j] = hash ? hash(key, ks, map->seed) :
+			       __anchormap_hash(key, ks, map->seed);
 			__builtin_prefetch(g0 + (h[j] & gmask));
 		}
 		/*
@@ -660,7 +663,7 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 				v = __anchormap_lookup(map, keys + (i + j) * ks, h[j], equal, ks,
 						       size, off);
 			values[i + j] = v;
-			found += v != NULL;
+			found += !!v;
 		}
 	}
 	__anchormap_read_unlock();

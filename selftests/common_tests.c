@@ -4512,8 +4512,13 @@ static void am_t_get_many_agrees(struct am_test_ctx *_ctx, u32 ks)
 	u8 *keys;
 	long bad = 0, found, want;
 	size_t c, i, n;
+	u32 kb;
 	u64 x;
 
+	/* the low bytes of x make a key: up to 8 of them */
+	kb = ks;
+	if (kb > 8)
+		kb = 8;
 	am_t_params(&p, ks, 8);
 	m = am_t_new_params(&p, 0);
 	ASSERT_NOT_NULL(m);
@@ -4526,16 +4531,16 @@ static void am_t_get_many_agrees(struct am_test_ctx *_ctx, u32 ks)
 		u8 key[32] = { 0 };
 
 		x = i * 3 + 1;
-		memcpy(key, &x, ks < 8 ? ks : 8);
+		memcpy(key, &x, kb);
 		bad += anchormap_insert(m, key, &x) != 1;
 	}
-	for (c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+	for (c = 0; c < ARRAY_SIZE(counts); c++) {
 		n = counts[c];
 		memset(keys, 0, n * ks);
 		want = 0;
 		for (i = 0; i < n; i++) {
 			x = (i * 7919) % 3000;	/* hits (x % 3 == 1) and misses */
-			memcpy(keys + i * ks, &x, ks < 8 ? ks : 8);
+			memcpy(keys + i * ks, &x, kb);
 			want += x % 3 == 1 && x < 3000;
 		}
 		found = anchormap_get_many(m, keys, n, vals);
