@@ -927,6 +927,8 @@ static void am_rebuild_finish(struct anchormap *map)
 
 	am_store_relaxed(&ws->rb.ready, 0);
 	if (am_load_relaxed(&next->broken)) {
+		/* before next is cleared: am_rebuild_sync() waits for that */
+		am_store_relaxed(&ws->discards, ws->discards + 1);
 		am_store_release(&map->next, NULL);
 		am_sweep(map, NULL);	/* no writer holds it any more */
 		am_idx_free(next);
@@ -1036,7 +1038,13 @@ static bool am_rebuild_step(struct anchormap *map)
 static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 			   struct anchormap_index **pre)
 {
-	u64 before = am_load_relaxed(&map->wstate->rebuilds);
+	/*
+	 * Only a discard fails the caller: a rebuild that was already
+	 * counted when we came in (its switch done, next not yet cleared)
+	 * would look like no progress to a count of rebuilds, and the caller
+	 * just tries again with the index it made current.
+	 */
+	u64 discards = am_load_relaxed(&map->wstate->discards);
 	int err = 0;
 
 	if (!am_load_acquire(&map->next)) {
@@ -1052,7 +1060,8 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 		amp_cond_resched(false);
 		amp_cpu_relax();
 	}
-	if (am_load_relaxed(&map->wstate->rebuilds) == before)
+	/* the ACQUIRE of next == NULL makes the discard count before it visible */
+	if (am_load_relaxed(&map->wstate->discards) != discards)
 		return -ENOMEM;	/* discarded: the rebuild could not place an entry */
 	return 0;
 }

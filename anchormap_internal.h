@@ -99,6 +99,7 @@ struct anchormap_writer_state {
 	struct anchormap_index *retired;	/* replaced indexes, newest first */
 	u32 cur;			/* the arena chunks come from (only grows) */
 	u64 rebuilds;
+	u64 discards;			/* rebuilds given up: an entry found no room */
 	amp_grow_lock_t grow_lock;	/* storage growth */
 	amp_grow_lock_t rebuild_lock;	/* starting and ending a rebuild */
 	struct amp_lock_class lclass;	/* the lock classes of this map's locks */
