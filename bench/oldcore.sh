@@ -34,10 +34,15 @@ make -C "$old" --no-print-directory build/libanchormap.a >&2
 pk="absl_flat_hash_map absl_hash liburcu liburcu-cds ck tbb libdpdk"
 cc -std=gnu11 -O2 -g -pthread -I"$old" -I"$old/userspace_shim" bench/cgwrite.c \
 	-o "$old/cgwrite" "$old/build/libanchormap.a"
+# this revision's bench sources, with the old core's upkeep test (its stats
+# have no retired_bytes: the old core compacted when it had several segments)
+mkdir -p "$old/benchsrc"
+cp bench/ambench.cc bench/memcount.cc bench/memcount.h bench/maps.h bench/states.h "$old/benchsrc/"
+sed -i 's/st\.retired_bytes)/st.segments > 1)/' "$old/benchsrc/maps.h"
 g++ -std=gnu++17 -O2 -g -pthread -Wno-missing-field-initializers -I"$old" \
-	-I"$old/userspace_shim" -Ibench $(pkg-config --cflags $pk | sed 's/-march=[^ ]*//g') \
-	bench/ambench.cc bench/memcount.cc -o "$old/ambench" "$old/build/libanchormap.a" \
-	$(pkg-config --libs $pk)
+	-I"$old/userspace_shim" $(pkg-config --cflags $pk | sed 's/-march=[^ ]*//g') \
+	"$old/benchsrc/ambench.cc" "$old/benchsrc/memcount.cc" -o "$old/ambench" \
+	"$old/build/libanchormap.a" $(pkg-config --libs $pk)
 new_rev=$(git describe --always --dirty)
 
 cgw() {	# binary op -> instructions per call
