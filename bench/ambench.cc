@@ -12,7 +12,7 @@
  * Workloads (see bench/BENCHMARK.md for the precise definitions):
  *   get-hit get-miss read-heavy exchange rapid-grow insert-presized insert-grow
  *
- * --state (bench/states.h: presized, grown, churnK) is how the prefilled map
+ * --state (bench/states.h: presized, grown, churnK, freshK) is how the prefilled map
  * of get-hit, get-miss, read-heavy and exchange is built (default presized);
  * given explicitly, the map gets no upkeep between runs (settle(), not
  * quiesce(): anchormap would compact it), and the memory phase measures that
@@ -334,9 +334,9 @@ static void mem_row(FILE *out, const options &o, const char *kv, const std::stri
 
 /*
  * A state of states.h: bytes live once it is built and settled, and the
- * peak while it was built.  After churn, for a map with an exclusive
- * compaction (anchormap_shrink_to_fit), one more row STATE-shrink: the
- * bytes after it and the peak during it.
+ * peak while it was built.  After churn or growth, for a map with an
+ * exclusive compaction (anchormap_shrink_to_fit), one more row
+ * STATE-shrink: the bytes after it and the peak during it.
  */
 template <typename KV, typename M>
 static void state_memory(const options &o, FILE *out)
@@ -354,7 +354,7 @@ static void state_memory(const options &o, FILE *out)
 	rss1 = rss_kb();
 	mem_row(out, o, KV::name(), o.state.name, memcount_live() + heap,
 		memcount_peak() + heap, rss1 - rss0);
-	if (M::kCompact && o.state.churn) {
+	if (M::kCompact && ((o.state.churn && !o.state.fresh) || o.state.grown)) {
 		memcount_reset_peak();
 		m->compact();
 		heap = M::heap_bytes() - h0;

@@ -8,6 +8,10 @@
 #   make bench-states           lookup cost by growth history and churn (issue 12):
 #                               callgrind, memory, paired wall clock; bench/results/
 #   make bench-states BENCH_QUICK=1   the same at small sizes, in build/bench-states-quick/
+#   BENCH_MAPS=anchormap make bench-states   anchormap's rows alone (the other maps'
+#                               rows in the CSVs are kept)
+#   make bench-oldcore [OLDCORE_REV=8291ad5]   anchormap's inserts against an older core
+#                               (instructions and paired wall clock), bench/results/oldcore.md
 #
 # See bench/BENCHMARK.md for what is measured and how.
 
@@ -29,7 +33,7 @@ BENCH_OUT	?= bench/results
 BENCH_MODE	:= full
 endif
 
-.PHONY: bench bench-deps bench-report bench-writers bench-states
+.PHONY: bench bench-deps bench-report bench-writers bench-states bench-oldcore
 
 bench-deps:
 	@bash scripts/install-deps.sh user bench
@@ -62,6 +66,10 @@ endif
 bench-states: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
 	bash bench/states.sh $(BENCH_MODE) $(BENCH_BIN) $(BENCH_STATES_OUT)
 
+OLDCORE_REV	?= 8291ad5
+bench-oldcore: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgwrite
+	bash bench/oldcore.sh $(OLDCORE_REV) $(BENCH_STATES_OUT)
+
 # Instructions per writer call (callgrind), for before/after comparisons of
 # insert and remove: make bench-writers [CGWRITE_N=100000]
 CGWRITE_N	?= 100000
@@ -71,7 +79,7 @@ $(BENCH_BIN)/cgwrite: bench/cgwrite.c $(B)/libanchormap.a
 
 bench-writers: $(BENCH_BIN)/cgwrite
 	@bash scripts/install-deps.sh bench
-	@for op in insert remove toggle churn; do \
+	@for op in insert grow remove toggle churn; do \
 		valgrind --tool=callgrind --callgrind-out-file=$(BENCH_BIN)/cgwrite.$$op.out \
 			--toggle-collect='cg_writes' $(BENCH_BIN)/cgwrite $$op $(CGWRITE_N) \
 			>/dev/null 2>&1 || exit 1; \

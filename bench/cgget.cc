@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * cgget - a fixed number of u64 get-hit or get-miss lookups on a map in a
+ * cgget - a fixed number of get-hit or get-miss lookups on a map in a
  * given state, for valgrind --tool=callgrind: only the noinline function
  * cg_lookups_<map>() is meant to be collected (--toggle-collect), so the
  * instruction count divided by the lookup count is the cost of one lookup
  * plus a loop of three or four instructions (the same for every map; for
  * rte_hash_bulk, the loop over batches of 32 and the batch's set-up).
  *
- *   cgget MAP SIZE hit|miss|both LOOKUPS [STATE]
+ *   cgget MAP SIZE hit|miss|both LOOKUPS [STATE [u64|k32v64]]
  *
  * both: the hit lookups, a callgrind dump (CALLGRIND_DUMP_STATS_AT: the
  * file named by --callgrind-out-file, with ".1" appended), then the miss
@@ -31,7 +31,7 @@
 ck_deferred ck_defer;
 
 template <typename M>
-__attribute__((noinline)) uint64_t cg_lookups(M *m, const uint64_t *keys, size_t n)
+__attribute__((noinline)) uint64_t cg_lookups(M *m, const typename M::K *keys, size_t n)
 {
 	uint64_t sink = 0, x;
 
@@ -46,11 +46,12 @@ __attribute__((noinline)) uint64_t cg_lookups(M *m, const uint64_t *keys, size_t
 	return sink;
 }
 
-template <typename M>
+template <typename KV, typename M>
 static int run(size_t size, const std::string &mode, size_t n, const map_state &st)
 {
 	M m;
-	std::vector<uint64_t> keys(n), live(size);
+	std::vector<typename KV::K> keys(n);
+	std::vector<uint64_t> live(size);
 	uint64_t sink;
 	int pass;
 
@@ -58,8 +59,8 @@ static int run(size_t size, const std::string &mode, size_t n, const map_state &
 		fprintf(stderr, "skip: %s %s (fixed capacity)\n", M::name(), st.name.c_str());
 		return 3;
 	}
-	M::setup(size, sizeof(uint64_t));
-	build_state<KV8>(&m, size, st, live);
+	M::setup(size, sizeof(typename KV::K));
+	build_state<KV>(&m, size, st, live);
 	for (pass = 0; pass < 2; pass++) {
 		bool hit = pass == 0;
 		uint64_t s = 1;
@@ -68,7 +69,7 @@ static int run(size_t size, const std::string &mode, size_t n, const map_state &
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			s = bench_mix64(s + i);
-			keys[i] = KV8::key(hit ? live[s % size] : size + s % size);
+			keys[i] = KV::key(hit ? live[s % size] : size + s % size);
 		}
 		CALLGRIND_START_INSTRUMENTATION;
 		sink = cg_lookups(&m, keys.data(), n);
@@ -78,6 +79,36 @@ static int run(size_t size, const std::string &mode, size_t n, const map_state &
 	}
 	m.destroy();
 	return 0;
+}
+
+template <typename KV>
+static int dispatch(const std::string &map, size_t size, const std::string &mode, size_t n,
+		    const map_state &st)
+{
+	if (map == "anchormap")
+		return run<KV, am_map<KV>>(size, mode, n, st);
+	if (map == "anchormap_call")
+		return run<KV, am_map<KV, false>>(size, mode, n, st);
+	if (map == "anchormap_bulk")
+		return run<KV, am_map<KV, true, true>>(size, mode, n, st);
+	if (map == "absl")
+		return run<KV, absl_map<KV>>(size, mode, n, st);
+	if (map == "libcuckoo")
+		return run<KV, cuckoo_map<KV>>(size, mode, n, st);
+	if (map == "ck_ht")
+		return run<KV, ck_map<KV>>(size, mode, n, st);
+	if (map == "cds_lfht")
+		return run<KV, lfht_map<KV>>(size, mode, n, st);
+	if (map == "rte_hash")
+		return run<KV, rte_map<KV>>(size, mode, n, st);
+	if (map == "rte_hash_bulk")
+		return run<KV, rte_map<KV, true>>(size, mode, n, st);
+	if (map == "tbb_hash_map")
+		return run<KV, tbb_hm_map<KV>>(size, mode, n, st);
+	if (map == "tbb_unordered_map")
+		return run<KV, tbb_um_map<KV>>(size, mode, n, st);
+	fprintf(stderr, "unknown map %s\n", map.c_str());
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -97,28 +128,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rcu_register_thread();
-	if (map == "anchormap")
-		return run<am_map<KV8>>(size, mode, n, st);
-	if (map == "anchormap_call")
-		return run<am_map<KV8, false>>(size, mode, n, st);
-	if (map == "anchormap_bulk")
-		return run<am_map<KV8, true, true>>(size, mode, n, st);
-	if (map == "absl")
-		return run<absl_map<KV8>>(size, mode, n, st);
-	if (map == "libcuckoo")
-		return run<cuckoo_map<KV8>>(size, mode, n, st);
-	if (map == "ck_ht")
-		return run<ck_map<KV8>>(size, mode, n, st);
-	if (map == "cds_lfht")
-		return run<lfht_map<KV8>>(size, mode, n, st);
-	if (map == "rte_hash")
-		return run<rte_map<KV8>>(size, mode, n, st);
-	if (map == "rte_hash_bulk")
-		return run<rte_map<KV8, true>>(size, mode, n, st);
-	if (map == "tbb_hash_map")
-		return run<tbb_hm_map<KV8>>(size, mode, n, st);
-	if (map == "tbb_unordered_map")
-		return run<tbb_um_map<KV8>>(size, mode, n, st);
-	fprintf(stderr, "unknown map %s\n", map.c_str());
-	return 2;
+	if (argc > 6 && std::string(argv[6]) == "k32v64")
+		return dispatch<KV32>(map, size, mode, n, st);
+	if (argc > 6 && std::string(argv[6]) != "u64") {
+		fprintf(stderr, "unknown kv %s\n", argv[6]);
+		return 2;
+	}
+	return dispatch<KV8>(map, size, mode, n, st);
 }

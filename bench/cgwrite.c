@@ -4,9 +4,10 @@
  * --tool=callgrind: collect only the noinline cg_writes() (--toggle-collect)
  * and divide by the call count for the cost of one call.
  *
- *   cgwrite insert|remove|toggle|churn SIZE
+ *   cgwrite insert|remove|toggle|churn|grow SIZE
  *
  *   insert  SIZE inserts of new u64 keys into a map pre-sized for them
+ *   grow    the same inserts into a map initialised with capacity 0
  *   remove  SIZE removes of present keys
  *   toggle  SIZE remove + insert pairs of present keys, same value bytes
  *           (each insert a new entry, reusing the tombstone in the index)
@@ -19,7 +20,7 @@
 
 #include "anchormap.h"
 
-enum cg_op { CG_INSERT, CG_REMOVE, CG_TOGGLE, CG_CHURN };
+enum cg_op { CG_INSERT, CG_REMOVE, CG_TOGGLE, CG_CHURN, CG_GROW };
 
 static u64 cg_key(u64 i)
 {
@@ -34,7 +35,7 @@ __attribute__((noinline)) static long cg_writes(struct anchormap *m, enum cg_op 
 	for (i = 0; i < n; i++) {
 		k = cg_key(i);
 		v = op == CG_CHURN ? ~k : k;
-		if (op != CG_INSERT)
+		if (op != CG_INSERT && op != CG_GROW)
 			sum += anchormap_remove(m, &k);
 		if (op != CG_REMOVE)
 			sum += anchormap_insert(m, &k, &v);
@@ -44,7 +45,7 @@ __attribute__((noinline)) static long cg_writes(struct anchormap *m, enum cg_op 
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = { "insert", "remove", "toggle", "churn" };
+	static const char *const names[] = { "insert", "remove", "toggle", "churn", "grow" };
 	struct anchormap_params p = {
 		.key_size = sizeof(u64), .value_size = sizeof(u64), .name = "cgwrite",
 	};
@@ -53,13 +54,13 @@ int main(int argc, char **argv)
 	u64 n = argc > 2 ? strtoull(argv[2], NULL, 0) : 100000, i, k;
 	long sum;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		if (argc > 1 && !strcmp(argv[1], names[i]))
 			op = (enum cg_op)i;
-	/* room for every write without growth, churn included */
-	if (anchormap_init(&m, &p, op == CG_CHURN ? 2 * n : n))
+	/* room for every write without growth, churn included (grow: none) */
+	if (anchormap_init(&m, &p, op == CG_GROW ? 0 : op == CG_CHURN ? 2 * n : n))
 		return 1;
-	if (op != CG_INSERT)
+	if (op != CG_INSERT && op != CG_GROW)
 		for (i = 0; i < n; i++) {
 			k = cg_key(i);
 			if (anchormap_insert(&m, &k, &k) != 1)

@@ -255,8 +255,11 @@ template <typename KV, bool Inline = true, bool Bulk = false> struct am_map : ma
 		struct anchormap_stats st;
 
 		anchormap_stats(&m, &st);
-		/* the documented upkeep for remove-heavy use, map quiesced */
-		if (st.deleted * 4 > st.len || st.segments > 1)
+		/*
+		 * the documented upkeep, map quiesced: removed entries' storage
+		 * and replaced indexes are freed only by an exclusive operation
+		 */
+		if (st.deleted * 4 > st.len || st.retired_bytes)
 			anchormap_shrink_to_fit(&m);
 	}
 	void compact() { anchormap_shrink_to_fit(&m); }

@@ -12,6 +12,9 @@
  *              a live key picked at random, insert a fresh key (never seen
  *              before, so its value is new too: no revival); K times the
  *              map's size replaced in all, n live entries throughout
+ *   freshK     the live set churnK ends with (the same random picks,
+ *              replayed on the key list alone), inserted into a map
+ *              init(n) in index order: what churnK is compared with
  *
  * live[] (n elements, allocated by the caller so that memory counting does
  * not see it) gets the key indexes present afterwards: hits are drawn from
@@ -32,6 +35,7 @@ struct map_state {
 	std::string name = "presized";
 	bool grown = false;
 	unsigned churn = 0;	/* times the map's size replaced */
+	bool fresh = false;	/* freshK: churnK's live set, inserted once */
 };
 
 static inline bool parse_state(const std::string &s, map_state *st)
@@ -42,6 +46,7 @@ static inline bool parse_state(const std::string &s, map_state *st)
 	st->name = s;
 	st->grown = false;
 	st->churn = 0;
+	st->fresh = false;
 	if (s == "presized")
 		return true;
 	if (s == "grown") {
@@ -50,6 +55,11 @@ static inline bool parse_state(const std::string &s, map_state *st)
 	}
 	if (sscanf(s.c_str(), "churn%u%c", &k, &extra) == 1 && k > 0) {
 		st->churn = k;
+		return true;
+	}
+	if (sscanf(s.c_str(), "fresh%u%c", &k, &extra) == 1 && k > 0) {
+		st->churn = k;
+		st->fresh = true;
 		return true;
 	}
 	return false;
@@ -66,12 +76,21 @@ static void build_state(M *m, size_t n, const map_state &st, std::vector<uint64_
 
 	if (live.size() != n)
 		abort();
-	m->init(st.grown ? 0 : n);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		live[i] = i;
-		m->insert(KV::key(i), KV::value(KV::key(i)));
+	if (st.fresh) {	/* churnK's picks on the key list alone */
+		for (unsigned r = 0; r < st.churn * 10; r++) {
+			for (size_t j = 0; j < per; j++) {
+				seed += 0x9e3779b97f4a7c15ULL;
+				live[(size_t)(((unsigned __int128)bench_mix64(seed) * n) >> 64)] =
+					fresh++;
+			}
+		}
 	}
-	for (unsigned r = 0; r < st.churn * 10; r++) {
+	m->init(st.grown ? 0 : n);
+	for (size_t i = 0; i < n; i++)
+		m->insert(KV::key(live[i]), KV::value(KV::key(live[i])));
+	for (unsigned r = 0; !st.fresh && r < st.churn * 10; r++) {
 		for (size_t j = 0; j < per; j++) {
 			size_t p;
 
