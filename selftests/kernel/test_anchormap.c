@@ -531,6 +531,31 @@ struct kt3 {
 	atomic_t bad_context;
 };
 
+/* A batch through anchormap_get_many(), from the same contexts. */
+#define KT3_MANY	16
+
+static long kt3_lookups_many(struct kt3 *t, u64 *rng)
+{
+	const void *vals[KT3_MANY];
+	u64 keys[KT3_MANY];
+	long errors = 0, found = 0, ret;
+	int i;
+
+	for (i = 0; i < KT3_MANY; i++)
+		keys[i] = i & 1 ? KT3_STABLE + am_test_rand(rng) % KT3_SPAN :
+				  am_test_rand(rng) % KT3_STABLE;
+	ret = anchormap_get_many(&t->map, keys, KT3_MANY, vals);
+	for (i = 0; i < KT3_MANY; i++) {
+		if (!vals[i]) {
+			errors += keys[i] < KT3_STABLE;	/* stable keys never go */
+			continue;
+		}
+		found++;
+		errors += !kt_val_ok(vals[i], keys[i]);
+	}
+	return errors + (ret != found);
+}
+
 static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
 {
 	long errors = 0;
@@ -545,7 +570,7 @@ static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
 		if (!kt_lookup_ok(&t->map, any, false))
 			errors++;
 	}
-	return errors;
+	return errors + kt3_lookups_many(t, rng);
 }
 
 static void kt3_timer_fn(struct timer_list *timer)
