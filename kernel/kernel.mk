@@ -67,12 +67,27 @@ module: kmirror
 	$(call nofpu,$(KB)/anchormap.ko)
 	@echo "kernel: built $(KB)/anchormap.ko for $(KVER)"
 
+# $(call relink,DIR): a client module built before the core's last build may
+# carry the old symbol CRCs, and Kbuild does not rebuild it for a new
+# Module.symvers alone ("disagrees about version of symbol" at insmod once a
+# type the exports name changed, e.g. the writer state): drop what it built
+# when the core's Module.symvers is newer, so that it is built again.
+define relink
+@for k in $(1)/*.ko; do \
+		if [ -e "$$k" ] && [ "$$k" -ot $(KB)/Module.symvers ]; then \
+			rm -f $(1)/*.o $(1)/*.ko $(1)/*.mod $(1)/*.mod.c $(1)/.*.cmd \
+			      $(1)/modules.order $(1)/Module.symvers; break; fi; \
+	done
+endef
+
 kmod-test: ANCHORMAP_TEST = y
 kmod-test: module
+	$(call relink,$(KB)/$(KTEST))
 	$(call kbuild,test,M=$(CURDIR)/$(KB)/$(KTEST) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KTEST)/test_anchormap.ko)
 
 kmod-demo: module
+	$(call relink,$(KB)/$(KDEMO))
 	$(call kbuild,demo,M=$(CURDIR)/$(KB)/$(KDEMO) $(KSYMS) modules)
 	$(call nofpu,$(KB)/$(KDEMO)/registry_demo.ko)
 
