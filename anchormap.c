@@ -936,6 +936,7 @@ static void am_rebuild_finish(struct anchormap *map)
 		am_store_release(&map->index, next);	/* protocol 4 */
 		/* before next is cleared: am_rebuild_sync() waits for that */
 		am_store_relaxed(&ws->rebuilds, ws->rebuilds + 1);
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_COUNTED);
 		/* writers that saw the old index add to next: let them finish */
 		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
@@ -1044,9 +1045,11 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 	 * would look like no progress to a count of rebuilds, and the caller
 	 * just tries again with the index it made current.
 	 */
-	u64 discards = am_load_relaxed(&map->wstate->discards);
+	u64 discards;
 	int err = 0;
 
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_SYNC);
+	discards = am_load_relaxed(&map->wstate->discards);
 	if (!am_load_acquire(&map->next)) {
 		err = am_rebuild_start(map, extra, may_sleep, pre);
 		if (err == -ENOMEM)
@@ -1057,6 +1060,7 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 	while (am_load_acquire(&map->next)) {
 		if (am_atomic(map) && !may_sleep)
 			return -ENOMEM;
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_WAIT);
 		amp_cond_resched(false);
 		amp_cpu_relax();
 	}
