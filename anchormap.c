@@ -108,7 +108,7 @@
  *     follows every helper's stores.  Readers may still probe a replaced
  *     index, and what they find there was present while they ran: in the
  *     kernel a lookup holds rcu_read_lock() for its own duration
- *     (amp_read_lock(); writers hold a stripe lock, which is a read side
+ *     (__anchormap_read_lock(); writers hold a stripe lock, which is a read side
  *     too) and the index is freed after a grace period
  *     (amp_free_after_readers()); in userspace it is kept until an
  *     exclusive operation or destroy.  The entries a lookup returns live
@@ -1370,9 +1370,9 @@ static size_t am_idx_room_now(const struct anchormap *map)
 {
 	size_t room;
 
-	amp_read_lock();		/* protocol 4 */
+	__anchormap_read_lock();		/* protocol 4 */
 	room = am_idx_room(map);
-	amp_read_unlock();
+	__anchormap_read_unlock();
 	return room;
 }
 
@@ -1554,13 +1554,13 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 		s->entries += map->wstate->arenas[i].size;
 		s->bytes += map->wstate->arenas[i].bytes;
 	}
-	amp_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
+	__anchormap_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
 	s->slots = idx->nslots;
 	s->index_bytes = idx->bytes;
 	s->index_used = idx->limit - am_idx_room(map);
 	s->bytes += idx->bytes;
-	amp_read_unlock();
+	__anchormap_read_unlock();
 	for (old = am_load_acquire(&map->wstate->retired); old; old = old->older)
 		s->retired_bytes += old->bytes;
 	s->bytes += s->retired_bytes;
