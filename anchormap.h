@@ -403,10 +403,15 @@ void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg);
 
 /**
- * anchormap_shrink_to_fit() - compact into one right-sized arena and index
+ * anchormap_shrink_to_fit() - compact storage in place, rebuild the index
  * @map: the map.
  *
- * Releases removed entries, leaves none, and frees replaced indexes.
+ * Releases removed entries, leaves none, and frees replaced indexes.  Live
+ * entries slide down to the front of storage (pointers to them are invalid
+ * afterwards) and the arenas left empty are freed: storage ends within a
+ * quarter of the live entries, plus a chunk per stripe.  The peak is what
+ * the map held, less its replaced indexes, plus the new index (and at most
+ * one right-sized arena for the last entries).
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  * Return: 0, or -ENOMEM with the map unchanged.

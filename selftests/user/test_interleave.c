@@ -757,6 +757,47 @@ TEST(remove_entry_with_rebuild_pending_stays_removed)
 }
 
 /*
+ * Compaction in place while a rebuild is still pending: the pending index
+ * holds refs of the storage about to move, so it must be dropped, and every
+ * entry must come out of the move with its value and in the new index.
+ */
+TEST(shrink_with_rebuild_pending_keeps_every_entry)
+{
+	struct anchormap_stats st;
+	struct anchormap m;
+	long bad = 0;
+	const u64 *v;
+	u64 k, n;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	for (k = 0; k < 3000; k++)
+		bad += am_i_put(&m, k, k) != 1;
+	for (k = 0; k < 3000; k += 3)
+		bad += am_i_del(&m, k) != 1;
+	n = am_i_until_pending(&m, 3000);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	EXPECT_NOT_NULL(__atomic_load_n(&m.next, __ATOMIC_RELAXED));	/* still pending */
+	EXPECT_EQ(anchormap_shrink_to_fit(&m), 0);
+	EXPECT_NULL(__atomic_load_n(&m.next, __ATOMIC_RELAXED));
+	anchormap_stats(&m, &st);
+	EXPECT_EQ(st.deleted, 0);
+	for (k = 0; k < n + 5000; k++) {
+		if (k >= n)
+			bad += am_i_put(&m, k, k) != 1;
+		v = anchormap_get(&m, &k);
+		if (k < 3000 && k % 3 == 0)
+			bad += v != NULL;
+		else
+			bad += !v || *v != k;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(&m), n + 5000 - 1000);
+	anchormap_destroy(&m);
+}
+
+/*
  * Storage growth installs a new arena, then publishes the arena count
  * (where writers take entries from).  Between the two, another CPU inserts
  * a key and looks it up: it must find it (in the arenas it could see).
@@ -928,6 +969,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(rebuild_during_walk_yields_each_once)
 	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
 	AM_TEST_ENTRY(remove_entry_with_rebuild_pending_stays_removed)
+	AM_TEST_ENTRY(shrink_with_rebuild_pending_keeps_every_entry)
 	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
 	AM_TEST_ENTRY(replace_midway_lookup_finds_old_walk_yields_once)
 	AM_TEST_ENTRY(walk_under_replaces_yields_key_once)
