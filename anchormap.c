@@ -2051,10 +2051,10 @@ AMP_EXPORT(anchormap_drain);
  * @tail; the arenas after K are freed.  A write position never passes the
  * read position (both count whole arenas, and only live entries are
  * written), so an entry is read, or released if removed, before anything
- * lands on it.  Only the new index is allocated before the move, so the
- * peak is what the map held (less its replaced indexes, freed first) plus
- * that index; and optionally @tail's own right-sized arena, when arena K
- * would be mostly empty.
+ * lands on it.  The replaced indexes are freed first, then the new index is
+ * the one allocation before the move, so the peak is storage and the
+ * current index plus the new one; and optionally @tail's own right-sized
+ * arena, when arena K would be mostly empty.
  */
 struct am_compact_ctx {
 	struct anchormap_index *idx;
@@ -2136,7 +2136,6 @@ static void am_compact_finish(struct anchormap *map, struct anchormap_index *idx
 			      u32 last, u32 tail, struct am_arena *fresh)
 {
 	struct anchormap_writer_state *ws = map->wstate;
-	struct anchormap_index *old = map->index;
 	u32 n = map->narenas, k;
 
 	for (k = last + 1; k < n; k++) {
@@ -2160,14 +2159,13 @@ static void am_compact_finish(struct anchormap *map, struct anchormap_index *idx
 	am_store_relaxed(&ws->cur, last);
 	am_store_release(&map->narenas, last + 1);
 	am_store_release(&map->index, idx);
-	am_idx_free(old);
 	am_restart_stripes(map, last << __ANCHORMAP_REF_SHIFT | tail);
 }
 
 /*
  * Compact storage in place and build one index sized for the live entries:
- * removed entries are released, dead ones dropped.  Nothing changes if the
- * index cannot be allocated.
+ * removed entries are released, dead ones dropped.  If the index cannot be
+ * allocated, only the replaced indexes and a pending rebuild are gone.
  */
 int am_compact(struct anchormap *map)
 {
@@ -2176,12 +2174,21 @@ int am_compact(struct anchormap *map)
 	struct am_arena fresh;
 	u32 tail;
 
-	c.idx = am_idx_alloc(am_idx_slots_for(live), am_atomic(map));
-	if (!c.idx)
-		return -ENOMEM;
+	/*
+	 * The move reads storage only and nobody reads indexes now: the old
+	 * ones go before the new one is allocated, all but the current one,
+	 * which a failure still needs.
+	 */
 	amp_registry_del(&map->wstate->reg);
-	am_free_retired(map);	/* nobody reads them now: before the move, not after */
+	am_free_retired(map);
 	am_drop_next(map);
+	c.idx = am_idx_alloc(am_idx_slots_for(live), am_atomic(map));
+	if (!c.idx) {
+		amp_registry_add(&map->wstate->reg, map);
+		return -ENOMEM;
+	}
+	am_idx_free(map->index);
+	am_store_release(&map->index, &am_no_index.idx);
 	c.last = am_compact_last(map, live, &tail);
 	am_compact_tail(map, live, c.last, tail, &fresh);
 	c.tail_base = fresh.base;

@@ -394,8 +394,9 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
  * @arg: passed to @keep.
  *
  * Dropped entries are released at once.  Removed entries are reclaimed by
- * compacting into one arena and one index; if that allocation fails the
- * map stays correct with its removed entries counted in anchormap_stats().
+ * compacting storage in place, as anchormap_shrink_to_fit() does; if its
+ * index cannot be allocated the map stays correct with its removed entries
+ * counted in anchormap_stats().
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
@@ -410,11 +411,12 @@ void anchormap_retain(struct anchormap *map,
  * entries slide down to the front of storage (pointers to them are invalid
  * afterwards) and the arenas left empty are freed: storage ends within a
  * quarter of the live entries, plus a chunk per stripe.  The peak is what
- * the map held, less its replaced indexes, plus the new index (and at most
- * one right-sized arena for the last entries).
+ * the map held, less its replaced indexes (freed first), plus the new index
+ * (and at most one right-sized arena for the last entries).
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
- * Return: 0, or -ENOMEM with the map unchanged.
+ * Return: 0, or -ENOMEM with the map's entries unchanged (its replaced
+ * indexes are freed either way).
  */
 int anchormap_shrink_to_fit(struct anchormap *map);
 
