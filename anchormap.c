@@ -455,8 +455,10 @@ static size_t am_idx_limit(size_t nslots)
 /*
  * Slots for an index that takes @entries inserts without a rebuild: a
  * stripe takes credits a chunk (limit/1024) at a time and may strand up to
- * a chunk, and a rebuild starts when 1/16 of the limit is left (so that
- * writers go on inserting meanwhile), so allow 1/4 on top.
+ * a chunk (limit/16 for the 64 stripes), and a rebuild starts when 1/16 of
+ * the limit is left (so that writers go on inserting meanwhile): 1/8 of the
+ * limit, which 1/6 on top of @entries covers with a margin.  (1/4 doubled
+ * the index of a map of 1000 at the power-of-two step.)
  */
 static size_t am_idx_slots_for(size_t entries)
 {
@@ -464,7 +466,7 @@ static size_t am_idx_slots_for(size_t entries)
 
 	if (entries > ((size_t)-1 >> 6))
 		return 0;
-	need = entries + entries / 4 + 2 * ANCHORMAP_STRIPES + 1;
+	need = entries + entries / 6 + 2 * ANCHORMAP_STRIPES + 1;
 	while (am_idx_limit(groups * __ANCHORMAP_GROUP) < need) {
 		if (groups > ((size_t)-1 >> 8) / AM_LINE)
 			return 0;
