@@ -2,11 +2,17 @@
 /*
  * harness.h - a tiny kselftest-style test harness that builds both as a
  * userspace program and inside a kernel module, so the functional tests in
- * common_tests.c run unchanged in both worlds.
+ * common_tests.c (selftests/common/) run unchanged in both worlds.
  *
  *	TEST(name) { ASSERT_EQ(anchormap_len(m), 0); ... }
  *	static const struct am_test_case cases[] = { AM_TEST_ENTRY(name) };
  *	return am_test_main(cases, ARRAY_SIZE(cases));	(userspace)
+ *
+ * Tests grouped KUnit style: each area's file ends with its table and
+ *	static const struct am_test_case am_area_cases[] = { ... };
+ *	static const struct am_test_suite am_area_suite = AM_TEST_SUITE(area);
+ * and a runner takes a list of suites (am_test_run_suites(),
+ * am_test_main_suites()); numbering goes on across suites.
  *
  * ASSERT_* print a diagnostic and return from the test function, so they
  * may only be used directly in a TEST() body (or in a void helper taking
@@ -64,8 +70,16 @@ struct am_test_case {
 	void (*fn)(struct am_test_ctx *);
 };
 
+/* The cases of one area, run in a row; @name shows in a diagnostic line. */
+struct am_test_suite {
+	const char *name;
+	const struct am_test_case *cases;
+	int n;
+};
+
 #define TEST(name)	static void test_##name(struct am_test_ctx *_ctx)
 #define AM_TEST_ENTRY(name)	{ #name, test_##name },
+#define AM_TEST_SUITE(area)	{ #area, am_##area##_cases, (int)ARRAY_SIZE(am_##area##_cases) }
 
 /* ---- output: diagnostics start with "# ", result lines do not ---- */
 
@@ -310,22 +324,67 @@ static AM_TEST_UNUSED int am_test_run(const struct am_test_case *cases, int n,
 	return *failed ? -1 : 0;
 }
 
-#ifndef __KERNEL__
-static AM_TEST_UNUSED int am_test_main(const struct am_test_case *cases, int n)
+static AM_TEST_UNUSED int am_test_suites_count(const struct am_test_suite *const *suites,
+					       int nsuites)
 {
-	int passed = 0, failed = 0, skipped = 0;
+	int i, n = 0;
 
+	for (i = 0; i < nsuites; i++)
+		n += suites[i]->n;
+	return n;
+}
+
+/* Runs @suites in order, numbered from @first_number on; returns how many ran. */
+static AM_TEST_UNUSED int am_test_run_suites(const struct am_test_suite *const *suites,
+					     int nsuites, int first_number, int *passed,
+					     int *failed, int *skipped)
+{
+	int i, number = first_number;
+
+	for (i = 0; i < nsuites; i++) {
+		am_test_log("suite %s: %d tests", suites[i]->name, suites[i]->n);
+		am_test_run(suites[i]->cases, suites[i]->n, number, passed, failed, skipped);
+		number += suites[i]->n;
+	}
+	return number - first_number;
+}
+
+#ifndef __KERNEL__
+static AM_TEST_UNUSED void am_test_begin(int n)
+{
 	/* line-buffered even into a pipe, so output survives a crash */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	am_test_out("TAP version 13");
 	am_test_out("1..%d", n);
-	am_test_run(cases, n, 1, &passed, &failed, &skipped);
+}
+
+static AM_TEST_UNUSED int am_test_end(int passed, int failed, int skipped)
+{
 	if (skipped)
 		am_test_out("%d passed, %d failed, %d skipped", passed, failed, skipped);
 	else
 		am_test_out("%d passed, %d failed", passed, failed);
 	fflush(stdout);
 	return failed ? 1 : 0;
+}
+
+static AM_TEST_UNUSED int am_test_main(const struct am_test_case *cases, int n)
+{
+	int passed = 0, failed = 0, skipped = 0;
+
+	am_test_begin(n);
+	am_test_run(cases, n, 1, &passed, &failed, &skipped);
+	return am_test_end(passed, failed, skipped);
+}
+
+static AM_TEST_UNUSED int am_test_main_suites(const struct am_test_suite *const *suites,
+					      int nsuites)
+{
+	int passed = 0, failed = 0, skipped = 0;
+
+	am_test_begin(am_test_suites_count(suites, nsuites));
+	am_test_run_suites(suites, nsuites, 1, &passed, &failed, &skipped);
+	return am_test_end(passed, failed, skipped);
 }
 #endif
 

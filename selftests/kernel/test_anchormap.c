@@ -3,7 +3,7 @@
  * test_anchormap.ko - anchormap's selftests inside the kernel
  *
  * At load time this runs
- *  - the portable functional tests of selftests/common_tests.c, through the
+ *  - the portable functional tests of selftests/common/, through the
  *    same harness as in userspace, and
  *  - kernel-only tests: one kthread per online CPU (at least two) hammering
  *    a map while others hold pointers into it, racing inserts of the same
@@ -1479,7 +1479,8 @@ static void kt_keep_maps(void)
 
 static int __init test_anchormap_init(void)
 {
-	int ncommon = ARRAY_SIZE(am_common_cases), nkernel = ARRAY_SIZE(kt_kernel_cases);
+	int ncommon = am_test_suites_count(am_common_suites, ARRAY_SIZE(am_common_suites));
+	int nkernel = ARRAY_SIZE(kt_kernel_cases);
 	int passed = 0, failed = 0, skipped = 0;
 	unsigned long start = jiffies;
 	unsigned int r;
@@ -1489,7 +1490,8 @@ static int __init test_anchormap_init(void)
 	am_test_out("1..%d", ncommon + nkernel * (int)rounds);
 	am_test_log("anchormap selftests on %u online CPUs, kernel tests %u time(s)",
 		    num_online_cpus(), rounds);
-	am_test_run(am_common_cases, ncommon, 1, &passed, &failed, &skipped);
+	am_test_run_suites(am_common_suites, ARRAY_SIZE(am_common_suites), 1,
+			   &passed, &failed, &skipped);
 	for (r = 0; r < rounds; r++)
 		am_test_run(kt_kernel_cases, nkernel, ncommon + 1 + nkernel * r,
 			    &passed, &failed, &skipped);
