@@ -331,6 +331,55 @@ static void am_t_add_fn(void *value, const void *key, void *arg)
 	a[1]++;
 }
 
+/* ---- allocation failure injection ---- */
+
+/*
+ * An operation for am_t_fail_each(): @run does it once on @arg and returns
+ * @ok on success, a negative errno otherwise; @unchanged, if set, checks
+ * after each failed run that the run changed nothing.  @failures counts the
+ * failed runs, over every call with this record.
+ */
+struct am_t_fail {
+	int (*run)(struct am_test_ctx *_ctx, void *arg);
+	void (*unchanged)(struct am_test_ctx *_ctx, void *arg);
+	void *arg;
+	int ok;
+	long failures;
+};
+
+/*
+ * Runs @f with the 1st, 2nd, ... allocation failing until a run goes
+ * through (at most AM_T_MAX_ALLOC_TRIES runs).  Every failed run must
+ * return -ENOMEM, leave as many allocations live as before it, and pass
+ * @f->unchanged.  Returns what the last run returned; a run that never
+ * goes through fails the test.
+ */
+static int am_t_fail_each(struct am_test_ctx *_ctx, struct am_t_fail *f)
+{
+	long live, n;
+	int ret = -ENOMEM;
+
+	for (n = 1; n <= AM_T_MAX_ALLOC_TRIES; n++) {
+		live = anchormap_debug_allocs_live();
+		anchormap_debug_fail_nth(n);
+		ret = f->run(_ctx, f->arg);
+		anchormap_debug_fail_nth(0);
+		if (ret == f->ok)
+			return ret;
+		f->failures++;
+		EXPECT_EQ(ret, -ENOMEM);
+		EXPECT_EQ(anchormap_debug_allocs_live(), live);
+		if (f->unchanged)
+			f->unchanged(_ctx, f->arg);
+		if (_ctx->failed)
+			return ret;
+	}
+	am_test_log("%s: still failing with the %d-th allocation failing",
+		    _ctx->name, AM_T_MAX_ALLOC_TRIES);
+	_ctx->failed = 1;
+	return ret;
+}
+
 /* ---- fixtures ---- */
 
 /* A u64 -> u64 map, fresh for each test. */

@@ -194,6 +194,70 @@ TEST(iter_next_mut_writes_values)
 	am_t_del(m);
 }
 
+/*
+ * Key 0 removed and re-inserted before the walk (its copy moves to group
+ * 1); a removal on its stripe during the walk must not hide it.
+ */
+TEST(iter_reinserted_before_walk_seen_once)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_0);
+	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
+	const void *k;
+	int seen0 = 0, n = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(it);
+	EXPECT_EQ(am_t_fill(m, 0, 16), 0);	/* group 0 full, key 0 first */
+	EXPECT_EQ(am_t_put(m, 100), 1);		/* group 7: walked first */
+	key = 0;
+	EXPECT_EQ(anchormap_remove(m, &key), 1);
+	EXPECT_EQ(am_t_put(m, 0), 1);		/* lands in group 1 */
+	anchormap_for_each(m, it, &k, NULL) {
+		if (n++ == 0) {
+			key = 5;	/* a removal on the same stripe, mid-walk */
+			EXPECT_EQ(anchormap_remove(m, &key), 1);
+		}
+		seen0 += am_t_rd64(k) == 0;
+	}
+	EXPECT_EQ(seen0, 1);
+	EXPECT_GE(n, 15);
+	am_test_free(it);
+	am_t_del(m);
+}
+
+/*
+ * Key 0 yielded, then removed and re-inserted mid-walk at a wrapped probe
+ * position (group 7 is full, so group 0): it must not come again.
+ */
+TEST(iter_reinserted_at_wrapped_position_not_twice)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
+	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
+	const void *k;
+	int seen0 = 0, n = 0;
+	u64 key;
+
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(it);
+	EXPECT_EQ(am_t_fill(m, 0, 16), 0);	/* group 7 full */
+	anchormap_for_each(m, it, &k, NULL) {
+		n++;
+		if (am_t_rd64(k) != 0)
+			continue;
+		if (++seen0 == 1) {
+			key = 0;
+			EXPECT_EQ(anchormap_remove(m, &key), 1);
+			EXPECT_EQ(am_t_put(m, 0), 1);	/* wraps to group 0 */
+		}
+	}
+	EXPECT_EQ(seen0, 1);
+	EXPECT_EQ(n, 16);
+	EXPECT_TRUE(anchormap_contains_key(m, &key));
+	am_test_free(it);
+	am_t_del(m);
+}
+
 static const struct am_test_case am_iter_cases[] = {
 	AM_TEST_ENTRY(iter_empty_map)
 	AM_TEST_ENTRY(iter_each_key_once)
@@ -203,6 +267,8 @@ static const struct am_test_case am_iter_cases[] = {
 	AM_TEST_ENTRY(iter_pointers_match_lookup)
 	AM_TEST_ENTRY(for_each_visits_all)
 	AM_TEST_ENTRY(iter_next_mut_writes_values)
+	AM_TEST_ENTRY(iter_reinserted_before_walk_seen_once)
+	AM_TEST_ENTRY(iter_reinserted_at_wrapped_position_not_twice)
 };
 
 static const struct am_test_suite am_iter_suite = AM_TEST_SUITE(iter);
