@@ -230,10 +230,12 @@ static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
  *	FIXTURE_TEARDOWN(maps) { ... }
  *	TEST_F(maps, inserts) { ASSERT_EQ(..., self->m ...); }
  *
- * TEST_F(fx, name) defines the test fx_name (list it as X(fx_name)).  The
- * fixture lives in am_test_alloc() memory (kernel stacks are small), the
- * body runs only when setup passed, and teardown always runs, also after
- * an ASSERT_* returned from the body.
+ * TEST_F(fx, name) defines the test fx_name (list it as
+ * AM_TEST_ENTRY(fx_name)); TEST_WITH(fx, name) is the same test called
+ * just name, for a fixture that is only the common set-up of tests named
+ * for what they check.  The fixture lives in am_test_alloc() memory
+ * (kernel stacks are small), the body runs only when setup passed, and
+ * teardown always runs, also after an ASSERT_* returned from the body.
  */
 #define FIXTURE(fx)		struct am_fixture_##fx
 #define FIXTURE_SETUP(fx)						\
@@ -242,22 +244,24 @@ static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
 #define FIXTURE_TEARDOWN(fx)						\
 	static void am_teardown_##fx(struct am_test_ctx *_ctx,		\
 				     struct am_fixture_##fx *self)
-#define TEST_F(fx, name)						\
-	static void am_body_##fx##_##name(struct am_test_ctx *_ctx,	\
-					  struct am_fixture_##fx *self); \
-	static void test_##fx##_##name(struct am_test_ctx *_ctx)	\
+#define __AM_TEST_FIXTURE(fx, test)					\
+	static void am_body_##test(struct am_test_ctx *_ctx,		\
+				   struct am_fixture_##fx *self);	\
+	static void test_##test(struct am_test_ctx *_ctx)		\
 	{								\
 		struct am_fixture_##fx *self = am_test_alloc(sizeof(*self)); \
 									\
 		ASSERT_NOT_NULL(self);					\
 		am_setup_##fx(_ctx, self);				\
 		if (!_ctx->failed && !_ctx->skipped)			\
-			am_body_##fx##_##name(_ctx, self);		\
+			am_body_##test(_ctx, self);			\
 		am_teardown_##fx(_ctx, self);				\
 		am_test_free(self);					\
 	}								\
-	static void am_body_##fx##_##name(struct am_test_ctx *_ctx,	\
-					  struct am_fixture_##fx *self)
+	static void am_body_##test(struct am_test_ctx *_ctx,		\
+				   struct am_fixture_##fx *self)
+#define TEST_F(fx, name)	__AM_TEST_FIXTURE(fx, fx##_##name)
+#define TEST_WITH(fx, name)	__AM_TEST_FIXTURE(fx, name)
 
 /* ---- running ---- */
 

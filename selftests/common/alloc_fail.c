@@ -292,19 +292,17 @@ TEST(fail_shrink_to_fit)
 	am_t_del(o.m);
 }
 
-TEST(fail_extend_keeps_prefix)
+TEST_WITH(u64map, fail_extend_keeps_prefix)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 *keys = am_test_alloc(2000 * sizeof(u64));
 	long live, present, bad = 0;
 	u64 i;
 	int ret;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(keys);
 	if (anchormap_capacity(m) >= 2000) {
 		am_test_free(keys);
-		am_t_del(m);
 		SKIP("initial segment already holds 2000 keys");
 	}
 	for (i = 0; i < 2000; i++)
@@ -322,7 +320,6 @@ TEST(fail_extend_keeps_prefix)
 	EXPECT_EQ(anchormap_extend(m, keys, NULL, 2000), 2000 - present);
 	EXPECT_EQ(anchormap_len(m), 2000);
 	am_test_free(keys);
-	am_t_del(m);
 }
 
 static bool am_t_keep_odd(const void *key, void *value, void *arg)
@@ -335,15 +332,13 @@ static bool am_t_keep_odd(const void *key, void *value, void *arg)
  * must still be right: kept entries there, dropped ones gone (released
  * once), their slots counted as deleted.
  */
-TEST(fail_retain_compaction_keeps_map_correct)
+TEST_WITH(relmap, fail_retain_compaction_keeps_map_correct)
 {
-	struct am_t_rel *rel = am_t_rel_new(1000);
-	struct anchormap *m = am_t_new(0, rel);
+	struct am_t_rel *rel = self->r;
+	struct anchormap *m = self->m;
 	long live;
 	u64 k;
 
-	ASSERT_NOT_NULL(rel);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	live = anchormap_debug_allocs_live();
 	anchormap_debug_fail_nth(1);
@@ -358,10 +353,9 @@ TEST(fail_retain_compaction_keeps_map_correct)
 	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);	/* tombstones go now, no release */
 	EXPECT_EQ(am_t_deleted(m), 0);
 	EXPECT_EQ(rel->calls, 500);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(rel->calls, 1000);
 	EXPECT_EQ(am_t_rel_count_not(rel, 0, 1000, 1), 0);
-	am_t_rel_del(rel);
 }
 
 static const struct am_test_case am_alloc_fail_cases[] = {

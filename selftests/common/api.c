@@ -102,15 +102,13 @@ TEST(init_rejects_absurd_capacity)
 	}
 }
 
-TEST(init_zero_capacity_usable)
+TEST_WITH(u64map, init_zero_capacity_usable)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_TRUE(anchormap_is_empty(m));
 	EXPECT_EQ(am_t_put(m, 7), 1);
 	EXPECT_EQ(am_t_count_bad(m, 7, 8), 0);
-	am_t_del(m);
 }
 
 TEST(init_capacity_honoured)
@@ -136,39 +134,34 @@ TEST(init_capacity_prevents_growth)
 
 /* ---- NULL arguments ---- */
 
-TEST(insert_null_args)
+TEST_WITH(u64map, insert_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1, v = 2;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_insert(NULL, &k, &v), -EINVAL);
 	EXPECT_EQ(anchormap_insert(m, NULL, &v), -EINVAL);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(remove_null_args)
+TEST_WITH(u64map, remove_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove(NULL, &k), -EINVAL);
 	EXPECT_EQ(anchormap_remove(m, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_null_args)
+TEST_WITH(u64map, get_or_insert_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { 0 };
 	u64 k = 1, v = 2;
 	const void *p;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_insert(NULL, &k, &v);
 	EXPECT_TRUE(IS_ERR(p) && PTR_ERR(p) == -EINVAL);
 	p = anchormap_get_or_insert(m, NULL, &v);
@@ -183,20 +176,17 @@ TEST(get_or_insert_null_args)
 	EXPECT_TRUE(IS_ERR(p) && PTR_ERR(p) == -EINVAL);
 	EXPECT_EQ(a.calls, 0);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(remove_entry_null_args)
+TEST_WITH(u64map, remove_entry_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1, ko, vo;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove_entry(NULL, &k, &ko, &vo), -EINVAL);
 	EXPECT_EQ(anchormap_remove_entry(m, NULL, &ko, &vo), -EINVAL);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
 TEST(reserve_null_map)
@@ -204,57 +194,49 @@ TEST(reserve_null_map)
 	EXPECT_EQ(anchormap_reserve(NULL, 10), -EINVAL);
 }
 
-TEST(clone_null_args)
+TEST_WITH(u64map, clone_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap *dst = am_test_alloc(sizeof(*dst));
 	long live;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(dst);
 	live = anchormap_debug_allocs_live();
 	EXPECT_EQ(anchormap_clone(NULL, m), -EINVAL);
 	EXPECT_EQ(anchormap_clone(dst, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_debug_allocs_live(), live);
 	am_test_free(dst);
-	am_t_del(m);
 }
 
-TEST(entry_null_args)
+TEST_WITH(u64map, entry_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 1;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_NULL(anchormap_entry(NULL, &k, &e));
 	EXPECT_NULL(anchormap_entry(m, NULL, &e));
 	EXPECT_NULL(anchormap_entry(m, &k, NULL));
-	am_t_del(m);
 }
 
-TEST(extend_null_args)
+TEST_WITH(u64map, extend_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 keys[2] = { 1, 2 };
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_extend(NULL, keys, NULL, 2), -EINVAL);
 	EXPECT_EQ(anchormap_extend(m, NULL, NULL, 2), -EINVAL);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(extend_rejects_n_above_int_max)
+TEST_WITH(u64map, extend_rejects_n_above_int_max)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 keys[2] = { 1, 2 };
 
-	ASSERT_NOT_NULL(m);
 	/* must be refused before a single key is read */
 	EXPECT_EQ(anchormap_extend(m, keys, NULL, (size_t)INT_MAX + 1), -EINVAL);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
 /* ---- insert and lookups ---- */
@@ -317,13 +299,12 @@ TEST_F(u64map, get_returns_stable_pointer)
 	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
 }
 
-TEST(insert_copies_key_and_value)
+TEST_WITH(u64map, insert_copies_key_and_value)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 9, v = 99, probe = 9;
 	const void *p;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
 	/* the map must not keep the caller's buffers */
 	k = 10;
@@ -333,17 +314,15 @@ TEST(insert_copies_key_and_value)
 	EXPECT_NE(p, &v);
 	EXPECT_EQ(am_t_rd64(p), 99);
 	EXPECT_NULL(anchormap_get(m, &k));
-	am_t_del(m);
 }
 
-TEST(get_key_value_returns_stored_key)
+TEST_WITH(u64map, get_key_value_returns_stored_key)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const void *vp = NULL;
 	const void *kp;
 	u64 k = 77;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	kp = anchormap_get_key_value(m, &k, &vp);
 	ASSERT_NOT_NULL(kp);
@@ -351,60 +330,52 @@ TEST(get_key_value_returns_stored_key)
 	EXPECT_EQ(am_t_rd64(kp), 77);
 	EXPECT_EQ(vp, anchormap_get(m, &k));
 	EXPECT_EQ(anchormap_get_key_value(m, &k, NULL), kp);
-	am_t_del(m);
 }
 
-TEST(get_key_value_absent)
+TEST_WITH(u64map, get_key_value_absent)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const void *vp = &vp;
 	u64 k = 77;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_NULL(anchormap_get_key_value(m, &k, &vp));
 	EXPECT_NULL(vp);
 	EXPECT_NULL(anchormap_get_key_value(m, &k, NULL));
-	am_t_del(m);
 }
 
-TEST(contains_key_tracks_membership)
+TEST_WITH(u64map, contains_key_tracks_membership)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 11;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_FALSE(anchormap_contains_key(m, &k));
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_TRUE(anchormap_contains_key(m, &k));
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_FALSE(anchormap_contains_key(m, &k));
-	am_t_del(m);
 }
 
 /* ---- remove (shared) ---- */
 
-TEST(remove_present_then_absent)
+TEST_WITH(u64map, remove_present_then_absent)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 12;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_remove(m, &k), 0);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(anchormap_remove(m, &k), 0);
 	EXPECT_NULL(anchormap_get(m, &k));
-	am_t_del(m);
 }
 
-TEST(remove_keeps_held_pointer_bytes)
+TEST_WITH(u64map, remove_keeps_held_pointer_bytes)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const void **ptrs;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
 	ptrs = am_t_grab(m, 100);
 	ASSERT_NOT_NULL(ptrs);
@@ -414,17 +385,15 @@ TEST(remove_keeps_held_pointer_bytes)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(am_t_count_present(m, 0, 100), 0);
 	am_test_free(ptrs);
-	am_t_del(m);
 }
 
-TEST(reinsert_after_remove_uses_new_slot)
+TEST_WITH(u64map, reinsert_after_remove_uses_new_slot)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const void **ptrs;
 	long bad = 0, reused = 0;
 	u64 k, v;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
 	ptrs = am_t_grab(m, 100);
 	ASSERT_NOT_NULL(ptrs);
@@ -442,7 +411,6 @@ TEST(reinsert_after_remove_uses_new_slot)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), 100);
 	am_test_free(ptrs);
-	am_t_del(m);
 }
 
 /*
@@ -450,13 +418,12 @@ TEST(reinsert_after_remove_uses_new_slot)
  * new entry: the removed one keeps its bytes for whoever holds it, and is
  * counted as deleted until an exclusive operation reclaims it.
  */
-TEST(reinsert_same_bytes_gets_new_entry)
+TEST_WITH(u64map, reinsert_same_bytes_gets_new_entry)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 5, v = am_t_val(5), zero = 0;
 	const void *p, *q;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	p = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(p);
@@ -475,7 +442,6 @@ TEST(reinsert_same_bytes_gets_new_entry)
 	EXPECT_NE(anchormap_get(m, &k), q);
 	EXPECT_EQ(am_t_rd64(q), am_t_val(k));
 	EXPECT_EQ(am_t_deleted(m), 2);
-	am_t_del(m);
 }
 
 /* However many removals and inserts came between, no held entry changes. */
@@ -531,36 +497,31 @@ TEST(keys_past_full_home_group_found)
 }
 
 /* With @release each entry is released once, the removed ones too. */
-TEST(reinsert_with_release_releases_each_entry)
+TEST_WITH(relmap, reinsert_with_release_releases_each_entry)
 {
-	struct am_t_rel *r = am_t_rel_new(10);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	u64 k = 3;
 	const void *p;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	p = anchormap_get(m, &k);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_NE(anchormap_get(m, &k), p);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 2);
 	EXPECT_EQ(am_t_rel_count_not(r, 3, 4, 2), 0);
-	am_t_rel_del(r);
 }
 
 /* An init function's value: a new entry as for any insert. */
-TEST(reinsert_with_init_function_gets_new_entry)
+TEST_WITH(u64map, reinsert_with_init_function_gets_new_entry)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 0 };	/* a zero value, as NULL gives */
 	u64 k = 4;
 	const void *p, *q;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
@@ -568,7 +529,6 @@ TEST(reinsert_with_init_function_gets_new_entry)
 	ASSERT_FALSE(IS_ERR_OR_NULL(q));
 	EXPECT_NE(q, p);
 	EXPECT_EQ(am_t_deleted(m), 1);
-	am_t_del(m);
 }
 
 /*
@@ -608,12 +568,11 @@ TEST(toggled_member_leaves_index_clean)
 }
 
 /* After compaction the removed entries are gone. */
-TEST(compaction_reclaims_removed_entries)
+TEST_WITH(u64map, compaction_reclaims_removed_entries)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);
@@ -622,21 +581,19 @@ TEST(compaction_reclaims_removed_entries)
 	EXPECT_EQ(am_t_deleted(m), 0);
 	EXPECT_EQ(am_t_count_bad(m, 0, 50), 0);
 	EXPECT_EQ(anchormap_len(m), 50);
-	am_t_del(m);
 }
 
 /* Keys removed and re-inserted mid-walk are not yielded twice. */
-TEST(iter_reinserted_keys_not_twice)
+TEST_WITH(u64map, iter_reinserted_keys_not_twice)
 {
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u8 *seen = am_test_alloc(1000);
 	long twice = 0, n = 0;
 	const void *kp;
 	u64 k;
 
 	ASSERT_NOT_NULL(it);
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(seen);
 	memset(seen, 0, 1000);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
@@ -657,76 +614,66 @@ TEST(iter_reinserted_keys_not_twice)
 	EXPECT_EQ(anchormap_len(m), 1000);
 	am_test_free(seen);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(remove_updates_len_and_deleted)
+TEST_WITH(u64map, remove_updates_len_and_deleted)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 10), 0);
 	EXPECT_EQ(am_t_deleted(m), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 4, 1), 0);
 	EXPECT_EQ(anchormap_len(m), 6);
 	EXPECT_EQ(am_t_deleted(m), 4);
-	am_t_del(m);
 }
 
 /* ---- get_or_insert family ---- */
 
-TEST(get_or_insert_inserts_absent)
+TEST_WITH(u64map, get_or_insert_inserts_absent)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1, v = 111;
 	const void *p;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_insert(m, &k, &v);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(am_t_rd64(p), 111);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_returns_existing)
+TEST_WITH(u64map, get_or_insert_returns_existing)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1, v1 = 111, v2 = 222;
 	const void *p;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_insert(m, &k, &v1), 1);
 	p = anchormap_get_or_insert(m, &k, &v2);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(p, anchormap_get(m, &k));
 	EXPECT_EQ(am_t_rd64(p), 111);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_null_value_is_zero)
+TEST_WITH(u64map, get_or_insert_null_value_is_zero)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1;
 	const void *p;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_insert(m, &k, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(am_t_rd64(p), 0);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_with_init_once)
+TEST_WITH(u64map, get_or_insert_with_init_once)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 0xabcdef };
 	const void *p1, *p2;
 	u64 k = 21;
 
-	ASSERT_NOT_NULL(m);
 	p1 = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	p2 = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p1));
@@ -734,48 +681,42 @@ TEST(get_or_insert_with_init_once)
 	EXPECT_EQ(a.calls, 1);
 	EXPECT_EQ(am_t_rd64(p1), 0xabcdef);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_with_init_sees_key_and_zero)
+TEST_WITH(u64map, get_or_insert_with_init_sees_key_and_zero)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 5 };
 	const void *p;
 	u64 k = 0x1122334455667788ULL;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.key_seen, k);
 	EXPECT_TRUE(a.value_was_zero);
-	am_t_del(m);
 }
 
-TEST(get_or_insert_with_present_skips_init)
+TEST_WITH(u64map, get_or_insert_with_present_skips_init)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 5 };
 	const void *p;
 	u64 k = 3;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	p = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 0);
 	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
-	am_t_del(m);
 }
 
-TEST(get_or_try_insert_with_success)
+TEST_WITH(u64map, get_or_try_insert_with_success)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 77, .ret = 0 };
 	const void *p;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 1);
@@ -784,17 +725,15 @@ TEST(get_or_try_insert_with_success)
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	EXPECT_EQ(a.calls, 1);
 	EXPECT_EQ(anchormap_get(m, &k), p);
-	am_t_del(m);
 }
 
-TEST(get_or_try_insert_with_error)
+TEST_WITH(u64map, get_or_try_insert_with_error)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 77, .ret = -EIO };
 	const void *p;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	ASSERT_TRUE(IS_ERR(p));
 	EXPECT_EQ(PTR_ERR(p), -EIO);
@@ -802,49 +741,39 @@ TEST(get_or_try_insert_with_error)
 	EXPECT_FALSE(anchormap_contains_key(m, &k));
 	EXPECT_NULL(anchormap_get(m, &k));
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(get_or_try_insert_with_error_counts_deleted)
+TEST_WITH(u64map, get_or_try_insert_with_error_counts_deleted)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .ret = -EINTR };
 	const void *p;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	EXPECT_TRUE(IS_ERR(p));
 	EXPECT_EQ(am_t_deleted(m), 1);
-	am_t_del(m);
 }
 
-TEST(get_or_try_insert_with_error_never_released)
+TEST_WITH(relmap, get_or_try_insert_with_error_never_released)
 {
-	struct am_t_rel *r = am_t_rel_new(16);
 	struct am_t_init_arg a = { .ret = -EAGAIN };
-	struct anchormap *m;
 	const void *p;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
-	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
+	p = anchormap_get_or_try_insert_with(self->m, &k, am_t_try_init_fn, &a);
 	EXPECT_TRUE(IS_ERR(p));
-	am_t_del(m);
-	EXPECT_EQ(r->calls, 0);
-	am_t_rel_del(r);
+	am_t_destroy_now(&self->m);
+	EXPECT_EQ(self->r->calls, 0);
 }
 
-TEST(get_or_try_insert_with_retry_after_error)
+TEST_WITH(u64map, get_or_try_insert_with_retry_after_error)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 9, .ret = -ENOSPC };
 	const void *p;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(m);
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	EXPECT_TRUE(IS_ERR(p));
 	a.ret = 0;
@@ -855,23 +784,21 @@ TEST(get_or_try_insert_with_retry_after_error)
 	EXPECT_TRUE(a.value_was_zero);
 	EXPECT_EQ(a.calls, 2);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
 /*
  * An init code out of its contract (positive, or below -MAX_ERRNO) would
  * come back as a pointer IS_ERR does not recognise: it is one defined error.
  */
-TEST(get_or_try_insert_with_out_of_contract_codes_are_einval)
+TEST_WITH(u64map, get_or_try_insert_with_out_of_contract_codes_are_einval)
 {
 	static const int codes[] = { -5000, 5000, INT_MIN, INT_MAX, 1, -MAX_ERRNO - 1 };
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 5 };
 	const void *p;
 	unsigned int i;
 	u64 k = 4;
 
-	ASSERT_NOT_NULL(m);
 	for (i = 0; i < ARRAY_SIZE(codes); i++) {
 		a.ret = codes[i];
 		p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
@@ -886,16 +813,14 @@ TEST(get_or_try_insert_with_out_of_contract_codes_are_einval)
 	EXPECT_EQ(PTR_ERR(p), -MAX_ERRNO);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_EQ(am_t_deleted(m), ARRAY_SIZE(codes) + 1);
-	am_t_del(m);
 }
 
 /* ---- capacity, reserve, len ---- */
 
-TEST(len_and_is_empty)
+TEST_WITH(u64map, len_and_is_empty)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_TRUE(anchormap_is_empty(m));
 	EXPECT_EQ(am_t_fill(m, 0, 3), 0);
@@ -904,29 +829,24 @@ TEST(len_and_is_empty)
 	EXPECT_EQ(am_t_remove_step(m, 0, 3, 1), 0);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_TRUE(anchormap_is_empty(m));
-	am_t_del(m);
 }
 
-TEST(len_counts_many)
+TEST_WITH(u64map, len_counts_many)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 3000), 0);
 	EXPECT_EQ(anchormap_len(m), 3000);
 	EXPECT_EQ(am_t_remove_step(m, 0, 3000, 3), 0);
 	EXPECT_EQ(anchormap_len(m), 2000);
-	am_t_del(m);
 }
 
-TEST(reserve_grows_capacity)
+TEST_WITH(u64map, reserve_grows_capacity)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_reserve(m, 1000), 0);
 	EXPECT_GE(anchormap_capacity(m), 1000);
-	am_t_del(m);
 }
 
 TEST(reserve_prevents_growth)
@@ -1017,12 +937,11 @@ TEST(stats_name_from_params)
 	am_t_del(m);
 }
 
-TEST(stats_track_growth)
+TEST_WITH(u64map, stats_track_growth)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_stats a, b;
 
-	ASSERT_NOT_NULL(m);
 	anchormap_stats(m, &a);
 	EXPECT_EQ(am_t_fill(m, 0, 5000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 5000, 10), 0);
@@ -1037,7 +956,6 @@ TEST(stats_track_growth)
 	EXPECT_LE(b.segments, ANCHORMAP_MAX_SEGMENTS);
 	/* one thread never finds its own stripe taken */
 	EXPECT_EQ(b.contended, 0);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_api_cases[] = {

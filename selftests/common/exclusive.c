@@ -9,68 +9,59 @@
 
 /* ---- exclusive: get_mut, modify, remove_entry ---- */
 
-TEST(get_mut_writes_in_place)
+TEST_WITH(u64map, get_mut_writes_in_place)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 8;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	p = anchormap_get_mut(m, &k);
 	ASSERT_NOT_NULL(p);
 	am_t_wr64(p, 4242);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 4242);
-	am_t_del(m);
 }
 
-TEST(get_mut_absent_is_null)
+TEST_WITH(u64map, get_mut_absent_is_null)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 8;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_NULL(anchormap_get_mut(m, &k));
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_NULL(anchormap_get_mut(m, &k));
-	am_t_del(m);
 }
 
-TEST(modify_runs_fn_on_present)
+TEST_WITH(u64map, modify_runs_fn_on_present)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 arg[2] = { 5, 0 };
 	u64 k = 8;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_TRUE(anchormap_modify(m, &k, am_t_add_fn, arg));
 	EXPECT_EQ(arg[1], 1);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k) + 5);
-	am_t_del(m);
 }
 
-TEST(modify_absent_returns_false)
+TEST_WITH(u64map, modify_absent_returns_false)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 arg[2] = { 5, 0 };
 	u64 k = 8;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_FALSE(anchormap_modify(m, &k, am_t_add_fn, arg));
 	EXPECT_EQ(arg[1], 0);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(remove_entry_copies_out)
+TEST_WITH(u64map, remove_entry_copies_out)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 31, ko = 0, vo = 0;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, &ko, &vo), 1);
 	EXPECT_EQ(ko, 31);
@@ -79,61 +70,51 @@ TEST(remove_entry_copies_out)
 	EXPECT_NULL(anchormap_get(m, &k));
 	EXPECT_EQ(am_t_count_bad(m, 0, 31), 0);
 	EXPECT_EQ(am_t_count_bad(m, 32, 50), 0);
-	am_t_del(m);
 }
 
-TEST(remove_entry_absent_returns_zero)
+TEST_WITH(u64map, remove_entry_absent_returns_zero)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 31, ko = 1, vo = 2;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, &ko, &vo), 0);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, &ko, &vo), 0);
 	EXPECT_EQ(ko, 1);
 	EXPECT_EQ(vo, 2);
-	am_t_del(m);
 }
 
-TEST(remove_entry_null_outputs)
+TEST_WITH(u64map, remove_entry_null_outputs)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 31;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, NULL, NULL), 1);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(remove_entry_skips_release)
+TEST_WITH(relmap, remove_entry_skips_release)
 {
-	struct am_t_rel *r = am_t_rel_new(50);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	u64 k = 17, ko, vo;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, &ko, &vo), 1);
 	EXPECT_EQ(r->calls, 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 49);
 	EXPECT_EQ(r->seen[17], 0);
 	EXPECT_EQ(r->bad_value, 0);
-	am_t_rel_del(r);
 }
 
-TEST(remove_entry_then_reinsert)
+TEST_WITH(u64map, remove_entry_then_reinsert)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k, bad = 0;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	for (k = 0; k < 300; k += 2)
 		bad += anchormap_remove_entry(m, &k, NULL, NULL) != 1;
@@ -146,77 +127,67 @@ TEST(remove_entry_then_reinsert)
 	EXPECT_EQ(am_t_count_bad(m, 0, 300), 0);
 	EXPECT_EQ(am_t_count_bad(m, 1000, 1300), 0);
 	EXPECT_EQ(anchormap_len(m), 600);
-	am_t_del(m);
 }
 
 /* ---- entry API ---- */
 
-TEST(entry_vacant)
+TEST_WITH(u64map, entry_vacant)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(anchormap_entry(m, &k, &e), &e);
 	EXPECT_FALSE(anchormap_entry_is_occupied(&e));
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_FALSE(anchormap_contains_key(m, &k));
-	am_t_del(m);
 }
 
-TEST(entry_occupied)
+TEST_WITH(u64map, entry_occupied)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	ASSERT_EQ(anchormap_entry(m, &k, &e), &e);
 	EXPECT_TRUE(anchormap_entry_is_occupied(&e));
-	am_t_del(m);
 }
 
-TEST(entry_removed_key_is_vacant)
+TEST_WITH(u64map, entry_removed_key_is_vacant)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	ASSERT_EQ(anchormap_entry(m, &k, &e), &e);
 	EXPECT_FALSE(anchormap_entry_is_occupied(&e));
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_vacant_inserts)
+TEST_WITH(u64map, entry_or_insert_vacant_inserts)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6, v = 66;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, &v);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(am_t_rd64(p), 66);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_occupied_keeps_value)
+TEST_WITH(u64map, entry_or_insert_occupied_keeps_value)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6, v = 66;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, &v);
@@ -224,81 +195,71 @@ TEST(entry_or_insert_occupied_keeps_value)
 	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_null_is_zero)
+TEST_WITH(u64map, entry_or_insert_null_is_zero)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(am_t_rd64(p), 0);
 	EXPECT_TRUE(anchormap_contains_key(m, &k));
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_value_writable)
+TEST_WITH(u64map, entry_or_insert_value_writable)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 k = 6;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	am_t_wr64(p, 1234);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1234);
-	am_t_del(m);
 }
 
-TEST(entry_and_modify_occupied)
+TEST_WITH(u64map, entry_and_modify_occupied)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 arg[2] = { 10, 0 };
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	EXPECT_EQ(anchormap_entry_and_modify(&e, am_t_add_fn, arg), &e);
 	EXPECT_EQ(arg[1], 1);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k) + 10);
-	am_t_del(m);
 }
 
-TEST(entry_and_modify_vacant_skips)
+TEST_WITH(u64map, entry_and_modify_vacant_skips)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 arg[2] = { 10, 0 };
 	u64 k = 6;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	EXPECT_EQ(anchormap_entry_and_modify(&e, am_t_add_fn, arg), &e);
 	EXPECT_EQ(arg[1], 0);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_with_vacant)
+TEST_WITH(u64map, entry_or_insert_with_vacant)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 555 };
 	struct anchormap_entry e;
 	u64 k = 6;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert_with(&e, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
@@ -307,37 +268,33 @@ TEST(entry_or_insert_with_vacant)
 	EXPECT_TRUE(a.value_was_zero);
 	EXPECT_EQ(am_t_rd64(p), 555);
 	EXPECT_EQ(anchormap_get(m, &k), p);
-	am_t_del(m);
 }
 
-TEST(entry_or_insert_with_occupied_skips_init)
+TEST_WITH(u64map, entry_or_insert_with_occupied_skips_init)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct am_t_init_arg a = { .fill = 555 };
 	struct anchormap_entry e;
 	u64 k = 6;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert_with(&e, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 0);
 	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
-	am_t_del(m);
 }
 
 /* The word-count idiom: and_modify(+1).or_insert(1), across growths. */
-TEST(entry_counts_occurrences)
+TEST_WITH(u64map, entry_counts_occurrences)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_entry e;
 	u64 arg[2] = { 1, 0 };
 	u64 one = 1, i, k, bad = 0;
 	void *p;
 
-	ASSERT_NOT_NULL(m);
 	for (i = 0; i < 3000; i++) {
 		k = i % 700;
 		ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
@@ -353,7 +310,6 @@ TEST(entry_counts_occurrences)
 		bad += !v || am_t_rd64(v) != want;
 	}
 	EXPECT_EQ(bad, 0);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_exclusive_cases[] = {

@@ -399,6 +399,39 @@ FIXTURE_TEARDOWN(u64map)
 		am_t_del(self->m);
 }
 
+/*
+ * A u64 -> u64 map releasing into a tracker of keys 0..AM_T_RELMAP_KEYS-1
+ * that checks values.  A test that checks what destroy released calls
+ * am_t_destroy_now(&self->m) first.
+ */
+#define AM_T_RELMAP_KEYS	2000
+
+FIXTURE(relmap) {
+	struct am_t_rel *r;
+	struct anchormap *m;
+};
+
+FIXTURE_SETUP(relmap)
+{
+	self->r = am_t_rel_new(AM_T_RELMAP_KEYS);
+	ASSERT_NOT_NULL(self->r);
+	self->m = am_t_new(0, self->r);
+	ASSERT_NOT_NULL(self->m);
+}
+
+FIXTURE_TEARDOWN(relmap)
+{
+	am_t_del(self->m);
+	am_t_rel_del(self->r);
+}
+
+/* Destroys a fixture's map before its teardown, which then skips it. */
+static void am_t_destroy_now(struct anchormap **m)
+{
+	am_t_del(*m);
+	*m = NULL;
+}
+
 /* ---- hashes and callbacks that several areas use ---- */
 
 /*

@@ -41,15 +41,13 @@ TEST(get_fast_presized_agrees_with_get)
 	am_t_del(m);
 }
 
-TEST(get_fast_grown_agrees_with_get)
+TEST_WITH(u64map, get_fast_grown_agrees_with_get)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 5000), 0);
 	EXPECT_GE(am_t_segments(m), 4);		/* hits in older segments */
 	EXPECT_EQ(am_t_fast_disagree(m, 5000), 0);
-	am_t_del(m);
 }
 
 TEST(get_fast_misses_removed)
@@ -67,16 +65,14 @@ TEST(get_fast_misses_removed)
 	am_t_del(m);
 }
 
-TEST(get_fast_null_args)
+TEST_WITH(u64map, get_fast_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 1;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_NULL(anchormap_get_fast(NULL, &k, am_t_u64_params));
 	EXPECT_NULL(anchormap_get_fast(m, NULL, am_t_u64_params));
-	am_t_del(m);
 }
 
 /*
@@ -378,11 +374,11 @@ TEST(get_many_agrees_with_get_k24)
 }
 
 /* The inline version agrees too, and falls back for params the map does not have. */
-TEST(get_many_fast_agrees_and_falls_back)
+TEST_WITH(u64map, get_many_fast_agrees_and_falls_back)
 {
 	static const struct anchormap_params p8 = { .key_size = 8, .value_size = 8 };
 	static const struct anchormap_params p16 = { .key_size = 8, .value_size = 16 };
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	/* on the heap: the kernel's stack frames are small */
 	const void **vals = am_test_alloc(100 * sizeof(*vals));
 	const void **slow = am_test_alloc(100 * sizeof(*slow));
@@ -413,16 +409,14 @@ out:
 	am_test_free(vals);
 	am_test_free(slow);
 	am_test_free(keys);
-	am_t_del(m);
 }
 
-TEST(get_many_bad_args)
+TEST_WITH(u64map, get_many_bad_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const void *vals[2] = { (void *)1, (void *)1 };
 	u64 keys[2] = { 1, 2 };
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_get_many(NULL, keys, 2, vals), -EINVAL);
 	EXPECT_EQ(anchormap_get_many(m, NULL, 2, vals), -EINVAL);
 	EXPECT_EQ(anchormap_get_many(m, keys, 2, NULL), -EINVAL);
@@ -430,7 +424,6 @@ TEST(get_many_bad_args)
 	EXPECT_EQ(anchormap_get_many(m, keys, 0, vals), 0);
 	EXPECT_EQ(anchormap_get_many(m, keys, 2, vals), 0);	/* empty map: misses */
 	EXPECT_TRUE(!vals[0] && !vals[1]);
-	am_t_del(m);
 }
 
 /*

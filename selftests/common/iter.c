@@ -8,18 +8,16 @@
 
 /* ---- iteration ---- */
 
-TEST(iter_empty_map)
+TEST_WITH(u64map, iter_empty_map)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	const void *k, *v;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	anchormap_iter_init(it, m);
 	EXPECT_FALSE(anchormap_iter_next(it, &k, &v));
 	am_test_free(it);
-	am_t_del(m);
 }
 
 /* Walks @m, counting each key of [0, n) in @seen; returns keys out of range. */
@@ -45,15 +43,14 @@ static long am_t_walk(const struct anchormap *m, struct anchormap_iter *it,
 	return stray;
 }
 
-TEST(iter_each_key_once)
+TEST_WITH(u64map, iter_each_key_once)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	u8 *seen = am_test_alloc(1000);
 	long wrong = 0, bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	ASSERT_NOT_NULL(seen);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
@@ -64,18 +61,16 @@ TEST(iter_each_key_once)
 	EXPECT_EQ(wrong, 0);
 	am_test_free(seen);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(iter_skips_removed)
+TEST_WITH(u64map, iter_skips_removed)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	u8 *seen = am_test_alloc(200);
 	long wrong = 0, bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	ASSERT_NOT_NULL(seen);
 	EXPECT_EQ(am_t_fill(m, 0, 200), 0);
@@ -87,16 +82,14 @@ TEST(iter_skips_removed)
 	EXPECT_EQ(wrong, 0);
 	am_test_free(seen);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(iter_null_outputs)
+TEST_WITH(u64map, iter_null_outputs)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	long n = 0;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	anchormap_iter_init(it, m);
@@ -104,16 +97,14 @@ TEST(iter_null_outputs)
 		n++;
 	EXPECT_EQ(n, 300);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(iter_end_is_sticky)
+TEST_WITH(u64map, iter_end_is_sticky)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	long n = 0;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 0, 40), 0);
 	anchormap_iter_init(it, m);
@@ -123,17 +114,15 @@ TEST(iter_end_is_sticky)
 	EXPECT_FALSE(anchormap_iter_next(it, NULL, NULL));
 	EXPECT_FALSE(anchormap_iter_next(it, NULL, NULL));
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(iter_pointers_match_lookup)
+TEST_WITH(u64map, iter_pointers_match_lookup)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	const void *kp, *vp, *lv;
 	long bad = 0;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 0, 500), 0);
 	anchormap_iter_init(it, m);
@@ -143,17 +132,15 @@ TEST(iter_pointers_match_lookup)
 	}
 	EXPECT_EQ(bad, 0);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(for_each_visits_all)
+TEST_WITH(u64map, for_each_visits_all)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	const void *kp, *vp;
 	u64 sum = 0, n = 0;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 1, 101), 0);
 	anchormap_for_each(m, it, &kp, &vp) {
@@ -163,19 +150,17 @@ TEST(for_each_visits_all)
 	EXPECT_EQ(n, 100);
 	EXPECT_EQ(sum, 5050);
 	am_test_free(it);
-	am_t_del(m);
 }
 
-TEST(iter_next_mut_writes_values)
+TEST_WITH(u64map, iter_next_mut_writes_values)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
 	const void *kp;
 	void *vp;
 	long n = 0, bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	anchormap_iter_init(it, m);
@@ -191,7 +176,6 @@ TEST(iter_next_mut_writes_values)
 	}
 	EXPECT_EQ(bad, 0);
 	am_test_free(it);
-	am_t_del(m);
 }
 
 /*

@@ -71,71 +71,56 @@ TEST(failed_init_map_reads_empty_and_refuses_writes)
 	am_test_free(m);
 }
 
-TEST(release_once_on_destroy)
+TEST_WITH(relmap, release_once_on_destroy)
 {
-	struct am_t_rel *r = am_t_rel_new(1000);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(r->calls, 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 1000);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 1000, 1), 0);
 	EXPECT_EQ(r->bad_value, 0);
-	am_t_rel_del(r);
 }
 
-TEST(release_removed_on_destroy)
+TEST_WITH(relmap, release_removed_on_destroy)
 {
-	struct am_t_rel *r = am_t_rel_new(1000);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 2), 0);
 	/* removal under shared access must not release: readers may hold it */
 	EXPECT_EQ(r->calls, 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 1000);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 1000, 1), 0);
-	am_t_rel_del(r);
 }
 
-TEST(release_not_on_duplicate_insert)
+TEST_WITH(relmap, release_not_on_duplicate_insert)
 {
-	struct am_t_rel *r = am_t_rel_new(10);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 10), 0);
 	EXPECT_EQ(am_t_put(m, 3), 0);
 	EXPECT_EQ(r->calls, 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 10, 1), 0);
-	am_t_rel_del(r);
 }
 
 /*
  * One life through every reclaiming operation: each key must be released
  * exactly once, except those handed out by remove_entry (never).
  */
-TEST(release_once_across_exclusive_ops)
+TEST_WITH(relmap, release_once_across_exclusive_ops)
 {
-	struct am_t_rel *r = am_t_rel_new(1200);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	long calls = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 10), 0);	/* 100 removed */
 	anchormap_retain(m, am_t_keep_even, &calls);		/* odd dropped */
@@ -147,7 +132,7 @@ TEST(release_once_across_exclusive_ops)
 	anchormap_clear(m);
 	EXPECT_EQ(am_t_fill(m, 1100, 1200), 0);
 	EXPECT_EQ(am_t_remove_step(m, 1100, 1200, 3), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	for (k = 0; k < 1200; k++) {
 		u8 want = (k < 1000 && k % 10 == 4) ? 0 : 1;
 
@@ -160,7 +145,6 @@ TEST(release_once_across_exclusive_ops)
 	}
 	EXPECT_EQ(r->calls, 1200 - 100);
 	EXPECT_EQ(r->bad_value, 0);
-	am_t_rel_del(r);
 }
 
 /* ---- growth ---- */
@@ -200,14 +184,13 @@ TEST(growth_keeps_every_pointer)
 	am_t_del(m);
 }
 
-TEST(growth_from_zero_capacity)
+TEST_WITH(u64map, growth_from_zero_capacity)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	size_t segs = 0, prev = 0;
 	u64 k;
 	long bad = 0;
 
-	ASSERT_NOT_NULL(m);
 	for (k = 0; k < 6000; k++) {
 		bad += am_t_put(m, k) != 1;
 		segs = am_t_segments(m);
@@ -218,16 +201,14 @@ TEST(growth_from_zero_capacity)
 	EXPECT_EQ(bad, 0);
 	EXPECT_GT(segs, 1);
 	EXPECT_EQ(am_t_count_bad(m, 0, 6000), 0);
-	am_t_del(m);
 }
 
-TEST(growth_with_removes_interleaved)
+TEST_WITH(u64map, growth_with_removes_interleaved)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	for (k = 0; k < 4000; k++) {
 		bad += am_t_put(m, k) != 1;
 		if (k % 3 == 2) {
@@ -244,7 +225,6 @@ TEST(growth_with_removes_interleaved)
 	}
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), 4000 - 1333);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_lifetime_cases[] = {

@@ -10,13 +10,12 @@
 /* ---- replace and insert_or_replace ---- */
 
 /* A replace gives the new value; the old entry's bytes stay for whoever holds them. */
-TEST(replace_present_copy_on_write)
+TEST_WITH(u64map, replace_present_copy_on_write)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const u64 *held, *now;
 	u64 k = 5, v = 77;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(am_t_put(m, k), 1);
 	held = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(held);
@@ -28,15 +27,13 @@ TEST(replace_present_copy_on_write)
 	EXPECT_EQ(am_t_rd64(held), am_t_val(k));	/* unchanged */
 	EXPECT_EQ(anchormap_len(m), 1);
 	EXPECT_EQ(am_t_deleted(m), 1);	/* the old entry counts as removed */
-	am_t_del(m);
 }
 
-TEST(replace_absent_changes_nothing)
+TEST_WITH(u64map, replace_absent_changes_nothing)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 5, v = 77;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_replace(m, &k, &v), 0);
 	EXPECT_NULL(anchormap_get(m, &k));
 	EXPECT_EQ(anchormap_len(m), 0);
@@ -44,15 +41,13 @@ TEST(replace_absent_changes_nothing)
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(anchormap_replace(m, &k, &v), 0);	/* removed: absent */
 	EXPECT_NULL(anchormap_get(m, &k));
-	am_t_del(m);
 }
 
-TEST(replace_null_args)
+TEST_WITH(u64map, replace_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 5, v = 77;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(am_t_put(m, k), 1);
 	EXPECT_EQ(anchormap_replace(NULL, &k, &v), -EINVAL);
 	EXPECT_EQ(anchormap_replace(m, NULL, &v), -EINVAL);
@@ -61,22 +56,19 @@ TEST(replace_null_args)
 	EXPECT_EQ(anchormap_insert_or_replace(m, NULL, &v), -EINVAL);
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, NULL), -EINVAL);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k));
-	am_t_del(m);
 }
 
-TEST(insert_or_replace_inserts_then_replaces)
+TEST_WITH(u64map, insert_or_replace_inserts_then_replaces)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 k = 9, v = 1;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 0);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1);
 	v = 2;
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 1);
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 2);
 	EXPECT_EQ(anchormap_len(m), 1);
-	am_t_del(m);
 }
 
 /*
@@ -85,9 +77,9 @@ TEST(insert_or_replace_inserts_then_replaces)
  * bytes, a walk yields each key once, and removal takes each out for good
  * (no stale reference left in any index).
  */
-TEST(replace_many_through_growth)
+TEST_WITH(u64map, replace_many_through_growth)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	const u64 n = 3000;
 	const void **held;
 	struct anchormap_iter it;
@@ -95,7 +87,6 @@ TEST(replace_many_through_growth)
 	long bad = 0, seen = 0;
 	u64 k, v, r;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(am_t_fill(m, 0, n), 0);
 	held = am_t_grab(m, n);
 	ASSERT_NOT_NULL(held);
@@ -126,20 +117,16 @@ TEST(replace_many_through_growth)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), 0);
 	am_test_free(held);
-	am_t_del(m);
 }
 
 /* The old entries of replaces are released once, with their own values. */
-TEST(replace_old_entries_released_once)
+TEST_WITH(relmap, replace_old_entries_released_once)
 {
-	struct am_t_rel *rel = am_t_rel_new(10);
-	struct anchormap *m;
+	struct am_t_rel *rel = self->r;
+	struct anchormap *m = self->m;
 	u64 k, v;
 
-	ASSERT_NOT_NULL(rel);
 	rel->check_value = false;
-	m = am_t_new(0, rel);
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(am_t_fill(m, 0, 10), 0);
 	for (k = 0; k < 5; k++) {
 		v = 1000 + k;
@@ -150,24 +137,22 @@ TEST(replace_old_entries_released_once)
 	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 0), 0);
 	for (k = 0; k < 5; k++)
 		EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1000 + k);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(rel, 0, 5, 2), 0);	/* the old entry, then the new */
 	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 1), 0);
-	am_t_rel_del(rel);
 }
 
 /*
  * A replace whose storage cannot grow fails with -ENOMEM and leaves the
  * old value in place, at every allocation it makes.
  */
-TEST(fail_replace_keeps_old_value)
+TEST_WITH(u64map, fail_replace_keeps_old_value)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	long failures = 0, n;
 	u64 k, v;
 	int ret = 0;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_EQ(am_t_fill(m, 0, 64), 0);
 	for (n = 0; n < 20000 && !_ctx->failed; n++) {
 		k = (u64)n % 64;
@@ -187,7 +172,6 @@ TEST(fail_replace_keeps_old_value)
 	}
 	EXPECT_GT(failures, 0);	/* growth was really refused once */
 	EXPECT_EQ(anchormap_len(m), 64);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_replace_cases[] = {

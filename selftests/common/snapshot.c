@@ -410,16 +410,14 @@ TEST_F(snap, save_survives_allocation_failure)
 	EXPECT_EQ(self->f.b->len, 0);
 }
 
-TEST(snapshot_null_args)
+TEST_WITH(u64map, snapshot_null_args)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_save(NULL, am_t_snap_write, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_save(m, NULL, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_load(NULL, am_t_snap_read, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_load(m, NULL, NULL), -EINVAL);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_snapshot_cases[] = {

@@ -9,62 +9,52 @@
 
 /* ---- clear, drain, retain, shrink_to_fit ---- */
 
-TEST(clear_empties_map)
+TEST_WITH(u64map, clear_empties_map)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 500), 0);
 	anchormap_clear(m);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_TRUE(anchormap_is_empty(m));
 	EXPECT_EQ(am_t_count_present(m, 0, 500), 0);
 	EXPECT_EQ(am_t_deleted(m), 0);
-	am_t_del(m);
 }
 
-TEST(clear_releases_each_once)
+TEST_WITH(relmap, clear_releases_each_once)
 {
-	struct am_t_rel *r = am_t_rel_new(500);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 500), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 500, 5), 0);
 	anchormap_clear(m);
 	EXPECT_EQ(r->calls, 500);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 500, 1), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 500);
 	EXPECT_EQ(r->bad_value, 0);
-	am_t_rel_del(r);
 }
 
-TEST(clear_keeps_one_segment)
+TEST_WITH(u64map, clear_keeps_one_segment)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 2000), 0);
 	EXPECT_GT(am_t_segments(m), 1);
 	anchormap_clear(m);
 	EXPECT_EQ(am_t_segments(m), 1);
-	am_t_del(m);
 }
 
-TEST(clear_then_reuse)
+TEST_WITH(u64map, clear_then_reuse)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 2000), 0);
 	anchormap_clear(m);
 	EXPECT_EQ(am_t_fill(m, 0, 3000), 0);
 	EXPECT_EQ(am_t_count_bad(m, 0, 3000), 0);
 	EXPECT_EQ(anchormap_len(m), 3000);
-	am_t_del(m);
 }
 
 struct am_t_drain_arg {
@@ -87,19 +77,16 @@ static void am_t_drain_fn(void *key, void *value, void *arg)
 	d->seen[k]++;
 }
 
-TEST(drain_hands_every_live_entry)
+TEST_WITH(relmap, drain_hands_every_live_entry)
 {
 	struct am_t_drain_arg d = { .n = 300 };
-	struct am_t_rel *r = am_t_rel_new(300);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(r);
 	d.seen = am_test_alloc(300);
 	ASSERT_NOT_NULL(d.seen);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	anchormap_drain(m, am_t_drain_fn, &d);
 	EXPECT_EQ(d.calls, 300);
@@ -110,25 +97,21 @@ TEST(drain_hands_every_live_entry)
 	EXPECT_EQ(r->calls, 0);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_EQ(am_t_count_present(m, 0, 300), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 0);
 	am_test_free(d.seen);
-	am_t_rel_del(r);
 }
 
-TEST(drain_releases_removed_entries)
+TEST_WITH(relmap, drain_releases_removed_entries)
 {
 	struct am_t_drain_arg d = { .n = 300 };
-	struct am_t_rel *r = am_t_rel_new(300);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(r);
 	d.seen = am_test_alloc(300);
 	ASSERT_NOT_NULL(d.seen);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 300, 3), 0);
 	anchormap_drain(m, am_t_drain_fn, &d);
@@ -142,33 +125,28 @@ TEST(drain_releases_removed_entries)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(am_t_deleted(m), 0);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 100);
 	am_test_free(d.seen);
-	am_t_rel_del(r);
 }
 
-TEST(drain_null_fn_empties)
+TEST_WITH(u64map, drain_null_fn_empties)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
 	anchormap_drain(m, NULL, NULL);
 	EXPECT_EQ(anchormap_len(m), 0);
 	EXPECT_EQ(am_t_count_present(m, 0, 100), 0);
-	am_t_del(m);
 }
 
-TEST(drain_empty_map)
+TEST_WITH(u64map, drain_empty_map)
 {
 	struct am_t_drain_arg d = { .n = 1 };
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	anchormap_drain(m, am_t_drain_fn, &d);
 	EXPECT_EQ(d.calls, 0);
-	am_t_del(m);
 }
 
 static bool am_t_keep_all(const void *key, void *value, void *arg)
@@ -176,16 +154,13 @@ static bool am_t_keep_all(const void *key, void *value, void *arg)
 	return true;
 }
 
-TEST(retain_keeps_selected)
+TEST_WITH(relmap, retain_keeps_selected)
 {
-	struct am_t_rel *r = am_t_rel_new(400);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	long calls = 0, bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 400), 0);
 	anchormap_retain(m, am_t_keep_even, &calls);
 	EXPECT_EQ(calls, 400);
@@ -200,19 +175,15 @@ TEST(retain_keeps_selected)
 			bad += !v || am_t_rd64(v) != am_t_val(k) || r->seen[k] != 0;
 	}
 	EXPECT_EQ(bad, 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 400, 1), 0);
-	am_t_rel_del(r);
 }
 
-TEST(retain_reclaims_deleted)
+TEST_WITH(relmap, retain_reclaims_deleted)
 {
-	struct am_t_rel *r = am_t_rel_new(400);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 400), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 400, 4), 0);
 	EXPECT_EQ(am_t_deleted(m), 100);
@@ -221,9 +192,8 @@ TEST(retain_reclaims_deleted)
 	EXPECT_EQ(r->calls, 100);
 	EXPECT_EQ(anchormap_len(m), 300);
 	EXPECT_EQ(am_t_count_bad_sparse(m, 400, 4), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 400, 1), 0);
-	am_t_rel_del(r);
 }
 
 static bool am_t_keep_and_bump(const void *key, void *value, void *arg)
@@ -232,13 +202,12 @@ static bool am_t_keep_and_bump(const void *key, void *value, void *arg)
 	return true;
 }
 
-TEST(retain_value_is_writable)
+TEST_WITH(u64map, retain_value_is_writable)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 100), 0);
 	anchormap_retain(m, am_t_keep_and_bump, NULL);
 	for (k = 0; k < 100; k++) {
@@ -247,18 +216,14 @@ TEST(retain_value_is_writable)
 		bad += !v || am_t_rd64(v) != am_t_val(k) + 1;
 	}
 	EXPECT_EQ(bad, 0);
-	am_t_del(m);
 }
 
-TEST(shrink_to_fit_compacts)
+TEST_WITH(relmap, shrink_to_fit_compacts)
 {
-	struct am_t_rel *r = am_t_rel_new(2000);
-	struct anchormap *m;
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
 	struct anchormap_stats st;
 
-	ASSERT_NOT_NULL(r);
-	m = am_t_new(0, r);
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 2000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 2000, 4), 0);
 	EXPECT_GT(am_t_segments(m), 1);
@@ -270,19 +235,17 @@ TEST(shrink_to_fit_compacts)
 	EXPECT_GE(st.capacity, 1500);
 	EXPECT_EQ(r->calls, 500);
 	EXPECT_EQ(am_t_count_bad_sparse(m, 2000, 4), 0);
-	am_t_del(m);
+	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 2000, 1), 0);
 	EXPECT_EQ(r->bad_value, 0);
-	am_t_rel_del(r);
 }
 
-TEST(shrink_to_fit_keeps_values)
+TEST_WITH(u64map, shrink_to_fit_keeps_values)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 2), 0);
 	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);
@@ -295,7 +258,6 @@ TEST(shrink_to_fit_keeps_values)
 			bad += v != NULL;
 	}
 	EXPECT_EQ(bad, 0);
-	am_t_del(m);
 }
 
 TEST(shrink_to_fit_empty_map)
@@ -311,18 +273,16 @@ TEST(shrink_to_fit_empty_map)
 	am_t_del(m);
 }
 
-TEST(shrink_to_fit_then_grow)
+TEST_WITH(u64map, shrink_to_fit_then_grow)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	EXPECT_EQ(am_t_remove_step(m, 0, 1000, 1), 0);
 	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);
 	EXPECT_EQ(am_t_fill(m, 0, 3000), 0);
 	EXPECT_EQ(am_t_count_bad(m, 0, 3000), 0);
 	EXPECT_EQ(anchormap_len(m), 3000);
-	am_t_del(m);
 }
 
 /* ---- clone, equal, extend ---- */
@@ -508,14 +468,13 @@ TEST(equal_ignores_removed)
 	am_t_del(b);
 }
 
-TEST(extend_counts_new_keys)
+TEST_WITH(u64map, extend_counts_new_keys)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 keys[5] = { 1, 2, 3, 4, 5 };
 	u64 vals[5] = { 10, 20, 30, 40, 50 };
 	u64 k = 2, v = 99;
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
 	k = 4;
 	EXPECT_EQ(anchormap_insert(m, &k, &v), 1);
@@ -527,17 +486,15 @@ TEST(extend_counts_new_keys)
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 30);
 	k = 5;
 	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 50);
-	am_t_del(m);
 }
 
-TEST(extend_null_values_zero)
+TEST_WITH(u64map, extend_null_values_zero)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 *keys = am_test_alloc(1000 * sizeof(u64));
 	long bad = 0;
 	u64 k;
 
-	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(keys);
 	for (k = 0; k < 1000; k++)
 		keys[k] = k * 3;
@@ -550,18 +507,15 @@ TEST(extend_null_values_zero)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_extend(m, keys, NULL, 1000), 0);
 	am_test_free(keys);
-	am_t_del(m);
 }
 
-TEST(extend_zero_keys)
+TEST_WITH(u64map, extend_zero_keys)
 {
-	struct anchormap *m = am_t_new(0, NULL);
+	struct anchormap *m = self->m;
 	u64 keys[1] = { 1 };
 
-	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(anchormap_extend(m, keys, NULL, 0), 0);
 	EXPECT_EQ(anchormap_len(m), 0);
-	am_t_del(m);
 }
 
 static const struct am_test_case am_whole_map_cases[] = {
