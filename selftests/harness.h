@@ -44,6 +44,7 @@
 #endif
 
 #include "anchormap.h"
+#include "am_testutil.h"	/* mixers, am_tu_xorshift64(), value makers */
 
 #ifdef __KERNEL__
 #define AM_TEST_UNUSED	__maybe_unused
@@ -143,20 +144,6 @@ static inline long am_test_allocs(void)
 	return __atomic_load_n(&am_test_allocs_live, __ATOMIC_RELAXED);
 }
 #endif
-
-/* ---- randomness ---- */
-
-/* xorshift64: cheap per-thread randomness, reproducible per seed (not 0) */
-static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
-{
-	u64 x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
-}
 
 /* ---- assertions ---- */
 

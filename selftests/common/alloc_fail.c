@@ -51,7 +51,7 @@ struct am_t_insert_op {
 static int am_t_run_insert(struct am_test_ctx *_ctx, void *arg)
 {
 	struct am_t_insert_op *o = arg;
-	u64 v = am_t_val(o->k);
+	u64 v = am_tu_val(o->k);
 	const void *p;
 
 	if (!o->use_goi)
@@ -119,7 +119,7 @@ static int am_t_run_entry_insert(struct am_test_ctx *_ctx, void *arg)
 {
 	struct am_t_insert_op *o = arg;
 	struct anchormap_entry e;
-	u64 v = am_t_val(o->k);
+	u64 v = am_tu_val(o->k);
 	void *p;
 
 	if (!anchormap_entry(o->m, &o->k, &e))
@@ -324,7 +324,7 @@ TEST_WITH(u64map, fail_extend_keeps_prefix)
 
 static bool am_t_keep_odd(const void *key, void *value, void *arg)
 {
-	return am_t_rd64(key) & 1;
+	return am_tu_rd64(key) & 1;
 }
 
 /*

@@ -259,7 +259,7 @@ TEST_F(u64map, insert_present_keeps_first_value)
 	p = anchormap_get(m, &k);
 	EXPECT_EQ(anchormap_insert(m, &k, &v2), 0);
 	ASSERT_NOT_NULL(anchormap_get(m, &k));
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 100);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 100);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
@@ -273,7 +273,7 @@ TEST_F(u64map, insert_null_value_is_zero)
 	EXPECT_EQ(anchormap_insert(m, &k, NULL), 1);
 	p = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(p);
-	EXPECT_EQ(am_t_rd64(p), 0);
+	EXPECT_EQ(am_tu_rd64(p), 0);
 }
 
 TEST_F(u64map, get_absent_is_null)
@@ -296,7 +296,7 @@ TEST_F(u64map, get_returns_stable_pointer)
 	p = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(p);
 	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(p), am_tu_val(k));
 }
 
 TEST_WITH(u64map, insert_copies_key_and_value)
@@ -312,7 +312,7 @@ TEST_WITH(u64map, insert_copies_key_and_value)
 	p = anchormap_get(m, &probe);
 	ASSERT_NOT_NULL(p);
 	EXPECT_NE(p, &v);
-	EXPECT_EQ(am_t_rd64(p), 99);
+	EXPECT_EQ(am_tu_rd64(p), 99);
 	EXPECT_NULL(anchormap_get(m, &k));
 }
 
@@ -327,7 +327,7 @@ TEST_WITH(u64map, get_key_value_returns_stored_key)
 	kp = anchormap_get_key_value(m, &k, &vp);
 	ASSERT_NOT_NULL(kp);
 	EXPECT_NE(kp, &k);
-	EXPECT_EQ(am_t_rd64(kp), 77);
+	EXPECT_EQ(am_tu_rd64(kp), 77);
 	EXPECT_EQ(vp, anchormap_get(m, &k));
 	EXPECT_EQ(anchormap_get_key_value(m, &k, NULL), kp);
 }
@@ -381,7 +381,7 @@ TEST_WITH(u64map, remove_keeps_held_pointer_bytes)
 	ASSERT_NOT_NULL(ptrs);
 	EXPECT_EQ(am_t_remove_step(m, 0, 100, 1), 0);
 	for (k = 0; k < 100; k++)
-		bad += !ptrs[k] || am_t_rd64(ptrs[k]) != am_t_val(k);
+		bad += !ptrs[k] || am_tu_rd64(ptrs[k]) != am_tu_val(k);
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(am_t_count_present(m, 0, 100), 0);
 	am_test_free(ptrs);
@@ -399,7 +399,7 @@ TEST_WITH(u64map, reinsert_after_remove_uses_new_slot)
 	ASSERT_NOT_NULL(ptrs);
 	EXPECT_EQ(am_t_remove_step(m, 0, 100, 1), 0);
 	for (k = 0; k < 100; k++) {
-		v = ~am_t_val(k);
+		v = ~am_tu_val(k);
 		bad += anchormap_insert(m, &k, &v) != 1;
 		reused += anchormap_get(m, &k) == ptrs[k];
 	}
@@ -407,7 +407,7 @@ TEST_WITH(u64map, reinsert_after_remove_uses_new_slot)
 	/* slots are never reused while the map is shared */
 	EXPECT_EQ(reused, 0);
 	for (k = 0, bad = 0; k < 100; k++)
-		bad += am_t_rd64(ptrs[k]) != am_t_val(k);
+		bad += am_tu_rd64(ptrs[k]) != am_tu_val(k);
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), 100);
 	am_test_free(ptrs);
@@ -421,7 +421,7 @@ TEST_WITH(u64map, reinsert_after_remove_uses_new_slot)
 TEST_WITH(u64map, reinsert_same_bytes_gets_new_entry)
 {
 	struct anchormap *m = self->m;
-	u64 k = 5, v = am_t_val(5), zero = 0;
+	u64 k = 5, v = am_tu_val(5), zero = 0;
 	const void *p, *q;
 
 	EXPECT_EQ(am_t_put(m, k), 1);
@@ -433,14 +433,14 @@ TEST_WITH(u64map, reinsert_same_bytes_gets_new_entry)
 	q = anchormap_get(m, &k);
 	ASSERT_NOT_NULL(q);
 	EXPECT_NE(q, p);
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));	/* the holder's bytes, unchanged */
+	EXPECT_EQ(am_tu_rd64(p), am_tu_val(k));	/* the holder's bytes, unchanged */
 	EXPECT_EQ(am_t_deleted(m), 1);
 	EXPECT_EQ(anchormap_len(m), 1);
 	EXPECT_EQ(anchormap_insert(m, &k, &v), 0);	/* present again */
 	EXPECT_EQ(anchormap_remove(m, &k), 1);
 	EXPECT_EQ(anchormap_insert(m, &k, &zero), 1);
 	EXPECT_NE(anchormap_get(m, &k), q);
-	EXPECT_EQ(am_t_rd64(q), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(q), am_tu_val(k));
 	EXPECT_EQ(am_t_deleted(m), 2);
 }
 
@@ -459,7 +459,7 @@ TEST(removed_entries_never_reused_for_other_keys)
 	EXPECT_EQ(am_t_remove_step(m, 100, 1000, 1), 0);
 	EXPECT_EQ(am_t_fill(m, 1000, 5000), 0);
 	for (k = 0; k < 1000; k++)
-		bad += am_t_rd64(ptrs[k]) != am_t_val(k);
+		bad += am_tu_rd64(ptrs[k]) != am_tu_val(k);
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(am_t_count_moved(m, ptrs, 0, 100, 1), 0);
 	EXPECT_EQ(am_t_deleted(m), 900);
@@ -598,7 +598,7 @@ TEST_WITH(u64map, iter_reinserted_keys_not_twice)
 	memset(seen, 0, 1000);
 	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
 	anchormap_for_each(m, it, &kp, NULL) {
-		k = am_t_rd64(kp);
+		k = am_tu_rd64(kp);
 		if (k < 1000)
 			twice += seen[k]++ != 0;
 		if (++n == 500) {
@@ -637,7 +637,7 @@ TEST_WITH(u64map, get_or_insert_inserts_absent)
 
 	p = anchormap_get_or_insert(m, &k, &v);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), 111);
+	EXPECT_EQ(am_tu_rd64(p), 111);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
@@ -652,7 +652,7 @@ TEST_WITH(u64map, get_or_insert_returns_existing)
 	p = anchormap_get_or_insert(m, &k, &v2);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(p, anchormap_get(m, &k));
-	EXPECT_EQ(am_t_rd64(p), 111);
+	EXPECT_EQ(am_tu_rd64(p), 111);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
 
@@ -664,7 +664,7 @@ TEST_WITH(u64map, get_or_insert_null_value_is_zero)
 
 	p = anchormap_get_or_insert(m, &k, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), 0);
+	EXPECT_EQ(am_tu_rd64(p), 0);
 }
 
 TEST_WITH(u64map, get_or_insert_with_init_once)
@@ -679,7 +679,7 @@ TEST_WITH(u64map, get_or_insert_with_init_once)
 	ASSERT_FALSE(IS_ERR_OR_NULL(p1));
 	EXPECT_EQ(p1, p2);
 	EXPECT_EQ(a.calls, 1);
-	EXPECT_EQ(am_t_rd64(p1), 0xabcdef);
+	EXPECT_EQ(am_tu_rd64(p1), 0xabcdef);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
 
@@ -707,7 +707,7 @@ TEST_WITH(u64map, get_or_insert_with_present_skips_init)
 	p = anchormap_get_or_insert_with(m, &k, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 0);
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(p), am_tu_val(k));
 }
 
 TEST_WITH(u64map, get_or_try_insert_with_success)
@@ -720,7 +720,7 @@ TEST_WITH(u64map, get_or_try_insert_with_success)
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 1);
-	EXPECT_EQ(am_t_rd64(p), 77);
+	EXPECT_EQ(am_tu_rd64(p), 77);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	EXPECT_EQ(a.calls, 1);
@@ -780,7 +780,7 @@ TEST_WITH(u64map, get_or_try_insert_with_retry_after_error)
 	a.fill = 10;
 	p = anchormap_get_or_try_insert_with(m, &k, am_t_try_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), 10);
+	EXPECT_EQ(am_tu_rd64(p), 10);
 	EXPECT_TRUE(a.value_was_zero);
 	EXPECT_EQ(a.calls, 2);
 	EXPECT_EQ(anchormap_len(m), 1);

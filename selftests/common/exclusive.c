@@ -18,9 +18,9 @@ TEST_WITH(u64map, get_mut_writes_in_place)
 	EXPECT_EQ(am_t_put(m, k), 1);
 	p = anchormap_get_mut(m, &k);
 	ASSERT_NOT_NULL(p);
-	am_t_wr64(p, 4242);
+	am_tu_wr64(p, 4242);
 	EXPECT_EQ(anchormap_get(m, &k), p);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 4242);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 4242);
 }
 
 TEST_WITH(u64map, get_mut_absent_is_null)
@@ -43,7 +43,7 @@ TEST_WITH(u64map, modify_runs_fn_on_present)
 	EXPECT_EQ(am_t_put(m, k), 1);
 	EXPECT_TRUE(anchormap_modify(m, &k, am_t_add_fn, arg));
 	EXPECT_EQ(arg[1], 1);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k) + 5);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), am_tu_val(k) + 5);
 }
 
 TEST_WITH(u64map, modify_absent_returns_false)
@@ -65,7 +65,7 @@ TEST_WITH(u64map, remove_entry_copies_out)
 	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, &ko, &vo), 1);
 	EXPECT_EQ(ko, 31);
-	EXPECT_EQ(vo, am_t_val(31));
+	EXPECT_EQ(vo, am_tu_val(31));
 	EXPECT_EQ(anchormap_len(m), 49);
 	EXPECT_NULL(anchormap_get(m, &k));
 	EXPECT_EQ(am_t_count_bad(m, 0, 31), 0);
@@ -176,7 +176,7 @@ TEST_WITH(u64map, entry_or_insert_vacant_inserts)
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, &v);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), 66);
+	EXPECT_EQ(am_tu_rd64(p), 66);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
@@ -192,7 +192,7 @@ TEST_WITH(u64map, entry_or_insert_occupied_keeps_value)
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, &v);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(p), am_tu_val(k));
 	EXPECT_EQ(anchormap_get(m, &k), p);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
@@ -207,7 +207,7 @@ TEST_WITH(u64map, entry_or_insert_null_is_zero)
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	EXPECT_EQ(am_t_rd64(p), 0);
+	EXPECT_EQ(am_tu_rd64(p), 0);
 	EXPECT_TRUE(anchormap_contains_key(m, &k));
 }
 
@@ -221,8 +221,8 @@ TEST_WITH(u64map, entry_or_insert_value_writable)
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	p = anchormap_entry_or_insert(&e, NULL);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
-	am_t_wr64(p, 1234);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1234);
+	am_tu_wr64(p, 1234);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 1234);
 }
 
 TEST_WITH(u64map, entry_and_modify_occupied)
@@ -236,7 +236,7 @@ TEST_WITH(u64map, entry_and_modify_occupied)
 	ASSERT_NOT_NULL(anchormap_entry(m, &k, &e));
 	EXPECT_EQ(anchormap_entry_and_modify(&e, am_t_add_fn, arg), &e);
 	EXPECT_EQ(arg[1], 1);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k) + 10);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), am_tu_val(k) + 10);
 }
 
 TEST_WITH(u64map, entry_and_modify_vacant_skips)
@@ -266,7 +266,7 @@ TEST_WITH(u64map, entry_or_insert_with_vacant)
 	EXPECT_EQ(a.calls, 1);
 	EXPECT_EQ(a.key_seen, 6);
 	EXPECT_TRUE(a.value_was_zero);
-	EXPECT_EQ(am_t_rd64(p), 555);
+	EXPECT_EQ(am_tu_rd64(p), 555);
 	EXPECT_EQ(anchormap_get(m, &k), p);
 }
 
@@ -283,7 +283,7 @@ TEST_WITH(u64map, entry_or_insert_with_occupied_skips_init)
 	p = anchormap_entry_or_insert_with(&e, am_t_init_fn, &a);
 	ASSERT_FALSE(IS_ERR_OR_NULL(p));
 	EXPECT_EQ(a.calls, 0);
-	EXPECT_EQ(am_t_rd64(p), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(p), am_tu_val(k));
 }
 
 /* The word-count idiom: and_modify(+1).or_insert(1), across growths. */
@@ -307,7 +307,7 @@ TEST_WITH(u64map, entry_counts_occurrences)
 		const void *v = anchormap_get(m, &k);
 		u64 want = 3000 / 700 + (k < 3000 % 700);
 
-		bad += !v || am_t_rd64(v) != want;
+		bad += !v || am_tu_rd64(v) != want;
 	}
 	EXPECT_EQ(bad, 0);
 }

@@ -12,7 +12,8 @@
  * arrays come from am_test_alloc()), so it runs on a kernel stack.
  *
  * Conventions: keys are u64 indices 0..n-1 unless a test says otherwise,
- * and the value stored for key k is am_t_val(k), so any slot can be
+ * and the value stored for key k is am_tu_val(k) (am_testutil.h), so any
+ * slot can be
  * checked on its own.  Loops count mismatches and assert once, to keep a
  * failure to one diagnostic line.
  */
@@ -22,25 +23,6 @@
 #define AM_T_MAX_ALLOC_TRIES	64
 
 /* ---- maps, values and checks ---- */
-
-static u64 am_t_val(u64 k)
-{
-	return (k * 0x9e3779b97f4a7c15ULL) ^ 0x5bd1e9955bd1e995ULL;
-}
-
-/* Reads through memcpy: not every value in these tests is 8-aligned. */
-static u64 am_t_rd64(const void *p)
-{
-	u64 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void am_t_wr64(void *p, u64 v)
-{
-	memcpy(p, &v, sizeof(v));
-}
 
 static bool am_t_streq(const char *a, const char *b)
 {
@@ -69,10 +51,10 @@ struct am_t_rel {
 static void am_t_release(void *key, void *value, void *priv)
 {
 	struct am_t_rel *r = priv;
-	u64 k = am_t_rd64(key);
+	u64 k = am_tu_rd64(key);
 
 	r->calls++;
-	if (r->check_value && am_t_rd64(value) != am_t_val(k))
+	if (r->check_value && am_tu_rd64(value) != am_tu_val(k))
 		r->bad_value++;
 	if (r->seen && k < r->nkeys && r->seen[k] < 255)
 		r->seen[k]++;
@@ -157,7 +139,7 @@ static long am_t_rel_count_not(const struct am_t_rel *r, u64 from, u64 to, u8 wa
 
 static int am_t_put(struct anchormap *m, u64 k)
 {
-	u64 v = am_t_val(k);
+	u64 v = am_tu_val(k);
 
 	return anchormap_insert(m, &k, &v);
 }
@@ -185,7 +167,7 @@ static long am_t_count_bad(const struct anchormap *m, u64 from, u64 to)
 	for (k = from; k < to; k++) {
 		const void *v = anchormap_get(m, &k);
 
-		if (!v || am_t_rd64(v) != am_t_val(k))
+		if (!v || am_tu_rd64(v) != am_tu_val(k))
 			bad++;
 	}
 	return bad;
@@ -217,7 +199,7 @@ static long am_t_count_bad_sparse(const struct anchormap *m, u64 n, u64 step)
 		if (k % step == 0)
 			bad += v != NULL;
 		else
-			bad += !v || am_t_rd64(v) != am_t_val(k);
+			bad += !v || am_tu_rd64(v) != am_tu_val(k);
 	}
 	return bad;
 }
@@ -258,7 +240,7 @@ static long am_t_count_moved(const struct anchormap *m, const void **ptrs,
 
 	for (k = from; k < to; k += step) {
 		if (!ptrs[k] || anchormap_get(m, &k) != ptrs[k] ||
-		    am_t_rd64(ptrs[k]) != am_t_val(k))
+		    am_tu_rd64(ptrs[k]) != am_tu_val(k))
 			bad++;
 	}
 	return bad;
@@ -309,9 +291,9 @@ static void am_t_init_fn(void *value, const void *key, void *arg)
 	struct am_t_init_arg *a = arg;
 
 	a->calls++;
-	a->key_seen = am_t_rd64(key);
-	a->value_was_zero = am_t_rd64(value) == 0;
-	am_t_wr64(value, a->fill);
+	a->key_seen = am_tu_rd64(key);
+	a->value_was_zero = am_tu_rd64(value) == 0;
+	am_tu_wr64(value, a->fill);
 }
 
 static int am_t_try_init_fn(void *value, const void *key, void *arg)
@@ -327,7 +309,7 @@ static void am_t_add_fn(void *value, const void *key, void *arg)
 {
 	u64 *a = arg;
 
-	am_t_wr64(value, am_t_rd64(value) + a[0]);
+	am_tu_wr64(value, am_tu_rd64(value) + a[0]);
 	a[1]++;
 }
 
@@ -442,7 +424,7 @@ static void am_t_destroy_now(struct anchormap **m)
  */
 static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
 {
-	return am_t_rd64(key) < 100 ? 0 : 7;
+	return am_tu_rd64(key) < 100 ? 0 : 7;
 }
 
 static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
@@ -464,7 +446,7 @@ static bool am_t_keep_even(const void *key, void *value, void *arg)
 	long *calls = arg;
 
 	(*calls)++;
-	return !(am_t_rd64(key) & 1);
+	return !(am_tu_rd64(key) & 1);
 }
 
 /* The params of am_t_new()'s maps, as a compile-time constant. */

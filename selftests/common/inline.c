@@ -24,7 +24,7 @@ static long am_t_fast_disagree(const struct anchormap *m, u64 n)
 		bad += f != anchormap_get(m, &k);
 		bad += (k < n) != (f != NULL);
 		if (f && k < n)
-			bad += am_t_rd64(f) != am_t_val(k);
+			bad += am_tu_rd64(f) != am_tu_val(k);
 	}
 	return bad;
 }
@@ -94,7 +94,7 @@ am_t_fast_other(const struct anchormap_params params)
 	f = anchormap_get_fast(m, &k, params);
 	bad += f == NULL || f != anchormap_get(m, &k);
 	if (f)
-		bad += am_t_rd64(f) != am_t_val(k);
+		bad += am_tu_rd64(f) != am_tu_val(k);
 	bad += anchormap_get_fast(m, &absent, params) != NULL;
 	am_t_del(m);
 	return bad;
@@ -175,7 +175,7 @@ TEST(get_fast_custom_hash)
 		for (i = 0; i < 3; i++) {
 			bad += (k < 100) != (f[i] != NULL);
 			if (f[i])
-				bad += am_t_rd64(f[i]) != am_t_val(k);
+				bad += am_tu_rd64(f[i]) != am_tu_val(k);
 		}
 	}
 	EXPECT_EQ(bad, 0);
@@ -202,7 +202,7 @@ TEST(get_fast_custom_hash_equal_inline)
 	EXPECT_NOT_NULL(f);
 	EXPECT_EQ(f, anchormap_get(m, k));
 	if (f)
-		EXPECT_EQ(am_t_rd64(f), 5);
+		EXPECT_EQ(am_tu_rd64(f), 5);
 	am_t_str(k, "help");
 	EXPECT_NULL(anchormap_get_fast(m, k, nocase));
 	am_t_del(m);
@@ -458,7 +458,7 @@ TEST(overflow_word_full_never_matches)
 	for (k = 0; k < 128; k++) {
 		const void *vp = anchormap_get(m, &k);
 
-		bad += !vp || am_t_rd64(vp) != k + 1;
+		bad += !vp || am_tu_rd64(vp) != k + 1;
 	}
 	for (k = 128; k < 512; k++)	/* same tags, absent: misses */
 		bad += anchormap_get(m, &k) != NULL;

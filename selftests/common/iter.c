@@ -30,14 +30,14 @@ static long am_t_walk(const struct anchormap *m, struct anchormap_iter *it,
 
 	anchormap_iter_init(it, m);
 	while (anchormap_iter_next(it, &kp, &vp)) {
-		k = am_t_rd64(kp);
+		k = am_tu_rd64(kp);
 		if (k >= n) {
 			stray++;
 			continue;
 		}
 		if (seen[k] < 255)
 			seen[k]++;
-		if (am_t_rd64(vp) != am_t_val(k))
+		if (am_tu_rd64(vp) != am_tu_val(k))
 			(*wrong_value)++;
 	}
 	return stray;
@@ -144,7 +144,7 @@ TEST_WITH(u64map, for_each_visits_all)
 	ASSERT_NOT_NULL(it);
 	EXPECT_EQ(am_t_fill(m, 1, 101), 0);
 	anchormap_for_each(m, it, &kp, &vp) {
-		sum += am_t_rd64(kp);
+		sum += am_tu_rd64(kp);
 		n++;
 	}
 	EXPECT_EQ(n, 100);
@@ -165,14 +165,14 @@ TEST_WITH(u64map, iter_next_mut_writes_values)
 	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
 	anchormap_iter_init(it, m);
 	while (anchormap_iter_next_mut(it, &kp, &vp)) {
-		am_t_wr64(vp, am_t_rd64(kp) + 1000000);
+		am_tu_wr64(vp, am_tu_rd64(kp) + 1000000);
 		n++;
 	}
 	EXPECT_EQ(n, 300);
 	for (k = 0; k < 300; k++) {
 		const void *v = anchormap_get(m, &k);
 
-		bad += !v || am_t_rd64(v) != k + 1000000;
+		bad += !v || am_tu_rd64(v) != k + 1000000;
 	}
 	EXPECT_EQ(bad, 0);
 	am_test_free(it);
@@ -202,7 +202,7 @@ TEST(iter_reinserted_before_walk_seen_once)
 			key = 5;	/* a removal on the same stripe, mid-walk */
 			EXPECT_EQ(anchormap_remove(m, &key), 1);
 		}
-		seen0 += am_t_rd64(k) == 0;
+		seen0 += am_tu_rd64(k) == 0;
 	}
 	EXPECT_EQ(seen0, 1);
 	EXPECT_GE(n, 15);
@@ -227,7 +227,7 @@ TEST(iter_reinserted_at_wrapped_position_not_twice)
 	EXPECT_EQ(am_t_fill(m, 0, 16), 0);	/* group 7 full */
 	anchormap_for_each(m, it, &k, NULL) {
 		n++;
-		if (am_t_rd64(k) != 0)
+		if (am_tu_rd64(k) != 0)
 			continue;
 		if (++seen0 == 1) {
 			key = 0;

@@ -192,7 +192,7 @@ TEST(custom_hash_equal_nocase)
 	if (kp) {
 		/* the first spelling is the one stored */
 		EXPECT_EQ(memcmp(kp, "Hello", 6), 0);
-		EXPECT_EQ(am_t_rd64(vp), 1);
+		EXPECT_EQ(am_tu_rd64(vp), 1);
 	}
 	am_t_str(k, "WoRlD");
 	EXPECT_TRUE(anchormap_contains_key(m, k));

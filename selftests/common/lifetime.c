@@ -161,7 +161,7 @@ TEST(growth_keeps_every_pointer)
 	ASSERT_NOT_NULL(ptrs);
 	ASSERT_NOT_NULL(keyp);
 	for (k = 0; k < 20000; k++) {
-		u64 v = am_t_val(k);
+		u64 v = am_tu_val(k);
 
 		ptrs[k] = anchormap_get_or_insert(m, &k, &v);
 		if (IS_ERR_OR_NULL(ptrs[k])) {
@@ -176,7 +176,7 @@ TEST(growth_keeps_every_pointer)
 	EXPECT_EQ(anchormap_len(m), 20000);
 	EXPECT_EQ(am_t_count_moved(m, ptrs, 0, 20000, 1), 0);
 	for (k = 0, bad = 0; k < 20000; k++)
-		bad += !keyp[k] || am_t_rd64(keyp[k]) != k ||
+		bad += !keyp[k] || am_tu_rd64(keyp[k]) != k ||
 		       anchormap_get_key_value(m, &k, NULL) != keyp[k];
 	EXPECT_EQ(bad, 0);
 	am_test_free(keyp);

@@ -24,7 +24,7 @@ TEST_WITH(u64map, replace_present_copy_on_write)
 	ASSERT_NOT_NULL(now);
 	EXPECT_EQ(*now, 77);
 	EXPECT_TRUE(now != held);	/* a new entry */
-	EXPECT_EQ(am_t_rd64(held), am_t_val(k));	/* unchanged */
+	EXPECT_EQ(am_tu_rd64(held), am_tu_val(k));	/* unchanged */
 	EXPECT_EQ(anchormap_len(m), 1);
 	EXPECT_EQ(am_t_deleted(m), 1);	/* the old entry counts as removed */
 }
@@ -55,7 +55,7 @@ TEST_WITH(u64map, replace_null_args)
 	EXPECT_EQ(anchormap_insert_or_replace(NULL, &k, &v), -EINVAL);
 	EXPECT_EQ(anchormap_insert_or_replace(m, NULL, &v), -EINVAL);
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, NULL), -EINVAL);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), am_t_val(k));
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), am_tu_val(k));
 }
 
 TEST_WITH(u64map, insert_or_replace_inserts_then_replaces)
@@ -64,10 +64,10 @@ TEST_WITH(u64map, insert_or_replace_inserts_then_replaces)
 	u64 k = 9, v = 1;
 
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 0);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 1);
 	v = 2;
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), 1);
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 2);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 2);
 	EXPECT_EQ(anchormap_len(m), 1);
 }
 
@@ -98,15 +98,15 @@ TEST_WITH(u64map, replace_many_through_growth)
 	EXPECT_EQ(bad, 0);
 	for (k = 0; k < n; k++) {
 		vp = anchormap_get(m, &k);
-		bad += !vp || am_t_rd64(vp) != (4ULL << 32 | k);
-		bad += am_t_rd64(held[k]) != am_t_val(k);
+		bad += !vp || am_tu_rd64(vp) != (4ULL << 32 | k);
+		bad += am_tu_rd64(held[k]) != am_tu_val(k);
 	}
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), n);
 	EXPECT_EQ(am_t_deleted(m), 4 * n);
 	anchormap_for_each(m, &it, &kp, &vp) {
 		seen++;
-		bad += am_t_rd64(vp) != (4ULL << 32 | am_t_rd64(kp));
+		bad += am_tu_rd64(vp) != (4ULL << 32 | am_tu_rd64(kp));
 	}
 	EXPECT_EQ(seen, n);
 	EXPECT_EQ(bad, 0);
@@ -136,7 +136,7 @@ TEST_WITH(relmap, replace_old_entries_released_once)
 	EXPECT_EQ(am_t_rel_count_not(rel, 0, 5, 1), 0);
 	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 0), 0);
 	for (k = 0; k < 5; k++)
-		EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 1000 + k);
+		EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 1000 + k);
 	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(rel, 0, 5, 2), 0);	/* the old entry, then the new */
 	EXPECT_EQ(am_t_rel_count_not(rel, 5, 10, 1), 0);
@@ -166,7 +166,7 @@ TEST_WITH(u64map, fail_replace_keeps_old_value)
 			ret = anchormap_replace(m, &k, &v);	/* and again, allowed to grow */
 		}
 		EXPECT_EQ(ret, 1);
-		EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), v);
+		EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), v);
 		if (failures)
 			break;
 	}

@@ -67,10 +67,10 @@ struct am_t_drain_arg {
 static void am_t_drain_fn(void *key, void *value, void *arg)
 {
 	struct am_t_drain_arg *d = arg;
-	u64 k = am_t_rd64(key);
+	u64 k = am_tu_rd64(key);
 
 	d->calls++;
-	if (k >= d->n || am_t_rd64(value) != am_t_val(k)) {
+	if (k >= d->n || am_tu_rd64(value) != am_tu_val(k)) {
 		d->bad++;
 		return;
 	}
@@ -172,7 +172,7 @@ TEST_WITH(relmap, retain_keeps_selected)
 		if (k & 1)
 			bad += v != NULL || r->seen[k] != 1;
 		else
-			bad += !v || am_t_rd64(v) != am_t_val(k) || r->seen[k] != 0;
+			bad += !v || am_tu_rd64(v) != am_tu_val(k) || r->seen[k] != 0;
 	}
 	EXPECT_EQ(bad, 0);
 	am_t_destroy_now(&self->m);
@@ -198,7 +198,7 @@ TEST_WITH(relmap, retain_reclaims_deleted)
 
 static bool am_t_keep_and_bump(const void *key, void *value, void *arg)
 {
-	am_t_wr64(value, am_t_rd64(value) + 1);
+	am_tu_wr64(value, am_tu_rd64(value) + 1);
 	return true;
 }
 
@@ -213,7 +213,7 @@ TEST_WITH(u64map, retain_value_is_writable)
 	for (k = 0; k < 100; k++) {
 		const void *v = anchormap_get(m, &k);
 
-		bad += !v || am_t_rd64(v) != am_t_val(k) + 1;
+		bad += !v || am_tu_rd64(v) != am_tu_val(k) + 1;
 	}
 	EXPECT_EQ(bad, 0);
 }
@@ -253,7 +253,7 @@ TEST_WITH(u64map, shrink_to_fit_keeps_values)
 		const void *v = anchormap_get(m, &k);
 
 		if (k & 1)
-			bad += !v || am_t_rd64(v) != am_t_val(k);
+			bad += !v || am_tu_rd64(v) != am_tu_val(k);
 		else
 			bad += v != NULL;
 	}
@@ -327,7 +327,7 @@ TEST(clone_is_independent)
 	p = anchormap_get_mut(dst, &j);
 	EXPECT_NOT_NULL(p);
 	if (p)
-		am_t_wr64(p, 1);
+		am_tu_wr64(p, 1);
 	EXPECT_EQ(am_t_count_bad(src, 6, 7), 0);
 	EXPECT_EQ(anchormap_len(src), 99);
 	EXPECT_EQ(anchormap_len(dst), 101);
@@ -481,11 +481,11 @@ TEST_WITH(u64map, extend_counts_new_keys)
 	EXPECT_EQ(anchormap_extend(m, keys, vals, 5), 3);
 	EXPECT_EQ(anchormap_len(m), 5);
 	k = 2;
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 99);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 99);
 	k = 3;
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 30);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 30);
 	k = 5;
-	EXPECT_EQ(am_t_rd64(anchormap_get(m, &k)), 50);
+	EXPECT_EQ(am_tu_rd64(anchormap_get(m, &k)), 50);
 }
 
 TEST_WITH(u64map, extend_null_values_zero)
@@ -502,7 +502,7 @@ TEST_WITH(u64map, extend_null_values_zero)
 	for (k = 0; k < 1000; k++) {
 		const void *v = anchormap_get(m, &keys[k]);
 
-		bad += !v || am_t_rd64(v) != 0;
+		bad += !v || am_tu_rd64(v) != 0;
 	}
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_extend(m, keys, NULL, 1000), 0);

@@ -50,16 +50,6 @@ MODULE_PARM_DESC(rounds, "runs of the kernel-only tests (the concurrency tests):
 
 /* ---- helpers: values with a checkable pattern, a per-thread PRNG ---- */
 
-static u64 kt_mix(u64 x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 /* 48 bytes derived from the key: any change or mix-up shows. */
 struct kt_val {
 	u64 key;
@@ -72,7 +62,7 @@ static void kt_val_fill(struct kt_val *v, u64 key)
 
 	v->key = key;
 	for (i = 0; i < ARRAY_SIZE(v->word); i++)
-		v->word[i] = kt_mix(key * 8 + i);
+		v->word[i] = am_tu_fmix64(key * 8 + i);
 }
 
 static bool kt_val_ok(const struct kt_val *v, u64 key)
@@ -82,7 +72,7 @@ static bool kt_val_ok(const struct kt_val *v, u64 key)
 	if (READ_ONCE(v->key) != key)
 		return false;
 	for (i = 0; i < ARRAY_SIZE(v->word); i++)
-		if (READ_ONCE(v->word[i]) != kt_mix(key * 8 + i))
+		if (READ_ONCE(v->word[i]) != am_tu_fmix64(key * 8 + i))
 			return false;
 	return true;
 }
@@ -206,7 +196,7 @@ static long kt_run_workers(struct kt_run *run, int n, void (*fn)(struct kt_worke
 
 		w->run = run;
 		w->id = i;
-		w->rng = kt_mix(get_random_u64() | 1) | 1;
+		w->rng = am_tu_fmix64(get_random_u64() | 1) | 1;
 		w->task = kthread_create(kt_worker_main, w, "kt_anchormap/%d", i);
 		if (IS_ERR(w->task)) {
 			long err = PTR_ERR(w->task);
@@ -280,7 +270,7 @@ static void kt1_writer(struct kt_worker *w, struct kt1 *t)
 			w->errors++;
 		/* a stable key replaced (copy-on-write): readers must never miss it */
 		if ((j & 7) == 7) {
-			u64 key = am_test_rand(&w->rng) % KT1_STABLE;
+			u64 key = am_tu_xorshift64(&w->rng) % KT1_STABLE;
 			struct kt_val v;
 
 			kt_val_fill(&v, key);
@@ -306,7 +296,7 @@ static void kt1_read_many(struct kt_worker *w, struct kt1 *t, u64 span)
 	unsigned int i;
 
 	for (i = 0; i < KT1_MANY; i++)
-		keys[i] = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+		keys[i] = am_tu_xorshift64(&w->rng) % (i & 1 ? KT1_STABLE : span);
 	found = anchormap_get_many(&t->map, keys, KT1_MANY, vals);
 	for (i = 0; i < KT1_MANY; i++) {
 		if (!vals[i]) {
@@ -335,7 +325,7 @@ static void kt1_reader(struct kt_worker *w, struct kt1 *t)
 		/* one more full pass after the writers are done */
 		last = atomic_read(&w->run->writers_left) == 0;
 		for (i = 0; i < 64; i++) {
-			u64 key = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+			u64 key = am_tu_xorshift64(&w->rng) % (i & 1 ? KT1_STABLE : span);
 			const void *stored;
 			const struct kt_val *v;
 
@@ -542,8 +532,8 @@ static long kt3_lookups_many(struct kt3 *t, u64 *rng)
 	int i;
 
 	for (i = 0; i < KT3_MANY; i++)
-		keys[i] = i & 1 ? KT3_STABLE + am_test_rand(rng) % KT3_SPAN :
-				  am_test_rand(rng) % KT3_STABLE;
+		keys[i] = i & 1 ? KT3_STABLE + am_tu_xorshift64(rng) % KT3_SPAN :
+				  am_tu_xorshift64(rng) % KT3_STABLE;
 	ret = anchormap_get_many(&t->map, keys, KT3_MANY, vals);
 	for (i = 0; i < KT3_MANY; i++) {
 		if (!vals[i]) {
@@ -562,8 +552,8 @@ static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		u64 stable = am_test_rand(rng) % KT3_STABLE;
-		u64 any = KT3_STABLE + am_test_rand(rng) % KT3_SPAN;
+		u64 stable = am_tu_xorshift64(rng) % KT3_STABLE;
+		u64 any = KT3_STABLE + am_tu_xorshift64(rng) % KT3_SPAN;
 
 		if (!kt_lookup_ok(&t->map, stable, true))
 			errors++;
@@ -606,7 +596,7 @@ static void kt3_writer(struct kt_worker *w)
 
 	/* random inserts and removes over the span: the map keeps growing */
 	for (i = 0; kt_time_left(w->run) && i < 200000; i++) {
-		u64 key = KT3_STABLE + am_test_rand(&w->rng) % KT3_SPAN;
+		u64 key = KT3_STABLE + am_tu_xorshift64(&w->rng) % KT3_SPAN;
 		int ret;
 
 		if (i % 4 == 3)
@@ -686,7 +676,7 @@ struct kt4 {
 
 static int kt4_insert(struct anchormap *map, u64 key)
 {
-	u64 value = kt_mix(key);
+	u64 value = am_tu_fmix64(key);
 	const u64 *got;
 	int ret = anchormap_insert(map, &key, &value);
 
@@ -850,7 +840,7 @@ static void kt5_fn(struct kt_worker *w)
 	}
 	/* insert, remove and re-insert keys while the walks go on */
 	for (i = 0; atomic_read(&t->walkers_left) && i < 1000000; i++) {
-		u64 key = KT5_STABLE + am_test_rand(&w->rng) % KT5_SPAN;
+		u64 key = KT5_STABLE + am_tu_xorshift64(&w->rng) % KT5_SPAN;
 		int ret = i % 3 == 2 ? anchormap_remove(&t->map, &key) :
 				       kt_insert_val(&t->map, key);
 
