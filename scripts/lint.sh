@@ -31,7 +31,7 @@ failed=0
 cd "$root" || exit 1
 # shellcheck disable=SC2207
 core=($(make -s --no-print-directory print-core))	# sources.mk
-files=("${core[@]}" kernel/*.c kernel/*.h selftests/harness.h selftests/am_testutil.h
+files=("${core[@]}" kernel/*.c kernel/*.h selftests/harness.h selftests/am_testutil.h selftests/am_snapbuf.h
        selftests/common_tests.c
        selftests/common/*.h selftests/common/*.c selftests/kernel/*.c examples/kernel_registry/*.c)
 

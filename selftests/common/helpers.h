@@ -20,6 +20,8 @@
 #ifndef _AM_T_HELPERS_H
 #define _AM_T_HELPERS_H
 
+#include "../am_snapbuf.h"
+
 #define AM_T_MAX_ALLOC_TRIES	64
 
 /* ---- maps, values and checks ---- */

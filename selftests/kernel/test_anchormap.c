@@ -1341,45 +1341,18 @@ TEST(k_proc_reads_while_maps_come_reshape_and_go)
 	am_test_free(t);
 }
 
-/* ==== 8. snapshots through a kernel buffer ==== */
-
-struct kt8_buf {
-	u8 *data;
-	size_t len, cap, pos;
-};
-
-static int kt8_write(const void *buf, size_t len, void *arg)
-{
-	struct kt8_buf *b = arg;
-
-	if (len > b->cap - b->len)
-		return -ENOSPC;
-	memcpy(b->data + b->len, buf, len);
-	b->len += len;
-	return 0;
-}
-
-static int kt8_read(void *buf, size_t len, void *arg)
-{
-	struct kt8_buf *b = arg;
-	size_t n = min(len, b->len - b->pos);
-
-	memcpy(buf, b->data + b->pos, n);
-	b->pos += n;
-	return (int)n;
-}
+/* ==== 8. snapshots through a kernel buffer (am_snapbuf.h's) ==== */
 
 TEST(k_snapshot_save_load_in_kernel_memory)
 {
-	struct kt8_buf b = { .cap = 1 << 20 };
+	struct am_t_snap *b = am_t_snap_new();
 	struct anchormap *a = am_test_alloc(sizeof(*a));
 	struct anchormap *c = am_test_alloc(sizeof(*c));
 	size_t full;
 	u64 key;
 	int ret;
 
-	b.data = am_test_alloc(b.cap);
-	if (!a || !c || !b.data)
+	if (!a || !c || !b)
 		goto out_free;
 	if (kt_map_init(a, "test_snapshot", sizeof(struct kt_val), 0, 0)) {
 		EXPECT_TRUE(false);
@@ -1389,13 +1362,14 @@ TEST(k_snapshot_save_load_in_kernel_memory)
 		EXPECT_EQ(kt_insert_val(a, key), 1);
 	for (key = 0; key < 5000; key += 7)
 		EXPECT_EQ(anchormap_remove(a, &key), 1);
-	EXPECT_EQ(anchormap_save(a, kt8_write, &b), 0);
-	full = b.len;
+	EXPECT_EQ(anchormap_save(a, am_t_snap_write, b), 0);
+	full = b->len;
 	EXPECT_GT(full, 0);
 
 	/* the whole snapshot: the same map */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		EXPECT_EQ(anchormap_load(c, kt8_read, &b), 0);
+		am_t_snap_rewind(b, full, AM_T_SNAP_MAX);
+		EXPECT_EQ(anchormap_load(c, am_t_snap_read, b), 0);
 		EXPECT_TRUE(anchormap_equal(a, c));
 		EXPECT_EQ(anchormap_len(c), anchormap_len(a));
 		for (key = 1; key < 5000; key += 7)
@@ -1404,27 +1378,25 @@ TEST(k_snapshot_save_load_in_kernel_memory)
 	}
 	/* cut short: refused, and the map is left empty */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		b.pos = 0;
-		b.len = full / 2;
-		ret = anchormap_load(c, kt8_read, &b);
+		am_t_snap_rewind(b, full / 2, AM_T_SNAP_MAX);
+		ret = anchormap_load(c, am_t_snap_read, b);
 		EXPECT_TRUE(ret == -ENODATA || ret == -EBADMSG);
 		EXPECT_EQ(anchormap_len(c), 0);
 		anchormap_destroy(c);
 	}
 	/* one byte changed in the middle: refused, and the map is left empty */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		b.pos = 0;
-		b.len = full;
-		b.data[full / 2] ^= 0x20;
-		ret = anchormap_load(c, kt8_read, &b);
+		am_t_snap_rewind(b, full, AM_T_SNAP_MAX);
+		b->buf[full / 2] ^= 0x20;
+		ret = anchormap_load(c, am_t_snap_read, b);
 		EXPECT_EQ(ret, -EBADMSG);
 		EXPECT_EQ(anchormap_len(c), 0);
 		anchormap_destroy(c);
 	}
 	anchormap_destroy(a);
 out_free:
-	EXPECT_TRUE(a && c && b.data);
-	am_test_free(b.data);
+	EXPECT_TRUE(a && c && b);
+	am_t_snap_del(b);
 	am_test_free(c);
 	am_test_free(a);
 }
