@@ -103,18 +103,17 @@ static void am_t_del(struct anchormap *m)
 	am_test_free(m);
 }
 
-/* A release tracker for keys 0..nkeys-1, checking values. */
+/*
+ * A release tracker for keys 0..nkeys-1, checking values: one block, the
+ * record, then a count per key.
+ */
 static struct am_t_rel *am_t_rel_new(u64 nkeys)
 {
-	struct am_t_rel *r = am_test_alloc(sizeof(*r));
+	struct am_t_rel *r = am_test_alloc(sizeof(*r) + nkeys);
 
 	if (!r)
 		return NULL;
-	r->seen = am_test_alloc(nkeys);
-	if (!r->seen) {
-		am_test_free(r);
-		return NULL;
-	}
+	r->seen = (u8 *)(r + 1);
 	r->nkeys = nkeys;
 	r->check_value = true;
 	return r;
@@ -122,9 +121,6 @@ static struct am_t_rel *am_t_rel_new(u64 nkeys)
 
 static void am_t_rel_del(struct am_t_rel *r)
 {
-	if (!r)
-		return;
-	am_test_free(r->seen);
 	am_test_free(r);
 }
 
@@ -434,13 +430,19 @@ static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
 	return 7;
 }
 
-static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
+/* A u64 -> u64 map hashing with @hash. */
+static struct anchormap *am_t_new_hashed(u64 (*hash)(const void *, u32, u64), size_t cap)
 {
 	struct anchormap_params p;
 
-	am_t_params(&p, 8, 8);
+	am_t_params(&p, sizeof(u64), sizeof(u64));
 	p.hash = hash;
-	return am_t_new_params(&p, 100);
+	return am_t_new_params(&p, cap);
+}
+
+static struct anchormap *am_t_new_homed(u64 (*hash)(const void *, u32, u64))
+{
+	return am_t_new_hashed(hash, 100);
 }
 
 static bool am_t_keep_even(const void *key, void *value, void *arg)

@@ -441,14 +441,10 @@ static u64 am_t_hash_tags(const void *key, u32 key_size, u64 seed)
 
 TEST(overflow_word_full_never_matches)
 {
-	struct anchormap_params p;
-	struct anchormap *m;
+	struct anchormap *m = am_t_new_hashed(am_t_hash_tags, 1000);
 	long bad = 0;
 	u64 k, v;
 
-	am_t_params(&p, 8, 8);
-	p.hash = am_t_hash_tags;
-	m = am_t_new_params(&p, 1000);
 	ASSERT_NOT_NULL(m);
 	/* 12 fill group 0, the next 116 pass it, each with its tag's bit */
 	for (k = 0; k < 128; k++) {

@@ -202,18 +202,28 @@ TEST(custom_hash_equal_nocase)
 	am_t_del(m);
 }
 
+/*
+ * Keys [0, n) hold their values and [n, 2n) are absent; then the even keys
+ * go and half are left.  Returns the mismatches.
+ */
+static long am_t_check_halve(struct anchormap *m, u64 n)
+{
+	long bad = am_t_count_bad(m, 0, n);
+
+	bad += am_t_count_present(m, n, 2 * n);
+	bad += am_t_remove_step(m, 0, n, 2);
+	bad += am_t_count_present(m, 0, n) != (long)(n / 2);
+	return bad;
+}
+
 /* Everything collides: insert, find, remove, walk must still be right. */
 static long am_t_collide(u64 (*hash)(const void *, u32, u64), u64 n)
 {
 	struct anchormap_iter *it = am_test_alloc(sizeof(*it));
-	struct anchormap_params p;
-	struct anchormap *m;
+	struct anchormap *m = am_t_new_hashed(hash, 0);
 	long bad = 0, walked = 0;
 	u64 k;
 
-	am_t_params(&p, sizeof(u64), sizeof(u64));
-	p.hash = hash;
-	m = am_t_new_params(&p, 0);
 	if (!m || !it) {
 		am_t_del(m);
 		am_test_free(it);
@@ -222,9 +232,7 @@ static long am_t_collide(u64 (*hash)(const void *, u32, u64), u64 n)
 	bad += am_t_fill(m, 0, n) != 0;
 	for (k = 0; k < n; k++)
 		bad += am_t_put(m, k) != 0;
-	bad += am_t_count_bad(m, 0, n);
-	bad += am_t_remove_step(m, 0, n, 2);
-	bad += am_t_count_present(m, 0, n) != (long)(n / 2);
+	bad += am_t_check_halve(m, n);
 	for (k = 1; k < n; k += 2)
 		bad += am_t_count_bad(m, k, k + 1);
 	anchormap_iter_init(it, m);
@@ -251,13 +259,9 @@ TEST(constant_hash_ones_collides)
 
 TEST(collisions_raise_longest_probe)
 {
-	struct anchormap_params p;
+	struct anchormap *m = am_t_new_hashed(am_t_hash_zero, 1000);
 	struct anchormap_stats st;
-	struct anchormap *m;
 
-	am_t_params(&p, sizeof(u64), sizeof(u64));
-	p.hash = am_t_hash_zero;
-	m = am_t_new_params(&p, 1000);
 	ASSERT_NOT_NULL(m);
 	EXPECT_EQ(am_t_fill(m, 0, 200), 0);
 	anchormap_stats(m, &st);
@@ -395,20 +399,13 @@ TEST(hash_siphash_keyed_and_spread)
 
 static long am_t_map_with_hash(u64 (*hash)(const void *, u32, u64), u64 n)
 {
-	struct anchormap_params p;
-	struct anchormap *m;
+	struct anchormap *m = am_t_new_hashed(hash, 0);
 	long bad;
 
-	am_t_params(&p, sizeof(u64), sizeof(u64));
-	p.hash = hash;
-	m = am_t_new_params(&p, 0);
 	if (!m)
 		return -ENOMEM;
 	bad = am_t_fill(m, 0, n) != 0;
-	bad += am_t_count_bad(m, 0, n);
-	bad += am_t_count_present(m, n, 2 * n);
-	bad += am_t_remove_step(m, 0, n, 2);
-	bad += am_t_count_present(m, 0, n) != (long)(n / 2);
+	bad += am_t_check_halve(m, n);
 	am_t_del(m);
 	return bad;
 }

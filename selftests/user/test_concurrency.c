@@ -920,6 +920,5 @@ static const struct am_test_case am_concurrency_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_concurrency_cases,
-			    (int)(sizeof(am_concurrency_cases) / sizeof(am_concurrency_cases[0])));
+	return am_test_main(am_concurrency_cases, (int)ARRAY_SIZE(am_concurrency_cases));
 }

@@ -794,6 +794,5 @@ static const struct am_test_case am_interleave_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_interleave_cases,
-			    (int)(sizeof(am_interleave_cases) / sizeof(am_interleave_cases[0])));
+	return am_test_main(am_interleave_cases, (int)ARRAY_SIZE(am_interleave_cases));
 }

@@ -535,5 +535,5 @@ static const struct am_test_case am_lin_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_lin_cases, (int)(sizeof(am_lin_cases) / sizeof(am_lin_cases[0])));
+	return am_test_main(am_lin_cases, (int)ARRAY_SIZE(am_lin_cases));
 }

@@ -251,5 +251,5 @@ static const struct am_test_case am_soak_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_soak_cases, (int)(sizeof(am_soak_cases) / sizeof(am_soak_cases[0])));
+	return am_test_main(am_soak_cases, (int)ARRAY_SIZE(am_soak_cases));
 }
