@@ -108,7 +108,7 @@
  *     follows every helper's stores.  Readers may still probe a replaced
  *     index, and what they find there was present while they ran: in the
  *     kernel a lookup holds rcu_read_lock() for its own duration
- *     (amp_read_lock(); writers hold a stripe lock, which is a read side
+ *     (__anchormap_read_lock(); writers hold a stripe lock, which is a read side
  *     too) and the index is freed after a grace period
  *     (amp_free_after_readers()); in userspace it is kept until an
  *     exclusive operation or destroy.  The entries a lookup returns live
@@ -936,6 +936,7 @@ static void am_rebuild_finish(struct anchormap *map)
 		am_store_release(&map->index, next);	/* protocol 4 */
 		/* before next is cleared: am_rebuild_sync() waits for that */
 		am_store_relaxed(&ws->rebuilds, ws->rebuilds + 1);
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_COUNTED);
 		/* writers that saw the old index add to next: let them finish */
 		am_sweep(map, NULL);
 		am_store_release(&map->next, NULL);
@@ -1044,9 +1045,11 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 	 * would look like no progress to a count of rebuilds, and the caller
 	 * just tries again with the index it made current.
 	 */
-	u64 discards = am_load_relaxed(&map->wstate->discards);
+	u64 discards;
 	int err = 0;
 
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_SYNC);
+	discards = am_load_relaxed(&map->wstate->discards);
 	if (!am_load_acquire(&map->next)) {
 		err = am_rebuild_start(map, extra, may_sleep, pre);
 		if (err == -ENOMEM)
@@ -1057,6 +1060,7 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 	while (am_load_acquire(&map->next)) {
 		if (am_atomic(map) && !may_sleep)
 			return -ENOMEM;
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_WAIT);
 		amp_cond_resched(false);
 		amp_cpu_relax();
 	}
@@ -1366,9 +1370,9 @@ static size_t am_idx_room_now(const struct anchormap *map)
 {
 	size_t room;
 
-	amp_read_lock();		/* protocol 4 */
+	__anchormap_read_lock();		/* protocol 4 */
 	room = am_idx_room(map);
-	amp_read_unlock();
+	__anchormap_read_unlock();
 	return room;
 }
 
@@ -1550,13 +1554,13 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 		s->entries += map->wstate->arenas[i].size;
 		s->bytes += map->wstate->arenas[i].bytes;
 	}
-	amp_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
+	__anchormap_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
 	s->slots = idx->nslots;
 	s->index_bytes = idx->bytes;
 	s->index_used = idx->limit - am_idx_room(map);
 	s->bytes += idx->bytes;
-	amp_read_unlock();
+	__anchormap_read_unlock();
 	for (old = am_load_acquire(&map->wstate->retired); old; old = old->older)
 		s->retired_bytes += old->bytes;
 	s->bytes += s->retired_bytes;
@@ -1698,6 +1702,15 @@ static void am_params_of(const struct anchormap *map, struct anchormap_params *p
 	p->name = map->name;
 }
 
+/* Drop a rebuild writers left unfinished: nothing is built from it now.  Exclusive. */
+static void am_drop_next(struct anchormap *map)
+{
+	am_store_relaxed(&map->wstate->rb.ready, 0);
+	am_idx_free(map->next);
+	am_store_release(&map->next, NULL);
+	map->wstate->rb.next = NULL;
+}
+
 /* Free all storage and indexes; the map then reads empty.  Exclusive. */
 static void am_free_all(struct anchormap *map)
 {
@@ -1712,11 +1725,7 @@ static void am_free_all(struct anchormap *map)
 	}
 	am_idx_free(idx);
 	am_free_retired(map);
-	/* a rebuild writers left unfinished: nothing is built from it now */
-	am_store_relaxed(&map->wstate->rb.ready, 0);
-	am_idx_free(map->next);
-	am_store_release(&map->next, NULL);
-	map->wstate->rb.next = NULL;
+	am_drop_next(map);
 }
 
 /*
@@ -2036,57 +2045,156 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
 }
 AMP_EXPORT(anchormap_drain);
 
+/*
+ * Compaction in place.  Live entries slide down to the front of storage,
+ * in ref order: arenas 0..K-1 come out full and arena K holds the last
+ * @tail; the arenas after K are freed.  A write position never passes the
+ * read position (both count whole arenas, and only live entries are
+ * written), so an entry is read, or released if removed, before anything
+ * lands on it.  The replaced indexes are freed first, then the new index is
+ * the one allocation before the move, so the peak is storage and the
+ * current index plus the new one; and optionally @tail's own right-sized
+ * arena, when arena K would be mostly empty.
+ */
 struct am_compact_ctx {
-	struct am_arena *ar;
 	struct anchormap_index *idx;
-	u32 used;
+	u8 *tail_base;		/* arena K's replacement, or NULL: K itself */
+	u32 k;			/* the write position: arena, entry */
+	u32 i;
+	u32 last;		/* K */
 };
 
-/* Copy a live entry into the fresh, not yet shared arena and index. */
+/* The entry the next live one moves to, and its ref in the compacted map. */
+static u8 *am_compact_dest(struct anchormap *map, struct am_compact_ctx *c, u32 *ref)
+{
+	struct am_arena *ar = &map->wstate->arenas[c->k];
+
+	while (c->k < c->last && c->i == ar->size) {
+		c->k++;
+		c->i = 0;
+		ar++;
+	}
+	*ref = c->k << __ANCHORMAP_REF_SHIFT | c->i;
+	if (c->k == c->last && c->tail_base)
+		return c->tail_base + (size_t)c->i * map->entry_size;
+	return am_entry(map, *ref);
+}
+
+/* Move live entry @e to the write position and give it a tag in the new index. */
 static void am_move_live(struct anchormap *map, u8 *e, void *arg)
 {
 	struct am_compact_ctx *c = arg;
 	u64 h = __anchormap_hash_k(map, e, AM_GENERIC);
 	struct am_stripe *st = am_stripe_of(map, h);
 	struct am_place pl;
-	u32 probes = 0;
-	u8 was;
+	u32 probes = 0, ref;
+	u8 was, *to = am_compact_dest(map, c, &ref);
 
-	memcpy(c->ar->base + (size_t)c->used * map->entry_size, e, map->entry_size);
+	if (to != e)
+		memcpy(to, e, map->entry_size);	/* @to was read already: see above */
 	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
-		am_publish_tag(NULL, &pl, c->used, h);	/* arena 0: the ref is the number */
+		am_publish_tag(NULL, &pl, ref, h);
 		am_counter_add(&c->idx->avail, -1);	/* not yet shared: marked anyway */
 	}
-	c->used++;
+	c->i++;
 	am_counter_add(&st->live, 1);
 	if (probes > st->longest_probe)
 		am_store_relaxed(&st->longest_probe, probes);
 }
 
+/* Arena K, where @live entries end, and how many of them land in it. */
+static u32 am_compact_last(const struct anchormap *map, size_t live, u32 *tail)
+{
+	const struct am_arena *ar = map->wstate->arenas;
+	u32 n = map->narenas, k = 0;
+
+	while (k + 1 < n && live > ar[k].size) {
+		live -= ar[k].size;
+		k++;
+	}
+	*tail = (u32)live;
+	return k;
+}
+
 /*
- * Rebuild into one arena and one index sized for the live entries: removed
- * entries are released, dead ones dropped.  Nothing changes if an
- * allocation fails.
+ * A right-sized arena for arena K's @tail entries when K would keep more
+ * than a quarter of the live set empty.  Not getting one is no failure.
+ */
+static void am_compact_tail(struct anchormap *map, size_t live, u32 last, u32 tail,
+			    struct am_arena *fresh)
+{
+	size_t want = am_arena_entries(tail);
+
+	memset(fresh, 0, sizeof(*fresh));
+	if (want && map->wstate->arenas[last].size - tail > live / 4 + AM_ARENA_MIN &&
+	    want < map->wstate->arenas[last].size)
+		(void)am_arena_alloc(map, fresh, want, am_atomic(map));
+}
+
+/* After the move: the compacted arenas, the new index, the stripes at the end. */
+static void am_compact_finish(struct anchormap *map, struct anchormap_index *idx,
+			      u32 last, u32 tail, struct am_arena *fresh)
+{
+	struct anchormap_writer_state *ws = map->wstate;
+	u32 n = map->narenas, k;
+
+	for (k = last + 1; k < n; k++) {
+		am_arena_release(&ws->arenas[k]);
+		map->arena_bias[k] = 0;
+	}
+	if (fresh->raw) {
+		am_arena_release(&ws->arenas[last]);
+		am_arena_install(map, last, fresh);
+	} else {
+		struct am_arena *ar = &ws->arenas[last];
+
+		/* the entries moved out of K's end are stale: FREE again */
+		if (ar->claimed > tail)
+			memset(ar->base + (size_t)tail * map->entry_size, 0,
+			       (size_t)(ar->claimed - tail) * map->entry_size);
+	}
+	for (k = 0; k < last; k++)
+		ws->arenas[k].claimed = ws->arenas[k].size;
+	ws->arenas[last].claimed = tail;
+	am_store_relaxed(&ws->cur, last);
+	am_store_release(&map->narenas, last + 1);
+	am_store_release(&map->index, idx);
+	am_restart_stripes(map, last << __ANCHORMAP_REF_SHIFT | tail);
+}
+
+/*
+ * Compact storage in place and build one index sized for the live entries:
+ * removed entries are released, dead ones dropped.  If the index cannot be
+ * allocated, only the replaced indexes and a pending rebuild are gone.
  */
 int am_compact(struct anchormap *map)
 {
 	size_t live = anchormap_len(map);
 	struct am_compact_ctx c = { 0 };
-	struct anchormap_index *idx;
-	struct am_arena ar;
-	size_t entries = am_arena_entries(live);
+	struct am_arena fresh;
+	u32 tail;
 
-	idx = am_idx_alloc(am_idx_slots_for(live), am_atomic(map));
-	if (!idx || !entries || am_arena_alloc(map, &ar, entries, am_atomic(map))) {
-		am_idx_free(idx);
+	/*
+	 * The move reads storage only and nobody reads indexes now: the old
+	 * ones go before the new one is allocated, all but the current one,
+	 * which a failure still needs.
+	 */
+	amp_registry_del(&map->wstate->reg);
+	am_free_retired(map);
+	am_drop_next(map);
+	c.idx = am_idx_alloc(am_idx_slots_for(live), am_atomic(map));
+	if (!c.idx) {
+		amp_registry_add(&map->wstate->reg, map);
 		return -ENOMEM;
 	}
-	c.ar = &ar;
-	c.idx = idx;
-	amp_registry_del(&map->wstate->reg);
+	am_idx_free(map->index);
+	am_store_release(&map->index, &am_no_index.idx);
+	c.last = am_compact_last(map, live, &tail);
+	am_compact_tail(map, live, c.last, tail, &fresh);
+	c.tail_base = fresh.base;
 	am_zero_counts(map);
 	am_walk_owned(map, am_move_live, &c);	/* counts the live ones again */
-	am_replace(map, &ar, c.used, idx);
+	am_compact_finish(map, c.idx, c.last, tail, &fresh);
 	amp_registry_add(&map->wstate->reg, map);
 	return 0;
 }

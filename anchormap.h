@@ -394,8 +394,9 @@ void anchormap_drain(struct anchormap *map, void (*fn)(void *key, void *value, v
  * @arg: passed to @keep.
  *
  * Dropped entries are released at once.  Removed entries are reclaimed by
- * compacting into one arena and one index; if that allocation fails the
- * map stays correct with its removed entries counted in anchormap_stats().
+ * compacting storage in place, as anchormap_shrink_to_fit() does; if its
+ * index cannot be allocated the map stays correct with its removed entries
+ * counted in anchormap_stats().
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
  */
@@ -403,13 +404,19 @@ void anchormap_retain(struct anchormap *map,
 		      bool (*keep)(const void *key, void *value, void *arg), void *arg);
 
 /**
- * anchormap_shrink_to_fit() - compact into one right-sized arena and index
+ * anchormap_shrink_to_fit() - compact storage in place, rebuild the index
  * @map: the map.
  *
- * Releases removed entries, leaves none, and frees replaced indexes.
+ * Releases removed entries, leaves none, and frees replaced indexes.  Live
+ * entries slide down to the front of storage (pointers to them are invalid
+ * afterwards) and the arenas left empty are freed: storage ends within a
+ * quarter of the live entries, plus a chunk per stripe.  The peak is what
+ * the map held, less its replaced indexes (freed first), plus the new index
+ * (and at most one right-sized arena for the last entries).
  *
  * Context: exclusive.  May sleep unless ANCHORMAP_F_ATOMIC.
- * Return: 0, or -ENOMEM with the map unchanged.
+ * Return: 0, or -ENOMEM with the map's entries unchanged (its replaced
+ * indexes are freed either way).
  */
 int anchormap_shrink_to_fit(struct anchormap *map);
 
@@ -633,6 +640,9 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */
 	ANCHORMAP_TP_PUBLISH_TAG,	/* an insert, between storing the reference and the tag */
 	ANCHORMAP_TP_REPLACE_REF,	/* a replace, its new entry LIVE, before the index has it */
+	ANCHORMAP_TP_REBUILD_SYNC,	/* a writer or reserve, about to help and wait for a rebuild */
+	ANCHORMAP_TP_REBUILD_WAIT,	/* the same, waiting for another's rebuild to end */
+	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, its index current and counted, next not cleared */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

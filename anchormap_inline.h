@@ -20,12 +20,17 @@
 #include <linux/rcupdate.h>
 
 /*
- * A lookup holds rcu_read_lock() while it reads the index, which a rebuild
- * replaces and frees after a grace period; the entry it returns lives in
- * storage, which RCU does not govern: the caller holds nothing.
+ * A lookup holds rcu_read_lock_sched() while it reads the index, which a
+ * rebuild replaces and frees after a grace period; the entry it returns
+ * lives in storage, which RCU does not govern: the caller holds nothing.
+ * The sched flavour is preempt_disable(), inline, where rcu_read_lock() is
+ * two calls on the PREEMPT_RCU kernels Debian builds, and since 4.20
+ * synchronize_rcu() waits for it as for rcu_read_lock().  A lookup is
+ * bounded and takes no lock, so it may run preemption-off on PREEMPT_RT too.
+ * The core's other index readers (statistics, reserve) use the same pair.
  */
-#define __anchormap_read_lock()		rcu_read_lock()
-#define __anchormap_read_unlock()	rcu_read_unlock()
+#define __anchormap_read_lock()		rcu_read_lock_sched()
+#define __anchormap_read_unlock()	rcu_read_unlock_sched()
 #else
 /* Userspace keeps replaced indexes until an exclusive operation: no lock. */
 #define __anchormap_read_lock()		do { } while (0)

@@ -283,7 +283,7 @@ int anchormap_load(struct anchormap *map, int (*read)(void *buf, size_t len, voi
 		am_reset(map);
 		return err;
 	}
-	/* one right-sized arena instead of the growth history; optional */
+	/* drop the growth history: replaced indexes, a pending rebuild; optional */
 	if (map->narenas > 1)
 		(void)am_compact(map);
 	return 0;

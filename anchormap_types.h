@@ -99,7 +99,10 @@ typedef uint64_t u64;
  * @flags:       ANCHORMAP_F_*.
  * @hash:        NULL for the built-in keyed hash (fast, seeded per map);
  *               anchormap_hash_siphash() for DoS resistance; or your own.
- * @equal:       NULL compares the key bytes.  Must agree with @hash.
+ * @equal:       NULL compares the key bytes.  Must agree with @hash.  Both
+ *               run in lookups, from any context, and in the kernel with
+ *               preemption disabled: they must not sleep (nor take a
+ *               spinlock_t, which sleeps on PREEMPT_RT).
  * @release:     called exactly once per entry the map still owns when it
  *               lets go of it (destroy, clear, retain, shrink of a removed
  *               slot...), never for entries handed to the caller by

@@ -27,8 +27,6 @@
  *                   still see the block is done: after an RCU grace period
  *                   (a work item runs synchronize_rcu()); @link is two words
  *                   of the block the glue may use meanwhile.  True: taken.
- *   amp_read_lock, amp_read_unlock  what such a reader holds for its own
- *                   duration: rcu_read_lock().
  *   amp_registry_*  the list of live maps shown in /proc/anchormap.
  *   AMP_EXPORT      EXPORT_SYMBOL_NS_GPL in namespace ANCHORMAP.
  */
@@ -241,16 +239,6 @@ static inline void amp_cond_resched(bool atomic)
 void *amp_zalloc(size_t size, bool atomic);
 void amp_free(void *p, size_t size);
 bool amp_free_after_readers(void *p, size_t size, void **link);
-
-static __always_inline void amp_read_lock(void)
-{
-	rcu_read_lock();
-}
-
-static __always_inline void amp_read_unlock(void)
-{
-	rcu_read_unlock();
-}
 
 static inline u64 amp_random_seed(void)
 {

@@ -225,7 +225,7 @@ void amp_free(void *p, size_t size)
 
 /*
  * A replaced index may still be probed by lock-free lookups, which hold
- * rcu_read_lock() for their own duration (anchormap.h): it is queued here
+ * rcu_read_lock_sched() for their own duration (anchormap_inline.h): it is queued here
  * (two words of its header are the node: the list link and the block) and
  * freed by a work item after a grace period.  Blocks taken off the list
  * before synchronize_rcu() were unpublished before it began.

@@ -20,7 +20,7 @@
  *                      one map's lock classes (kernel lockdep; empty here),
  *                      given to amp_lock_init and amp_grow_lock_init
  *   amp_zalloc amp_free  zeroed, 64-byte aligned blocks (NULL on failure)
- *   amp_free_after_readers, amp_read_lock, amp_read_unlock
+ *   amp_free_after_readers
  *                      no reader tracking here: a replaced index is not
  *                      taken (false), the core keeps it until an exclusive
  *                      operation; readers hold nothing
@@ -162,13 +162,6 @@ static inline bool amp_free_after_readers(void *p, size_t size, void **link)
 	return false;
 }
 
-static inline void amp_read_lock(void)
-{
-}
-
-static inline void amp_read_unlock(void)
-{
-}
 u64 amp_random_seed(void);
 
 struct amp_registry_node {

@@ -229,7 +229,9 @@ TEST_WITH(relmap, shrink_to_fit_compacts)
 	EXPECT_GT(am_t_segments(m), 1);
 	EXPECT_EQ(anchormap_shrink_to_fit(m), 0);
 	anchormap_stats(m, &st);
-	EXPECT_EQ(st.segments, 1);
+	/* compacted in place: storage is the live entries, a quarter and a chunk per stripe */
+	EXPECT_LE(st.entries, st.len + st.len / 4 + 128);
+	EXPECT_EQ(st.retired_bytes, 0);
 	EXPECT_EQ(st.deleted, 0);
 	EXPECT_EQ(st.len, 1500);
 	EXPECT_GE(st.capacity, 1500);
@@ -238,6 +240,66 @@ TEST_WITH(relmap, shrink_to_fit_compacts)
 	am_t_destroy_now(&self->m);
 	EXPECT_EQ(am_t_rel_count_not(r, 0, 2000, 1), 0);
 	EXPECT_EQ(r->bad_value, 0);
+}
+
+/*
+ * Compaction in place over maps of every shape: grown from 0 or pre-sized,
+ * a few to all entries removed.  Each removed entry is released exactly
+ * once and before its place is reused, every live key keeps its value, a
+ * walk yields each once, storage ends within a quarter (and a chunk per
+ * stripe) of the live entries, and the map takes inserts afterwards.
+ */
+static void am_t_shrink_shape(struct am_test_ctx *_ctx, u64 n, u64 step, bool presized)
+{
+	struct am_t_rel *r = am_t_rel_new(2 * n);
+	struct anchormap_stats st;
+	struct anchormap_iter it;
+	struct anchormap *m;
+	long bad = 0, walked = 0;
+	const void *kp;
+	u64 removed = (n + step - 1) / step;
+
+	ASSERT_NOT_NULL(r);
+	m = am_t_new(presized ? n : 0, r);
+	if (!m)
+		goto out;
+	bad += am_t_fill(m, 0, n) != 0;
+	bad += am_t_remove_step(m, 0, n, step);
+	bad += anchormap_shrink_to_fit(m) != 0;
+	bad += r->calls != (long)removed;
+	bad += am_t_count_bad_sparse(m, n, step);
+	anchormap_stats(m, &st);
+	bad += st.len != n - removed || st.deleted != 0 || st.retired_bytes != 0;
+	bad += st.entries > st.len + st.len / 4 + 128;
+	anchormap_for_each(m, &it, &kp, NULL)
+		walked++;
+	bad += walked != (long)(n - removed);
+	bad += am_t_fill(m, n, 2 * n) != 0;
+	bad += am_t_count_bad(m, n, 2 * n);
+	bad += am_t_count_bad_sparse(m, n, step);
+	am_t_del(m);
+	/* every key released once: the removed ones at compaction, the rest now */
+	bad += am_t_rel_count_not(r, 0, 2 * n, 1);
+	bad += r->bad_value != 0;
+	if (bad)
+		am_test_log("n %llu step %llu presized %d: %ld bad", (unsigned long long)n,
+			    (unsigned long long)step, presized, bad);
+	EXPECT_EQ(bad, 0);
+out:
+	am_t_rel_del(r);
+}
+
+TEST(shrink_to_fit_in_place_every_shape)
+{
+	static const u64 sizes[] = { 100, 3000, 20000 };
+	static const u64 steps[] = { 1, 2, 3, 10, 1000 };
+	unsigned int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		for (j = 0; j < ARRAY_SIZE(steps); j++) {
+			am_t_shrink_shape(_ctx, sizes[i], steps[j], false);
+			am_t_shrink_shape(_ctx, sizes[i], steps[j], true);
+		}
 }
 
 TEST_WITH(u64map, shrink_to_fit_keeps_values)
@@ -531,6 +593,7 @@ static const struct am_test_case am_whole_map_cases[] = {
 	AM_TEST_ENTRY(retain_reclaims_deleted)
 	AM_TEST_ENTRY(retain_value_is_writable)
 	AM_TEST_ENTRY(shrink_to_fit_compacts)
+	AM_TEST_ENTRY(shrink_to_fit_in_place_every_shape)
 	AM_TEST_ENTRY(shrink_to_fit_keeps_values)
 	AM_TEST_ENTRY(shrink_to_fit_empty_map)
 	AM_TEST_ENTRY(shrink_to_fit_then_grow)

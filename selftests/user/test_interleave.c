@@ -57,7 +57,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_REPLACE_REF + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_REBUILD_COUNTED + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -733,6 +733,47 @@ TEST(remove_entry_with_rebuild_pending_stays_removed)
 }
 
 /*
+ * Compaction in place while a rebuild is still pending: the pending index
+ * holds refs of the storage about to move, so it must be dropped, and every
+ * entry must come out of the move with its value and in the new index.
+ */
+TEST(shrink_with_rebuild_pending_keeps_every_entry)
+{
+	struct anchormap_stats st;
+	struct anchormap m;
+	long bad = 0;
+	const u64 *v;
+	u64 k, n;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_p, 0, sizeof(am_i_p));
+	ASSERT_EQ(am_i_new(&m, NULL, 0), 0);
+	for (k = 0; k < 3000; k++)
+		bad += am_i_put(&m, k, k) != 1;
+	for (k = 0; k < 3000; k += 3)
+		bad += am_i_del(&m, k) != 1;
+	n = am_i_until_pending(&m, 3000);
+	EXPECT_GE(am_i_p.at_len, 2100);
+	EXPECT_NOT_NULL(__atomic_load_n(&m.next, __ATOMIC_RELAXED));	/* still pending */
+	EXPECT_EQ(anchormap_shrink_to_fit(&m), 0);
+	EXPECT_NULL(__atomic_load_n(&m.next, __ATOMIC_RELAXED));
+	anchormap_stats(&m, &st);
+	EXPECT_EQ(st.deleted, 0);
+	for (k = 0; k < n + 5000; k++) {
+		if (k >= n)
+			bad += am_i_put(&m, k, k) != 1;
+		v = anchormap_get(&m, &k);
+		if (k < 3000 && k % 3 == 0)
+			bad += v != NULL;
+		else
+			bad += !v || *v != k;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(&m), n + 5000 - 1000);
+	anchormap_destroy(&m);
+}
+
+/*
  * Storage growth installs a new arena, then publishes the arena count
  * (where writers take entries from).  Between the two, another CPU inserts
  * a key and looks it up: it must find it (in the arenas it could see).
@@ -775,6 +816,123 @@ TEST(insert_while_growth_publishes_is_found)
 	anchormap_destroy(&m);
 }
 
+/*
+ * A writer W finds the current index out of room, drops its stripe and
+ * goes to wait for the rebuild that another CPU (F, in anchormap_reserve)
+ * is running.  Before W looks at the rebuild, F makes the new index current
+ * and counts the rebuild, then stops before clearing next; W comes in
+ * there, waits for next to clear, and must then retry its insert in the
+ * new index.  Judging progress by the count of rebuilds (unchanged since W
+ * came in) made W fail with -ENOMEM although nothing went wrong; only a
+ * discarded rebuild may fail it.
+ */
+struct am_i_waiter {
+	struct anchormap map;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t writer;
+	bool writer_started;
+	int stage;	/* 0 start, 1 W out of room, 2 F counted, 3 W waits */
+	int ret;	/* what W's failing insert returned */
+	u64 key;	/* W's failing key */
+	u64 first;	/* W's first key */
+};
+
+static struct am_i_waiter am_i_wt;
+
+static void am_i_wt_wait(int stage)
+{
+	pthread_mutex_lock(&am_i_wt.lock);
+	while (am_i_wt.stage < stage)
+		pthread_cond_wait(&am_i_wt.cond, &am_i_wt.lock);
+	pthread_mutex_unlock(&am_i_wt.lock);
+}
+
+static void am_i_wt_set(int stage)
+{
+	pthread_mutex_lock(&am_i_wt.lock);
+	if (am_i_wt.stage < stage)
+		am_i_wt.stage = stage;
+	pthread_cond_broadcast(&am_i_wt.cond);
+	pthread_mutex_unlock(&am_i_wt.lock);
+}
+
+/* W: insert fresh keys until one finds the index out of room (stage 1). */
+static void *am_i_wt_writer(void *arg)
+{
+	u64 k;
+
+	for (k = am_i_wt.first; k < am_i_wt.first + 100000; k++) {
+		am_i_wt.key = k;
+		am_i_wt.ret = am_i_put(&am_i_wt.map, k, k);
+		if (am_i_wt.ret != 1 || am_i_wt.stage)
+			break;
+	}
+	am_i_wt_set(1);		/* also when it never ran out: F must not hang */
+	return NULL;
+}
+
+static void am_i_wt_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	bool in_w = am_i_wt.writer_started && pthread_equal(pthread_self(), am_i_wt.writer);
+
+	if (map != &am_i_wt.map)
+		return;
+	if (point == ANCHORMAP_TP_REBUILD_CHUNK && !in_w && !am_i_wt.writer_started) {
+		/* F holds the only chunk: W's inserts cannot finish the rebuild */
+		am_i_wt.writer_started = true;
+		if (pthread_create(&am_i_wt.writer, NULL, am_i_wt_writer, NULL)) {
+			am_i_wt.writer_started = false;
+			return;
+		}
+		am_i_wt_wait(1);
+	} else if (point == ANCHORMAP_TP_REBUILD_SYNC && in_w && am_i_wt.stage == 0) {
+		am_i_wt_set(1);
+		am_i_wt_wait(2);	/* the rebuild is current and counted now */
+	} else if (point == ANCHORMAP_TP_REBUILD_COUNTED && !in_w && am_i_wt.stage == 1) {
+		am_i_wt_set(2);
+		am_i_wt_wait(3);	/* W has looked at the rebuild and waits */
+	} else if (point == ANCHORMAP_TP_REBUILD_WAIT && in_w) {
+		am_i_wt_set(3);
+	}
+}
+
+TEST(writer_waiting_for_counted_rebuild_retries)
+{
+	struct anchormap *m = &am_i_wt.map;
+	struct anchormap_stats a, b;
+	long bad = 0;
+	u64 k;
+
+	memset(&am_i_wt, 0, sizeof(am_i_wt));
+	pthread_mutex_init(&am_i_wt.lock, NULL);
+	pthread_cond_init(&am_i_wt.cond, NULL);
+	ASSERT_EQ(am_i_new(m, NULL, 0), 0);	/* the smallest index */
+	for (k = 0; k < 8; k++)
+		EXPECT_EQ(am_i_put(m, k, k), 1);
+	am_i_wt.first = 1000;
+	anchormap_stats(m, &a);
+	anchormap_test_hook = am_i_wt_hook;
+	EXPECT_EQ(anchormap_reserve(m, 5000), 0);	/* F: a rebuild */
+	if (am_i_wt.writer_started)
+		pthread_join(am_i_wt.writer, NULL);	/* W still reads the hook */
+	anchormap_test_hook = NULL;
+	anchormap_stats(m, &b);
+	EXPECT_TRUE(am_i_wt.writer_started);
+	EXPECT_EQ(am_i_wt.stage, 3);	/* the interleaving happened */
+	EXPECT_EQ(am_i_wt.ret, 1);	/* W's insert went through after the wait */
+	EXPECT_EQ(b.rebuilds, a.rebuilds + 1);
+	for (k = 0; k < 8; k++)
+		bad += anchormap_get(m, &k) == NULL;
+	for (k = am_i_wt.first; k <= am_i_wt.key; k++)
+		bad += anchormap_get(m, &k) == NULL;
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(m), 8 + am_i_wt.key - am_i_wt.first + 1);
+	anchormap_destroy(m);
+	pthread_cond_destroy(&am_i_wt.cond);
+	pthread_mutex_destroy(&am_i_wt.lock);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
@@ -787,9 +945,11 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(rebuild_during_walk_yields_each_once)
 	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
 	AM_TEST_ENTRY(remove_entry_with_rebuild_pending_stays_removed)
+	AM_TEST_ENTRY(shrink_with_rebuild_pending_keeps_every_entry)
 	AM_TEST_ENTRY(insert_while_growth_publishes_is_found)
 	AM_TEST_ENTRY(replace_midway_lookup_finds_old_walk_yields_once)
 	AM_TEST_ENTRY(walk_under_replaces_yields_key_once)
+	AM_TEST_ENTRY(writer_waiting_for_counted_rebuild_retries)
 };
 
 int main(void)

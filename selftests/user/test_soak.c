@@ -233,7 +233,8 @@ TEST(soak_all_operations_then_invariants)
 		ASSERT_EQ(anchormap_shrink_to_fit(&s->map), 0);
 		anchormap_stats(&s->map, &st);
 		EXPECT_EQ(st.deleted, 0);
-		EXPECT_EQ(st.segments, 1);
+		EXPECT_EQ(st.retired_bytes, 0);
+		EXPECT_LE(st.entries, st.len + st.len / 4 + 128);	/* compacted */
 		memset(s->removes, 0, sizeof(s->removes));
 		memset(s->gone, 0, sizeof(s->gone));	/* compaction moved everything */
 	}
