@@ -29,7 +29,9 @@ CORE_SRC := $(AM_CORE_SRC) userspace_shim/shim.c
 CORE_HDR := $(AM_CORE_HDR) userspace_shim/anchormap_deps.h
 
 TEST_SRC := $(wildcard selftests/user/test_*.c)
-TEST_DEP := selftests/harness.h selftests/common_tests.c $(wildcard selftests/user/*.h)
+TEST_DEP := selftests/harness.h selftests/am_testutil.h selftests/am_snapbuf.h selftests/common_tests.c \
+	    $(wildcard selftests/common/*) \
+	    $(wildcard selftests/user/*.h)
 
 # variant name -> extra flags
 VAR_plain :=

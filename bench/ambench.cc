@@ -89,11 +89,7 @@ static std::vector<std::string> split(const std::string &s)
 struct rng {
 	uint64_t s;
 	explicit rng(uint64_t seed) : s(seed) {}
-	uint64_t next()
-	{
-		s += 0x9e3779b97f4a7c15ULL;
-		return bench_mix64(s);
-	}
+	uint64_t next() { return am_tu_weyl(&s); }
 	double unit() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
 	uint64_t below(uint64_t n) { return (uint64_t)(((unsigned __int128)next() * n) >> 64); }
 };
@@ -102,7 +98,7 @@ struct rng {
  * Zipf(s) over ranks 0..n-1 (rank 0 hottest), with the closed-form
  * approximation of "Quickly generating billion-record synthetic
  * databases" (Gray et al., SIGMOD 1994), as YCSB uses: zeta(n) once, then
- * O(1) per sample.  Ranks map to keys already scattered by bench_mix64.
+ * O(1) per sample.  Ranks map to keys already scattered by am_tu_mix64.
  */
 struct zipf {
 	uint64_t n;

@@ -20,7 +20,7 @@ BENCH_PKGS	:= absl_flat_hash_map absl_hash liburcu liburcu-cds ck tbb libdpdk
 # libdpdk's pkg-config adds -march=corei7: dropped, so that every map in the
 # binary is compiled for the same baseline as the library
 BENCH_PKG_CFLAGS = $$(pkg-config --cflags $(BENCH_PKGS) | sed 's/-march=[^ ]*//g')
-BENCH_HDRS	:= bench/maps.h bench/states.h
+BENCH_HDRS	:= bench/maps.h bench/states.h selftests/am_testutil.h
 BENCH_CFLAGS	:= -std=gnu++17 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 		   -Wno-missing-field-initializers -pthread -I. -Iuserspace_shim
 BENCH_BIN	:= $(B)/bench
@@ -73,7 +73,7 @@ bench-oldcore: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgwrite
 # Instructions per writer call (callgrind), for before/after comparisons of
 # insert and remove: make bench-writers [CGWRITE_N=100000]
 CGWRITE_N	?= 100000
-$(BENCH_BIN)/cgwrite: bench/cgwrite.c $(B)/libanchormap.a
+$(BENCH_BIN)/cgwrite: bench/cgwrite.c selftests/am_testutil.h $(B)/libanchormap.a
 	@mkdir -p $(dir $@)
 	$(CC) $(AM_CFLAGS) bench/cgwrite.c -o $@ $(B)/libanchormap.a
 

@@ -68,7 +68,7 @@ static int run(size_t size, const std::string &mode, size_t n, const map_state &
 		if (mode != "both" && hit != (mode == "hit"))
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			s = bench_mix64(s + i);
+			s = am_tu_mix64(s + i);
 			keys[i] = KV::key(hit ? live[s % size] : size + s % size);
 		}
 		CALLGRIND_START_INSTRUMENTATION;

@@ -19,12 +19,13 @@
 #include <string.h>
 
 #include "anchormap.h"
+#include "selftests/am_testutil.h"
 
 enum cg_op { CG_INSERT, CG_REMOVE, CG_TOGGLE, CG_CHURN, CG_GROW };
 
 static u64 cg_key(u64 i)
 {
-	return i * 0x9e3779b97f4a7c15ULL + 1;
+	return i * AM_TU_GOLDEN + 1;
 }
 
 __attribute__((noinline)) static long cg_writes(struct anchormap *m, enum cg_op op, u64 n)

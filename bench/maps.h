@@ -45,6 +45,7 @@
 extern "C" {
 #include "anchormap.h"
 }
+#include "selftests/am_testutil.h"
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/hash/hash.h>
@@ -82,18 +83,12 @@ extern "C" {
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- keys and values ---- */
-
-static inline uint64_t bench_mix64(uint64_t x)
-{
-	/* an invertible 64-bit finalizer: distinct inputs, distinct outputs */
-	x ^= x >> 31;
-	x *= 0x7fb5d329728ea185ULL;
-	x ^= x >> 27;
-	x *= 0x81dadef4bc2dd44dULL;
-	x ^= x >> 33;
-	return x;
-}
+/*
+ * ---- keys and values ----
+ *
+ * Keys are scattered by am_tu_mix64() (selftests/am_testutil.h), an
+ * invertible 64-bit finaliser: distinct inputs, distinct outputs.
+ */
 
 static inline uint64_t bench_fold(uint64_t a, uint64_t b)
 {
@@ -145,7 +140,7 @@ struct KV8 {
 	typedef uint64_t K;
 	typedef uint64_t V;
 	static const char *name() { return "u64"; }
-	static K key(uint64_t i) { return bench_mix64(i ^ 0x5bd1e9955bd1e995ULL); }
+	static K key(uint64_t i) { return am_tu_mix64(i ^ 0x5bd1e9955bd1e995ULL); }
 	static V value(const K &k) { return k + 1; }
 	static uint64_t first(const V &v) { return v; }
 	static uint64_t first_key(const K &k) { return k; }
@@ -159,10 +154,10 @@ struct KV32 {
 	{
 		K k;
 
-		k.w[0] = bench_mix64(i ^ 0x5bd1e9955bd1e995ULL);
-		k.w[1] = bench_mix64(k.w[0] + 1);
-		k.w[2] = bench_mix64(k.w[0] + 2);
-		k.w[3] = bench_mix64(k.w[0] + 3);
+		k.w[0] = am_tu_mix64(i ^ 0x5bd1e9955bd1e995ULL);
+		k.w[1] = am_tu_mix64(k.w[0] + 1);
+		k.w[2] = am_tu_mix64(k.w[0] + 2);
+		k.w[3] = am_tu_mix64(k.w[0] + 3);
 		return k;
 	}
 	static V value(const K &k)

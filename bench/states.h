@@ -81,8 +81,7 @@ static void build_state(M *m, size_t n, const map_state &st, std::vector<uint64_
 	if (st.fresh) {	/* churnK's picks on the key list alone */
 		for (unsigned r = 0; r < st.churn * 10; r++) {
 			for (size_t j = 0; j < per; j++) {
-				seed += 0x9e3779b97f4a7c15ULL;
-				live[(size_t)(((unsigned __int128)bench_mix64(seed) * n) >> 64)] =
+				live[(size_t)(((unsigned __int128)am_tu_weyl(&seed) * n) >> 64)] =
 					fresh++;
 			}
 		}
@@ -94,8 +93,7 @@ static void build_state(M *m, size_t n, const map_state &st, std::vector<uint64_
 		for (size_t j = 0; j < per; j++) {
 			size_t p;
 
-			seed += 0x9e3779b97f4a7c15ULL;
-			p = (size_t)(((unsigned __int128)bench_mix64(seed) * n) >> 64);
+			p = (size_t)(((unsigned __int128)am_tu_weyl(&seed) * n) >> 64);
 			if (!m->remove(KV::key(live[p]))) {
 				fprintf(stderr, "%s: churn: key index %llu not removed\n",
 					M::name(), (unsigned long long)live[p]);

@@ -28,7 +28,9 @@ KDEMO	:= examples/kernel_registry
 # the same relative paths, so that Kbuild writes its objects there and
 # relative #includes still resolve.
 KSRC	:= Kbuild sources.mk $(AM_CORE_SRC) $(AM_CORE_HDR) $(wildcard kernel/*.c kernel/*.h) \
-	   $(wildcard selftests/harness.h selftests/common_tests.c) \
+	   $(wildcard selftests/harness.h selftests/am_testutil.h selftests/am_snapbuf.h) \
+	   $(wildcard selftests/common_tests.c) \
+	   $(wildcard selftests/common/*) \
 	   $(wildcard $(KTEST)/Kbuild $(KTEST)/*.c $(KTEST)/*.h) \
 	   $(wildcard $(KDEMO)/Kbuild $(KDEMO)/*.c $(KDEMO)/*.h)
 

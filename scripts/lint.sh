@@ -31,8 +31,9 @@ failed=0
 cd "$root" || exit 1
 # shellcheck disable=SC2207
 core=($(make -s --no-print-directory print-core))	# sources.mk
-files=("${core[@]}" kernel/*.c kernel/*.h selftests/harness.h
-       selftests/common_tests.c selftests/kernel/*.c examples/kernel_registry/*.c)
+files=("${core[@]}" kernel/*.c kernel/*.h selftests/harness.h selftests/am_testutil.h selftests/am_snapbuf.h
+       selftests/common_tests.c
+       selftests/common/*.h selftests/common/*.c selftests/kernel/*.c examples/kernel_registry/*.c)
 
 result() {
 	if [ "$2" -eq 0 ]; then

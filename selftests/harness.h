@@ -2,11 +2,17 @@
 /*
  * harness.h - a tiny kselftest-style test harness that builds both as a
  * userspace program and inside a kernel module, so the functional tests in
- * common_tests.c run unchanged in both worlds.
+ * common_tests.c (selftests/common/) run unchanged in both worlds.
  *
  *	TEST(name) { ASSERT_EQ(anchormap_len(m), 0); ... }
  *	static const struct am_test_case cases[] = { AM_TEST_ENTRY(name) };
  *	return am_test_main(cases, ARRAY_SIZE(cases));	(userspace)
+ *
+ * Tests grouped KUnit style: each area's file ends with its table and
+ *	static const struct am_test_case am_area_cases[] = { ... };
+ *	static const struct am_test_suite am_area_suite = AM_TEST_SUITE(area);
+ * and a runner takes a list of suites (am_test_run_suites(),
+ * am_test_main_suites()); numbering goes on across suites.
  *
  * ASSERT_* print a diagnostic and return from the test function, so they
  * may only be used directly in a TEST() body (or in a void helper taking
@@ -38,6 +44,7 @@
 #endif
 
 #include "anchormap.h"
+#include "am_testutil.h"	/* mixers, am_tu_xorshift64(), value makers */
 
 #ifdef __KERNEL__
 #define AM_TEST_UNUSED	__maybe_unused
@@ -64,8 +71,16 @@ struct am_test_case {
 	void (*fn)(struct am_test_ctx *);
 };
 
+/* The cases of one area, run in a row; @name shows in a diagnostic line. */
+struct am_test_suite {
+	const char *name;
+	const struct am_test_case *cases;
+	int n;
+};
+
 #define TEST(name)	static void test_##name(struct am_test_ctx *_ctx)
 #define AM_TEST_ENTRY(name)	{ #name, test_##name },
+#define AM_TEST_SUITE(area)	{ #area, am_##area##_cases, (int)ARRAY_SIZE(am_##area##_cases) }
 
 /* ---- output: diagnostics start with "# ", result lines do not ---- */
 
@@ -129,20 +144,6 @@ static inline long am_test_allocs(void)
 	return __atomic_load_n(&am_test_allocs_live, __ATOMIC_RELAXED);
 }
 #endif
-
-/* ---- randomness ---- */
-
-/* xorshift64: cheap per-thread randomness, reproducible per seed (not 0) */
-static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
-{
-	u64 x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
-}
 
 /* ---- assertions ---- */
 
@@ -216,10 +217,12 @@ static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
  *	FIXTURE_TEARDOWN(maps) { ... }
  *	TEST_F(maps, inserts) { ASSERT_EQ(..., self->m ...); }
  *
- * TEST_F(fx, name) defines the test fx_name (list it as X(fx_name)).  The
- * fixture lives in am_test_alloc() memory (kernel stacks are small), the
- * body runs only when setup passed, and teardown always runs, also after
- * an ASSERT_* returned from the body.
+ * TEST_F(fx, name) defines the test fx_name (list it as
+ * AM_TEST_ENTRY(fx_name)); TEST_WITH(fx, name) is the same test called
+ * just name, for a fixture that is only the common set-up of tests named
+ * for what they check.  The fixture lives in am_test_alloc() memory
+ * (kernel stacks are small), the body runs only when setup passed, and
+ * teardown always runs, also after an ASSERT_* returned from the body.
  */
 #define FIXTURE(fx)		struct am_fixture_##fx
 #define FIXTURE_SETUP(fx)						\
@@ -228,22 +231,24 @@ static AM_TEST_UNUSED u64 am_test_rand(u64 *state)
 #define FIXTURE_TEARDOWN(fx)						\
 	static void am_teardown_##fx(struct am_test_ctx *_ctx,		\
 				     struct am_fixture_##fx *self)
-#define TEST_F(fx, name)						\
-	static void am_body_##fx##_##name(struct am_test_ctx *_ctx,	\
-					  struct am_fixture_##fx *self); \
-	static void test_##fx##_##name(struct am_test_ctx *_ctx)	\
+#define __AM_TEST_FIXTURE(fx, test)					\
+	static void am_body_##test(struct am_test_ctx *_ctx,		\
+				   struct am_fixture_##fx *self);	\
+	static void test_##test(struct am_test_ctx *_ctx)		\
 	{								\
 		struct am_fixture_##fx *self = am_test_alloc(sizeof(*self)); \
 									\
 		ASSERT_NOT_NULL(self);					\
 		am_setup_##fx(_ctx, self);				\
 		if (!_ctx->failed && !_ctx->skipped)			\
-			am_body_##fx##_##name(_ctx, self);		\
+			am_body_##test(_ctx, self);			\
 		am_teardown_##fx(_ctx, self);				\
 		am_test_free(self);					\
 	}								\
-	static void am_body_##fx##_##name(struct am_test_ctx *_ctx,	\
-					  struct am_fixture_##fx *self)
+	static void am_body_##test(struct am_test_ctx *_ctx,		\
+				   struct am_fixture_##fx *self)
+#define TEST_F(fx, name)	__AM_TEST_FIXTURE(fx, fx##_##name)
+#define TEST_WITH(fx, name)	__AM_TEST_FIXTURE(fx, name)
 
 /* ---- running ---- */
 
@@ -310,22 +315,67 @@ static AM_TEST_UNUSED int am_test_run(const struct am_test_case *cases, int n,
 	return *failed ? -1 : 0;
 }
 
-#ifndef __KERNEL__
-static AM_TEST_UNUSED int am_test_main(const struct am_test_case *cases, int n)
+static AM_TEST_UNUSED int am_test_suites_count(const struct am_test_suite *const *suites,
+					       int nsuites)
 {
-	int passed = 0, failed = 0, skipped = 0;
+	int i, n = 0;
 
+	for (i = 0; i < nsuites; i++)
+		n += suites[i]->n;
+	return n;
+}
+
+/* Runs @suites in order, numbered from @first_number on; returns how many ran. */
+static AM_TEST_UNUSED int am_test_run_suites(const struct am_test_suite *const *suites,
+					     int nsuites, int first_number, int *passed,
+					     int *failed, int *skipped)
+{
+	int i, number = first_number;
+
+	for (i = 0; i < nsuites; i++) {
+		am_test_log("suite %s: %d tests", suites[i]->name, suites[i]->n);
+		am_test_run(suites[i]->cases, suites[i]->n, number, passed, failed, skipped);
+		number += suites[i]->n;
+	}
+	return number - first_number;
+}
+
+#ifndef __KERNEL__
+static AM_TEST_UNUSED void am_test_begin(int n)
+{
 	/* line-buffered even into a pipe, so output survives a crash */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	am_test_out("TAP version 13");
 	am_test_out("1..%d", n);
-	am_test_run(cases, n, 1, &passed, &failed, &skipped);
+}
+
+static AM_TEST_UNUSED int am_test_end(int passed, int failed, int skipped)
+{
 	if (skipped)
 		am_test_out("%d passed, %d failed, %d skipped", passed, failed, skipped);
 	else
 		am_test_out("%d passed, %d failed", passed, failed);
 	fflush(stdout);
 	return failed ? 1 : 0;
+}
+
+static AM_TEST_UNUSED int am_test_main(const struct am_test_case *cases, int n)
+{
+	int passed = 0, failed = 0, skipped = 0;
+
+	am_test_begin(n);
+	am_test_run(cases, n, 1, &passed, &failed, &skipped);
+	return am_test_end(passed, failed, skipped);
+}
+
+static AM_TEST_UNUSED int am_test_main_suites(const struct am_test_suite *const *suites,
+					      int nsuites)
+{
+	int passed = 0, failed = 0, skipped = 0;
+
+	am_test_begin(am_test_suites_count(suites, nsuites));
+	am_test_run_suites(suites, nsuites, 1, &passed, &failed, &skipped);
+	return am_test_end(passed, failed, skipped);
 }
 #endif
 

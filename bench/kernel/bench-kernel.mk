@@ -20,7 +20,7 @@ BENCH_KERNEL_MD	?= bench/results/kernel.md
 
 # the module, built in the mirror like the selftest and the demo
 kmod-bench: module
-	@for f in $(BK)/Kbuild $(BK)/bench_anchormap.c $(BK)/bench_keys.h; do \
+	@for f in $(BK)/Kbuild $(BK)/bench_anchormap.c $(BK)/bench_keys.h selftests/am_testutil.h; do \
 		mkdir -p $(KB)/$$(dirname $$f) && ln -sfn $(CURDIR)/$$f $(KB)/$$f || exit 1; \
 	done
 	$(call kbuild,bench-kernel,M=$(CURDIR)/$(BKB) $(KSYMS) modules)
@@ -28,11 +28,13 @@ kmod-bench: module
 
 # the userspace loops: through build/libanchormap.a (SSE2 group match) and
 # through a SWAR build of the same core (-DANCHORMAP_NO_SSE2, the kernel's path)
-$(BKOUT)/user_loops: $(BK)/user_loops.c $(BK)/bench_keys.h $(B)/libanchormap.a anchormap.h
+$(BKOUT)/user_loops: $(BK)/user_loops.c $(BK)/bench_keys.h selftests/am_testutil.h $(B)/libanchormap.a \
+		   anchormap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(AM_CFLAGS) -I$(BK) $< $(B)/libanchormap.a -o $@
 
-$(BKOUT)/user_loops_swar: $(BK)/user_loops.c $(BK)/bench_keys.h $(CORE_SRC) $(CORE_HDR)
+$(BKOUT)/user_loops_swar: $(BK)/user_loops.c $(BK)/bench_keys.h selftests/am_testutil.h \
+			$(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(AM_CFLAGS) -DANCHORMAP_NO_SSE2 -I$(BK) $< $(CORE_SRC) -o $@
 

@@ -10,32 +10,17 @@
  *   bk_shuffle()     Fisher-Yates with a fixed-seed xorshift generator: the
  *                    order lookups and removals visit the keys.
  *
- * Needs u32/u64 (linux/types.h or anchormap.h).
+ * The mixer and the generator are selftests/am_testutil.h's.  Needs u32/u64
+ * (linux/types.h or anchormap.h).
  */
 #ifndef _BENCH_KEYS_H
 #define _BENCH_KEYS_H
 
+#include "selftests/am_testutil.h"
+
 static inline u64 bk_key(u64 i)
 {
-	u64 x = i + 0x9e3779b97f4a7c15ULL;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static inline u64 bk_rand(u64 *s)
-{
-	u64 x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
+	return am_tu_fmix64(i + AM_TU_GOLDEN);
 }
 
 /* perm[0..n) = a permutation of 0..n-1, the same for a given @seed */
@@ -47,7 +32,7 @@ static inline void bk_shuffle(u32 *perm, u32 n, u64 seed)
 	for (i = 0; i < n; i++)
 		perm[i] = i;
 	for (i = n; i > 1; i--) {
-		j = (u32)(bk_rand(&s) % i);
+		j = (u32)(am_tu_xorshift64(&s) % i);
 		t = perm[i - 1];
 		perm[i - 1] = perm[j];
 		perm[j] = t;

@@ -23,6 +23,24 @@ struct model {
 	size_t len;
 };
 
+/* The model's side of an insert of @k (a no-op if present) and of a removal. */
+static void model_add(struct model *m, u64 k, u32 v)
+{
+	if (!m->present[k]) {
+		m->present[k] = true;
+		m->value[k] = v;
+		m->len++;
+	}
+}
+
+static void model_del(struct model *m, u64 k)
+{
+	if (m->present[k]) {
+		m->present[k] = false;
+		m->len--;
+	}
+}
+
 struct held {
 	const u64 *key;
 	const u32 *value;
@@ -122,11 +140,8 @@ static void op_insert(struct state *s, u64 k, u32 v)
 		return;
 	}
 	CHECK(ret == (s->m.present[k] ? 0 : 1));
-	if (ret == 1) {
-		s->m.present[k] = true;
-		s->m.value[k] = v;
-		s->m.len++;
-	}
+	if (ret == 1)
+		model_add(&s->m, k, v);
 	hold(s, &k, &v);	/* replaced right away by the stored pointers */
 	s->nheld--;
 	hold(s, anchormap_get_key_value(&s->map, &k, NULL), anchormap_get(&s->map, &k));
@@ -140,21 +155,14 @@ static void op_get_or_insert(struct state *s, u64 k, u32 v)
 		CHECK(PTR_ERR(got) == -ENOMEM);
 		return;
 	}
-	if (!s->m.present[k]) {
-		s->m.present[k] = true;
-		s->m.value[k] = v;
-		s->m.len++;
-	}
+	model_add(&s->m, k, v);
 	CHECK(*got == s->m.value[k]);
 }
 
 static void op_remove(struct state *s, u64 k)
 {
 	CHECK(anchormap_remove(&s->map, &k) == (s->m.present[k] ? 1 : 0));
-	if (s->m.present[k]) {
-		s->m.present[k] = false;
-		s->m.len--;
-	}
+	model_del(&s->m, k);
 }
 
 static void op_entry(struct state *s, u64 k, u32 v)
@@ -171,11 +179,7 @@ static void op_entry(struct state *s, u64 k, u32 v)
 	val = anchormap_entry_or_insert(&e, &v);
 	if (IS_ERR(val))
 		return;
-	if (!s->m.present[k]) {
-		s->m.present[k] = true;
-		s->m.value[k] = v;
-		s->m.len++;
-	}
+	model_add(&s->m, k, v);
 	CHECK(*val == s->m.value[k]);
 }
 
@@ -188,8 +192,7 @@ static void op_remove_entry(struct state *s, u64 k)
 	CHECK(anchormap_remove_entry(&s->map, &k, &ko, &vo) == (s->m.present[k] ? 1 : 0));
 	if (s->m.present[k]) {
 		CHECK(ko == k && vo == s->m.value[k]);
-		s->m.present[k] = false;
-		s->m.len--;
+		model_del(&s->m, k);
 	}
 }
 
@@ -200,10 +203,8 @@ static void op_retain(struct state *s, u8 below)
 	drop_held(s);
 	anchormap_retain(&s->map, keep_odd_or, &below);
 	for (k = 0; k < KEYS; k++) {
-		if (s->m.present[k] && !(k & 1) && k >= below) {
-			s->m.present[k] = false;
-			s->m.len--;
-		}
+		if (!(k & 1) && k >= below)
+			model_del(&s->m, k);
 	}
 }
 

@@ -3,7 +3,7 @@
  * test_anchormap.ko - anchormap's selftests inside the kernel
  *
  * At load time this runs
- *  - the portable functional tests of selftests/common_tests.c, through the
+ *  - the portable functional tests of selftests/common/, through the
  *    same harness as in userspace, and
  *  - kernel-only tests: one kthread per online CPU (at least two) hammering
  *    a map while others hold pointers into it, racing inserts of the same
@@ -50,16 +50,6 @@ MODULE_PARM_DESC(rounds, "runs of the kernel-only tests (the concurrency tests):
 
 /* ---- helpers: values with a checkable pattern, a per-thread PRNG ---- */
 
-static u64 kt_mix(u64 x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 /* 48 bytes derived from the key: any change or mix-up shows. */
 struct kt_val {
 	u64 key;
@@ -72,7 +62,7 @@ static void kt_val_fill(struct kt_val *v, u64 key)
 
 	v->key = key;
 	for (i = 0; i < ARRAY_SIZE(v->word); i++)
-		v->word[i] = kt_mix(key * 8 + i);
+		v->word[i] = am_tu_fmix64(key * 8 + i);
 }
 
 static bool kt_val_ok(const struct kt_val *v, u64 key)
@@ -82,7 +72,7 @@ static bool kt_val_ok(const struct kt_val *v, u64 key)
 	if (READ_ONCE(v->key) != key)
 		return false;
 	for (i = 0; i < ARRAY_SIZE(v->word); i++)
-		if (READ_ONCE(v->word[i]) != kt_mix(key * 8 + i))
+		if (READ_ONCE(v->word[i]) != am_tu_fmix64(key * 8 + i))
 			return false;
 	return true;
 }
@@ -206,7 +196,7 @@ static long kt_run_workers(struct kt_run *run, int n, void (*fn)(struct kt_worke
 
 		w->run = run;
 		w->id = i;
-		w->rng = kt_mix(get_random_u64() | 1) | 1;
+		w->rng = am_tu_fmix64(get_random_u64() | 1) | 1;
 		w->task = kthread_create(kt_worker_main, w, "kt_anchormap/%d", i);
 		if (IS_ERR(w->task)) {
 			long err = PTR_ERR(w->task);
@@ -280,7 +270,7 @@ static void kt1_writer(struct kt_worker *w, struct kt1 *t)
 			w->errors++;
 		/* a stable key replaced (copy-on-write): readers must never miss it */
 		if ((j & 7) == 7) {
-			u64 key = am_test_rand(&w->rng) % KT1_STABLE;
+			u64 key = am_tu_xorshift64(&w->rng) % KT1_STABLE;
 			struct kt_val v;
 
 			kt_val_fill(&v, key);
@@ -306,7 +296,7 @@ static void kt1_read_many(struct kt_worker *w, struct kt1 *t, u64 span)
 	unsigned int i;
 
 	for (i = 0; i < KT1_MANY; i++)
-		keys[i] = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+		keys[i] = am_tu_xorshift64(&w->rng) % (i & 1 ? KT1_STABLE : span);
 	found = anchormap_get_many(&t->map, keys, KT1_MANY, vals);
 	for (i = 0; i < KT1_MANY; i++) {
 		if (!vals[i]) {
@@ -335,7 +325,7 @@ static void kt1_reader(struct kt_worker *w, struct kt1 *t)
 		/* one more full pass after the writers are done */
 		last = atomic_read(&w->run->writers_left) == 0;
 		for (i = 0; i < 64; i++) {
-			u64 key = am_test_rand(&w->rng) % (i & 1 ? KT1_STABLE : span);
+			u64 key = am_tu_xorshift64(&w->rng) % (i & 1 ? KT1_STABLE : span);
 			const void *stored;
 			const struct kt_val *v;
 
@@ -542,8 +532,8 @@ static long kt3_lookups_many(struct kt3 *t, u64 *rng)
 	int i;
 
 	for (i = 0; i < KT3_MANY; i++)
-		keys[i] = i & 1 ? KT3_STABLE + am_test_rand(rng) % KT3_SPAN :
-				  am_test_rand(rng) % KT3_STABLE;
+		keys[i] = i & 1 ? KT3_STABLE + am_tu_xorshift64(rng) % KT3_SPAN :
+				  am_tu_xorshift64(rng) % KT3_STABLE;
 	ret = anchormap_get_many(&t->map, keys, KT3_MANY, vals);
 	for (i = 0; i < KT3_MANY; i++) {
 		if (!vals[i]) {
@@ -562,8 +552,8 @@ static long kt3_lookups(struct kt3 *t, u64 *rng, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		u64 stable = am_test_rand(rng) % KT3_STABLE;
-		u64 any = KT3_STABLE + am_test_rand(rng) % KT3_SPAN;
+		u64 stable = am_tu_xorshift64(rng) % KT3_STABLE;
+		u64 any = KT3_STABLE + am_tu_xorshift64(rng) % KT3_SPAN;
 
 		if (!kt_lookup_ok(&t->map, stable, true))
 			errors++;
@@ -606,7 +596,7 @@ static void kt3_writer(struct kt_worker *w)
 
 	/* random inserts and removes over the span: the map keeps growing */
 	for (i = 0; kt_time_left(w->run) && i < 200000; i++) {
-		u64 key = KT3_STABLE + am_test_rand(&w->rng) % KT3_SPAN;
+		u64 key = KT3_STABLE + am_tu_xorshift64(&w->rng) % KT3_SPAN;
 		int ret;
 
 		if (i % 4 == 3)
@@ -686,7 +676,7 @@ struct kt4 {
 
 static int kt4_insert(struct anchormap *map, u64 key)
 {
-	u64 value = kt_mix(key);
+	u64 value = am_tu_fmix64(key);
 	const u64 *got;
 	int ret = anchormap_insert(map, &key, &value);
 
@@ -850,7 +840,7 @@ static void kt5_fn(struct kt_worker *w)
 	}
 	/* insert, remove and re-insert keys while the walks go on */
 	for (i = 0; atomic_read(&t->walkers_left) && i < 1000000; i++) {
-		u64 key = KT5_STABLE + am_test_rand(&w->rng) % KT5_SPAN;
+		u64 key = KT5_STABLE + am_tu_xorshift64(&w->rng) % KT5_SPAN;
 		int ret = i % 3 == 2 ? anchormap_remove(&t->map, &key) :
 				       kt_insert_val(&t->map, key);
 
@@ -1351,45 +1341,18 @@ TEST(k_proc_reads_while_maps_come_reshape_and_go)
 	am_test_free(t);
 }
 
-/* ==== 8. snapshots through a kernel buffer ==== */
-
-struct kt8_buf {
-	u8 *data;
-	size_t len, cap, pos;
-};
-
-static int kt8_write(const void *buf, size_t len, void *arg)
-{
-	struct kt8_buf *b = arg;
-
-	if (len > b->cap - b->len)
-		return -ENOSPC;
-	memcpy(b->data + b->len, buf, len);
-	b->len += len;
-	return 0;
-}
-
-static int kt8_read(void *buf, size_t len, void *arg)
-{
-	struct kt8_buf *b = arg;
-	size_t n = min(len, b->len - b->pos);
-
-	memcpy(buf, b->data + b->pos, n);
-	b->pos += n;
-	return (int)n;
-}
+/* ==== 8. snapshots through a kernel buffer (am_snapbuf.h's) ==== */
 
 TEST(k_snapshot_save_load_in_kernel_memory)
 {
-	struct kt8_buf b = { .cap = 1 << 20 };
+	struct am_t_snap *b = am_t_snap_new();
 	struct anchormap *a = am_test_alloc(sizeof(*a));
 	struct anchormap *c = am_test_alloc(sizeof(*c));
 	size_t full;
 	u64 key;
 	int ret;
 
-	b.data = am_test_alloc(b.cap);
-	if (!a || !c || !b.data)
+	if (!a || !c || !b)
 		goto out_free;
 	if (kt_map_init(a, "test_snapshot", sizeof(struct kt_val), 0, 0)) {
 		EXPECT_TRUE(false);
@@ -1399,13 +1362,14 @@ TEST(k_snapshot_save_load_in_kernel_memory)
 		EXPECT_EQ(kt_insert_val(a, key), 1);
 	for (key = 0; key < 5000; key += 7)
 		EXPECT_EQ(anchormap_remove(a, &key), 1);
-	EXPECT_EQ(anchormap_save(a, kt8_write, &b), 0);
-	full = b.len;
+	EXPECT_EQ(anchormap_save(a, am_t_snap_write, b), 0);
+	full = b->len;
 	EXPECT_GT(full, 0);
 
 	/* the whole snapshot: the same map */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		EXPECT_EQ(anchormap_load(c, kt8_read, &b), 0);
+		am_t_snap_rewind(b, full, AM_T_SNAP_MAX);
+		EXPECT_EQ(anchormap_load(c, am_t_snap_read, b), 0);
 		EXPECT_TRUE(anchormap_equal(a, c));
 		EXPECT_EQ(anchormap_len(c), anchormap_len(a));
 		for (key = 1; key < 5000; key += 7)
@@ -1414,27 +1378,25 @@ TEST(k_snapshot_save_load_in_kernel_memory)
 	}
 	/* cut short: refused, and the map is left empty */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		b.pos = 0;
-		b.len = full / 2;
-		ret = anchormap_load(c, kt8_read, &b);
+		am_t_snap_rewind(b, full / 2, AM_T_SNAP_MAX);
+		ret = anchormap_load(c, am_t_snap_read, b);
 		EXPECT_TRUE(ret == -ENODATA || ret == -EBADMSG);
 		EXPECT_EQ(anchormap_len(c), 0);
 		anchormap_destroy(c);
 	}
 	/* one byte changed in the middle: refused, and the map is left empty */
 	if (!kt_map_init(c, "test_snapshot_copy", sizeof(struct kt_val), 0, 0)) {
-		b.pos = 0;
-		b.len = full;
-		b.data[full / 2] ^= 0x20;
-		ret = anchormap_load(c, kt8_read, &b);
+		am_t_snap_rewind(b, full, AM_T_SNAP_MAX);
+		b->buf[full / 2] ^= 0x20;
+		ret = anchormap_load(c, am_t_snap_read, b);
 		EXPECT_EQ(ret, -EBADMSG);
 		EXPECT_EQ(anchormap_len(c), 0);
 		anchormap_destroy(c);
 	}
 	anchormap_destroy(a);
 out_free:
-	EXPECT_TRUE(a && c && b.data);
-	am_test_free(b.data);
+	EXPECT_TRUE(a && c && b);
+	am_t_snap_del(b);
 	am_test_free(c);
 	am_test_free(a);
 }
@@ -1479,7 +1441,8 @@ static void kt_keep_maps(void)
 
 static int __init test_anchormap_init(void)
 {
-	int ncommon = ARRAY_SIZE(am_common_cases), nkernel = ARRAY_SIZE(kt_kernel_cases);
+	int ncommon = am_test_suites_count(am_common_suites, ARRAY_SIZE(am_common_suites));
+	int nkernel = ARRAY_SIZE(kt_kernel_cases);
 	int passed = 0, failed = 0, skipped = 0;
 	unsigned long start = jiffies;
 	unsigned int r;
@@ -1489,7 +1452,8 @@ static int __init test_anchormap_init(void)
 	am_test_out("1..%d", ncommon + nkernel * (int)rounds);
 	am_test_log("anchormap selftests on %u online CPUs, kernel tests %u time(s)",
 		    num_online_cpus(), rounds);
-	am_test_run(am_common_cases, ncommon, 1, &passed, &failed, &skipped);
+	am_test_run_suites(am_common_suites, ARRAY_SIZE(am_common_suites), 1,
+			   &passed, &failed, &skipped);
 	for (r = 0; r < rounds; r++)
 		am_test_run(kt_kernel_cases, nkernel, ncommon + 1 + nkernel * r,
 			    &passed, &failed, &skipped);

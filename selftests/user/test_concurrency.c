@@ -16,19 +16,6 @@
 
 #define AM_C_MAX_THREADS	8
 
-static u64 am_c_val(u64 k)
-{
-	return (k * 0x9e3779b97f4a7c15ULL) ^ 0x5bd1e9955bd1e995ULL;
-}
-
-static u64 am_c_rd64(const void *p)
-{
-	u64 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 static u64 am_c_load(const u64 *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
@@ -114,7 +101,7 @@ static int am_c_fill(struct anchormap *m, u64 from, u64 to)
 	u64 k, v;
 
 	for (k = from; k < to; k++) {
-		v = am_c_val(k);
+		v = am_tu_val(k);
 		if (anchormap_insert(m, &k, &v) != 1)
 			return -1;
 	}
@@ -144,7 +131,7 @@ static void hold_check_pre(struct hold_test *t, u64 k)
 {
 	const void *v = anchormap_get(&t->c.map, &k);
 
-	if (am_c_rd64(t->pre_key[k]) != k || am_c_rd64(t->pre_val[k]) != am_c_val(k))
+	if (am_tu_rd64(t->pre_key[k]) != k || am_tu_rd64(t->pre_val[k]) != am_tu_val(k))
 		am_c_fail(&t->c, "held entry %llu changed", (unsigned long long)k);
 	/* no re-insert of these keys: either the held slot or nothing */
 	if (v && v != t->pre_val[k])
@@ -161,7 +148,7 @@ static void hold_check_new(struct hold_test *t, const void **seen, int w, u64 up
 
 		k = base + i;
 		v = anchormap_get(&t->c.map, &k);
-		if (!v || am_c_rd64(v) != am_c_val(k)) {
+		if (!v || am_tu_rd64(v) != am_tu_val(k)) {
 			am_c_fail(&t->c, "inserted key %llu missing or wrong",
 				  (unsigned long long)k);
 			continue;
@@ -201,7 +188,7 @@ static void hold_writer(struct hold_test *t, int w)
 
 	for (i = 0; i < HOLD_PER_WRITER; i++) {
 		k = base + i;
-		v = am_c_val(k);
+		v = am_tu_val(k);
 		if (anchormap_insert(&t->c.map, &k, &v) != 1)
 			am_c_fail(&t->c, "insert %llu failed", (unsigned long long)k);
 		am_c_store(&t->progress[w], i + 1);
@@ -325,10 +312,10 @@ static void gm_reader(struct gm_test *t, u64 seed)
 			u64 k = keys[i];
 
 			if (k < GM_STABLE) {
-				if (vals[i] != t->stable_ptr[k] || am_c_rd64(vals[i]) != am_c_val(k))
+				if (vals[i] != t->stable_ptr[k] || am_tu_rd64(vals[i]) != am_tu_val(k))
 					am_c_fail(&t->c, "stable key %llu", (unsigned long long)k);
 			} else if (k < GM_REPL_BASE + GM_REPL) {
-				if (!vals[i] || am_c_rd64(vals[i]) >> 32 != k)
+				if (!vals[i] || am_tu_rd64(vals[i]) >> 32 != k)
 					am_c_fail(&t->c, "replaced key %llu missed or wrong",
 						  (unsigned long long)k);
 			} else if (vals[i]) {
@@ -343,7 +330,7 @@ static void gm_grower(struct gm_test *t)
 	u64 k, v;
 
 	for (k = GM_GROW_BASE; k < GM_GROW_BASE + GM_GROW; k++) {
-		v = am_c_val(k);
+		v = am_tu_val(k);
 		if (anchormap_insert(&t->c.map, &k, &v) != 1)
 			am_c_fail(&t->c, "insert %llu", (unsigned long long)k);
 	}
@@ -372,7 +359,7 @@ static void *gm_thread(void *arg)
 	else if (th->id == 1)
 		gm_replacer(t);
 	else
-		gm_reader(t, (u64)th->id * 0x9e3779b97f4a7c15ULL);
+		gm_reader(t, (u64)th->id * AM_TU_GOLDEN);
 	if (th->id < 2)
 		__atomic_sub_fetch(&t->writers_left, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -401,7 +388,7 @@ TEST(get_many_and_replace_under_growth)
 	EXPECT_EQ(st.len, GM_STABLE + GM_REPL + GM_GROW);
 	EXPECT_GE(st.rebuilds, 3);	/* the readers met rebuilds */
 	for (k = GM_REPL_BASE; k < GM_REPL_BASE + GM_REPL; k++)
-		EXPECT_EQ(am_c_rd64(anchormap_get(&t->c.map, &k)), gm_repl_val(k, 400));
+		EXPECT_EQ(am_tu_rd64(anchormap_get(&t->c.map, &k)), gm_repl_val(k, 400));
 	am_c_fini_map(&t->c);
 	am_test_free(t);
 }
@@ -429,7 +416,7 @@ static void *same_thread(void *arg)
 	for (i = 0; i < SAME_KEYS; i++) {
 		/* half the threads walk backwards: races at both ends */
 		k = th->id & 1 ? SAME_KEYS - 1 - i : i;
-		v = am_c_val(k) ^ (u64)th->id;
+		v = am_tu_val(k) ^ (u64)th->id;
 		ret = anchormap_insert(&t->c.map, &k, &v);
 		if (ret == 1) {
 			am_c_inc(&t->wins[k]);
@@ -459,7 +446,7 @@ TEST(same_keys_one_insert_wins)
 
 		bad += t->wins[k] != 1;
 		/* the first value wins: the one of the thread that got 1 */
-		bad += !v || am_c_rd64(v) != (am_c_val(k) ^ (u64)t->winner[k]);
+		bad += !v || am_tu_rd64(v) != (am_tu_val(k) ^ (u64)t->winner[k]);
 	}
 	for (i = 0; i < SAME_THREADS; i++)
 		total += t->won[i];
@@ -484,11 +471,11 @@ struct goi_test {
 static void goi_init(void *value, const void *key, void *arg)
 {
 	struct goi_test *t = arg;
-	u64 k = am_c_rd64(key);
+	u64 k = am_tu_rd64(key);
 
 	if (k < GOI_KEYS)
 		am_c_inc(&t->inits[k]);
-	memcpy(value, &(u64){ am_c_val(k) }, sizeof(u64));
+	memcpy(value, &(u64){ am_tu_val(k) }, sizeof(u64));
 }
 
 static void *goi_thread(void *arg)
@@ -506,7 +493,7 @@ static void *goi_thread(void *arg)
 			am_c_fail(&t->c, "get_or_insert_with %llu failed", (unsigned long long)k);
 			continue;
 		}
-		if (am_c_rd64(p) != am_c_val(k))
+		if (am_tu_rd64(p) != am_tu_val(k))
 			am_c_fail(&t->c, "key %llu: value not initialised", (unsigned long long)k);
 		t->ptr[th->id][k] = p;
 	}
@@ -576,14 +563,14 @@ static long am_c_walk(struct am_c_common *c, u8 *seen, u64 nkeys, u64 must)
 	memset(seen, 0, nkeys);
 	anchormap_iter_init(&it, &c->map);
 	while (anchormap_iter_next(&it, &kp, &vp)) {
-		k = am_c_rd64(kp);
+		k = am_tu_rd64(kp);
 		if (k >= nkeys) {
 			am_c_fail(c, "walk: stray key %llu", (unsigned long long)k);
 			continue;
 		}
 		if (seen[k]++)
 			am_c_fail(c, "walk: key %llu seen twice", (unsigned long long)k);
-		if (am_c_rd64(vp) != am_c_val(k))
+		if (am_tu_rd64(vp) != am_tu_val(k))
 			am_c_fail(c, "walk: key %llu has a wrong value", (unsigned long long)k);
 		extra += k >= must;
 	}
@@ -672,7 +659,7 @@ static void churn_keys(struct churn_test *t, int id)
 			if (anchormap_remove(&t->c.map, &k) != 1)
 				am_c_fail(&t->c, "churn: remove %llu", (unsigned long long)k);
 		for (k = base; k < base + CHURN_KEYS; k++) {
-			v = am_c_val(k);
+			v = am_tu_val(k);
 			if (anchormap_insert(&t->c.map, &k, &v) != 1)
 				am_c_fail(&t->c, "churn: insert %llu", (unsigned long long)k);
 		}
@@ -778,15 +765,15 @@ struct mix_test {
 static void mix_init(void *value, const void *key, void *arg)
 {
 	struct mix_test *t = arg;
-	u64 k = am_c_rd64(key);
+	u64 k = am_tu_rd64(key);
 
 	am_c_inc(&t->ins[k % MIX_KEYS]);
-	memcpy(value, &(u64){ am_c_val(k) }, sizeof(u64));
+	memcpy(value, &(u64){ am_tu_val(k) }, sizeof(u64));
 }
 
 static void mix_op(struct mix_test *t, u64 r)
 {
-	u64 k = (r >> 8) % MIX_KEYS, v = am_c_val(k);
+	u64 k = (r >> 8) % MIX_KEYS, v = am_tu_val(k);
 	const void *p;
 	int ret;
 
@@ -800,7 +787,7 @@ static void mix_op(struct mix_test *t, u64 r)
 		break;
 	case 1:
 		p = anchormap_get_or_insert_with(&t->c.map, &k, mix_init, t);
-		if (IS_ERR_OR_NULL(p) || am_c_rd64(p) != v)
+		if (IS_ERR_OR_NULL(p) || am_tu_rd64(p) != v)
 			am_c_fail(&t->c, "get_or_insert_with %llu", (unsigned long long)k);
 		break;
 	case 2:
@@ -812,7 +799,7 @@ static void mix_op(struct mix_test *t, u64 r)
 		break;
 	default:
 		p = anchormap_get(&t->c.map, &k);
-		if (p && am_c_rd64(p) != v)
+		if (p && am_tu_rd64(p) != v)
 			am_c_fail(&t->c, "get %llu: wrong value", (unsigned long long)k);
 		break;
 	}
@@ -827,7 +814,7 @@ static void *mix_thread(void *arg)
 
 	pthread_barrier_wait(&t->c.start);
 	for (i = 0; i < MIX_OPS; i++)
-		mix_op(t, am_test_rand(&seed));
+		mix_op(t, am_tu_xorshift64(&seed));
 	return NULL;
 }
 
@@ -890,7 +877,7 @@ static void *res_thread(void *arg)
 			if (ret)
 				am_c_fail(&t->c, "reserve: %d", ret);
 		}
-		v = am_c_val(k);
+		v = am_tu_val(k);
 		if (anchormap_insert(&t->c.map, &k, &v) != 1)
 			am_c_fail(&t->c, "insert %llu", (unsigned long long)k);
 	}
@@ -911,7 +898,7 @@ TEST(reserve_races_with_inserts)
 	for (k = 0; k < RES_THREADS * RES_PER_THREAD; k++) {
 		const void *v = anchormap_get(&t->c.map, &k);
 
-		bad += !v || am_c_rd64(v) != am_c_val(k);
+		bad += !v || am_tu_rd64(v) != am_tu_val(k);
 	}
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(&t->c.map), RES_THREADS * RES_PER_THREAD);
@@ -933,6 +920,5 @@ static const struct am_test_case am_concurrency_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_concurrency_cases,
-			    (int)(sizeof(am_concurrency_cases) / sizeof(am_concurrency_cases[0])));
+	return am_test_main(am_concurrency_cases, (int)ARRAY_SIZE(am_concurrency_cases));
 }

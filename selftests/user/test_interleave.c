@@ -17,6 +17,7 @@
 #include <pthread.h>
 
 #include "harness.h"
+#include "am_snapbuf.h"
 
 #ifndef ANCHORMAP_TEST_HOOKS
 #error "test_interleave.c needs a core built with -DANCHORMAP_TEST_HOOKS"
@@ -195,33 +196,6 @@ out:
 	am_i_teardown(&m);
 }
 
-/* A snapshot in memory. */
-struct am_i_buf {
-	u8 data[4096];
-	size_t len, pos;
-};
-
-static int am_i_write(const void *buf, size_t len, void *arg)
-{
-	struct am_i_buf *b = arg;
-
-	if (len > sizeof(b->data) - b->len)
-		return -ENOSPC;
-	memcpy(b->data + b->len, buf, len);
-	b->len += len;
-	return 0;
-}
-
-static int am_i_read(void *buf, size_t len, void *arg)
-{
-	struct am_i_buf *b = arg;
-	size_t n = b->len - b->pos < len ? b->len - b->pos : len;
-
-	memcpy(buf, b->data + b->pos, n);
-	b->pos += n;
-	return (int)n;
-}
-
 /*
  * A save during the same flips holds every entry present for the whole
  * save exactly once (a key twice would make anchormap_load() fail with
@@ -229,16 +203,16 @@ static int am_i_read(void *buf, size_t len, void *arg)
  */
 TEST(save_under_flips_loads_back)
 {
-	static struct am_i_buf b;
+	struct am_t_snap *b = am_t_snap_new();	/* a snapshot in memory */
 	struct anchormap m, back;
 	int err;
 
+	ASSERT_NOT_NULL(b);
 	am_i_setup(_ctx, &m);
 	if (_ctx->failed)
 		goto out;
 	am_i_script_flips_ahead();
-	memset(&b, 0, sizeof(b));
-	EXPECT_EQ(anchormap_save(&m, am_i_write, &b), 0);
+	EXPECT_EQ(anchormap_save(&m, am_t_snap_write, b), 0);
 	anchormap_test_hook = NULL;
 	EXPECT_EQ(am_i_s.flips, 2);
 	EXPECT_EQ(am_i_s.errors, 0);
@@ -246,12 +220,14 @@ TEST(save_under_flips_loads_back)
 	EXPECT_EQ(err, 0);
 	if (err)
 		goto out;	/* am_i_teardown() below still destroys @m */
-	err = anchormap_load(&back, am_i_read, &b);
+	am_t_snap_rewind(b, b->len, AM_T_SNAP_MAX);
+	err = anchormap_load(&back, am_t_snap_read, b);
 	EXPECT_EQ(err, 0);
 	if (!err)
 		am_i_expect_walk_once(_ctx, &back);
 	anchormap_destroy(&back);
 out:
+	am_t_snap_del(b);
 	am_i_teardown(&m);
 }
 
@@ -978,6 +954,5 @@ static const struct am_test_case am_interleave_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_interleave_cases,
-			    (int)(sizeof(am_interleave_cases) / sizeof(am_interleave_cases[0])));
+	return am_test_main(am_interleave_cases, (int)ARRAY_SIZE(am_interleave_cases));
 }

@@ -73,14 +73,6 @@ static u64 am_l_tick(struct am_l_round *r)
 	return __atomic_fetch_add(&r->clock, 1, __ATOMIC_SEQ_CST);
 }
 
-static u64 am_l_rd64(const void *p)
-{
-	u64 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* Every key of a round in one home group, one stripe, one fingerprint. */
 static u64 am_l_hash_one(const void *key, u32 key_size, u64 seed)
 {
@@ -90,9 +82,9 @@ static u64 am_l_hash_one(const void *key, u32 key_size, u64 seed)
 /* Home group: the last of any segment, so probes wrap to group 0. */
 static u64 am_l_hash_last(const void *key, u32 key_size, u64 seed)
 {
-	u64 k = am_l_rd64(key);
+	u64 k = am_tu_rd64(key);
 
-	return (k * 0x9e3779b97f4a7c15ULL) << 32 | 0xffffffffULL;
+	return (k * AM_TU_GOLDEN) << 32 | 0xffffffffULL;
 }
 
 /* One call, bracketed by the clock. */
@@ -125,7 +117,7 @@ static void am_l_call(struct am_l_round *r, struct am_l_op *op)
 	case L_GET:
 		p = anchormap_get(m, &k);
 		op->found = p;
-		op->val = p ? am_l_rd64(p) : 0;
+		op->val = p ? am_tu_rd64(p) : 0;
 		break;
 	case L_GET_OR_INSERT:
 		p = anchormap_get_or_insert(m, &k, &op->arg);
@@ -133,7 +125,7 @@ static void am_l_call(struct am_l_round *r, struct am_l_op *op)
 			__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
 			p = &op->arg;
 		}
-		op->val = am_l_rd64(p);
+		op->val = am_tu_rd64(p);
 		break;
 	case L_CONTAINS:
 		op->found = anchormap_contains_key(m, &k);
@@ -141,8 +133,8 @@ static void am_l_call(struct am_l_round *r, struct am_l_op *op)
 	case L_GKV:
 		p = anchormap_get_key_value(m, &k, &vp);
 		op->found = p;
-		op->val = p ? am_l_rd64(vp) : 0;
-		if (p && am_l_rd64(p) != k)
+		op->val = p ? am_tu_rd64(vp) : 0;
+		if (p && am_tu_rd64(p) != k)
 			__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
 		break;
 	}
@@ -196,16 +188,16 @@ static void am_l_plan(struct am_l_round *r)
 	for (t = 0; t < r->cfg.threads; t++)
 		for (i = 0; i < r->cfg.ops; i++) {
 			struct am_l_op *op = &r->ops[t][i];
-			int pick = (int)(am_test_rand(&s) % (u64)sum);
+			int pick = (int)(am_tu_xorshift64(&s) % (u64)sum);
 
 			memset(op, 0, sizeof(*op));
 			for (w = 0; pick >= weights[w]; w++)
 				pick -= weights[w];
 			op->kind = (u8)w;
-			op->key = (u8)(am_test_rand(&s) % (u64)r->cfg.keys);
+			op->key = (u8)(am_tu_xorshift64(&s) % (u64)r->cfg.keys);
 			op->thread = (u8)t;
 			/* unique: thread and index; pooled: one of three */
-			op->arg = r->cfg.pool ? 1 + am_test_rand(&s) % 3 :
+			op->arg = r->cfg.pool ? 1 + am_tu_xorshift64(&s) % 3 :
 						(u64)(t + 1) << 32 | (u64)(i + 1);
 		}
 }
@@ -303,7 +295,7 @@ struct am_l_memo {
 static u32 am_l_memo_slot(const struct am_l_memo *mm, u64 done, const struct am_l_state *s,
 			  bool *hit)
 {
-	u64 h = (done ^ (s->present ? s->value * 0x9e3779b97f4a7c15ULL : 7)) *
+	u64 h = (done ^ (s->present ? s->value * AM_TU_GOLDEN : 7)) *
 		0xff51afd7ed558ccdULL;
 	u32 i = (u32)(h >> 50);
 	u8 tag = s->present ? 2 : 1;
@@ -421,8 +413,8 @@ static bool am_l_corrupt(struct am_l_round *r, u64 *s)
 	int tries;
 
 	for (tries = 0; tries < 1000; tries++) {
-		struct am_l_op *op = &r->ops[am_test_rand(s) % (u64)r->cfg.threads]
-					   [am_test_rand(s) % (u64)r->cfg.ops];
+		struct am_l_op *op = &r->ops[am_tu_xorshift64(s) % (u64)r->cfg.threads]
+					   [am_tu_xorshift64(s) % (u64)r->cfg.ops];
 
 		if (op->kind == L_GET || op->kind == L_GKV || op->kind == L_GET_OR_INSERT) {
 			op->found = true;
@@ -480,7 +472,7 @@ TEST(concurrent_histories_are_linearizable)
 	ASSERT_NOT_NULL(memo);
 	for (c = 0; rounds < (long)AM_L_CONFIGS || am_l_now() < end; c++) {
 		r.cfg = am_l_configs[c % AM_L_CONFIGS];
-		r.seed = am_test_rand(&s) | 1;
+		r.seed = am_tu_xorshift64(&s) | 1;
 		failed_calls += am_l_run(&r);
 		rounds++;
 		ops += (long)r.cfg.threads * r.cfg.ops;
@@ -543,5 +535,5 @@ static const struct am_test_case am_lin_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_lin_cases, (int)(sizeof(am_lin_cases) / sizeof(am_lin_cases[0])));
+	return am_test_main(am_lin_cases, (int)ARRAY_SIZE(am_lin_cases));
 }

@@ -43,15 +43,7 @@ struct soak {
 
 static u64 soak_val(u64 k)
 {
-	return k * 0x9e3779b97f4a7c15ULL + 7;
-}
-
-static u64 soak_rand(u64 *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	return k * AM_TU_GOLDEN + 7;
 }
 
 static bool soak_stopped(struct soak *s)
@@ -78,7 +70,7 @@ static void *soak_writer(void *p)
 
 	pthread_barrier_wait(&s->start);
 	while (!soak_stopped(s)) {
-		u64 r = soak_rand(&seed), i = r % SOAK_PER_WRITER, k = base + i, v = soak_val(k);
+		u64 r = am_tu_xorshift64(&seed), i = r % SOAK_PER_WRITER, k = base + i, v = soak_val(k);
 		bool *here = &s->present[a->id][i];
 
 		if ((r >> 32) % 3) {
@@ -114,7 +106,7 @@ static void *soak_reader(void *p)
 
 	pthread_barrier_wait(&s->start);
 	while (!soak_stopped(s)) {
-		u64 k = soak_rand(&seed) % total;
+		u64 k = am_tu_xorshift64(&seed) % total;
 		const u64 *v = anchormap_get(&s->map, &k);
 
 		if (v) {
@@ -260,5 +252,5 @@ static const struct am_test_case am_soak_cases[] = {
 
 int main(void)
 {
-	return am_test_main(am_soak_cases, (int)(sizeof(am_soak_cases) / sizeof(am_soak_cases[0])));
+	return am_test_main(am_soak_cases, (int)ARRAY_SIZE(am_soak_cases));
 }
