@@ -232,6 +232,57 @@ out:
 }
 
 /*
+ * Stages two threads step through: each waits for the other to reach a
+ * stage (a mutex and condition variable, so TSan sees the order).
+ */
+struct am_i_stages {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage;
+};
+
+static void am_i_stages_init(struct am_i_stages *st)
+{
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	st->stage = 0;
+}
+
+static void am_i_stages_fini(struct am_i_stages *st)
+{
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->lock);
+}
+
+static void am_i_stage_wait(struct am_i_stages *st, int stage)
+{
+	pthread_mutex_lock(&st->lock);
+	while (st->stage < stage)
+		pthread_cond_wait(&st->cond, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Stages only go forward. */
+static void am_i_stage_set(struct am_i_stages *st, int stage)
+{
+	pthread_mutex_lock(&st->lock);
+	if (st->stage < stage)
+		st->stage = stage;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int am_i_stage(struct am_i_stages *st)
+{
+	int v;
+
+	pthread_mutex_lock(&st->lock);
+	v = st->stage;
+	pthread_mutex_unlock(&st->lock);
+	return v;
+}
+
+/*
  * A lookup meets a slot that is tombstoned and reused between its load of
  * the slot's tag and its load of the reference: thread R looks K up and
  * stops right after the group load (K's slot FULL); thread W removes K and
@@ -244,44 +295,26 @@ out:
  */
 struct am_i_aba {
 	struct anchormap map;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct am_i_stages st;	/* 0 start, 1 R at its ref load, 2 W at its tag store, 3 R done, 4 checked */
 	pthread_t reader;
-	int stage;	/* 0 start, 1 R at its ref load, 2 W at its tag store, 3 R done, 4 checked */
 	const void *got;	/* what R's lookup returned */
 	int errors;
 };
 
 static struct am_i_aba am_i_a;
 
-static void am_i_aba_wait(int stage)
-{
-	pthread_mutex_lock(&am_i_a.lock);
-	while (am_i_a.stage < stage)
-		pthread_cond_wait(&am_i_a.cond, &am_i_a.lock);
-	pthread_mutex_unlock(&am_i_a.lock);
-}
-
-static void am_i_aba_set(int stage)
-{
-	pthread_mutex_lock(&am_i_a.lock);
-	am_i_a.stage = stage;
-	pthread_cond_broadcast(&am_i_a.cond);
-	pthread_mutex_unlock(&am_i_a.lock);
-}
-
 static void am_i_aba_hook(const struct anchormap *map, enum anchormap_test_point point)
 {
 	if (map != &am_i_a.map)
 		return;
 	if (point == ANCHORMAP_TP_LOOKUP_REF && pthread_equal(pthread_self(), am_i_a.reader) &&
-	    am_i_a.stage == 0) {
-		am_i_aba_set(1);
-		am_i_aba_wait(2);	/* W is between reference and tag now */
+	    am_i_stage(&am_i_a.st) == 0) {
+		am_i_stage_set(&am_i_a.st, 1);
+		am_i_stage_wait(&am_i_a.st, 2);	/* W is between reference and tag now */
 	} else if (point == ANCHORMAP_TP_PUBLISH_TAG &&
-		   !pthread_equal(pthread_self(), am_i_a.reader) && am_i_a.stage == 1) {
-		am_i_aba_set(2);
-		am_i_aba_wait(4);	/* R has finished, and a lookup after it */
+		   !pthread_equal(pthread_self(), am_i_a.reader) && am_i_stage(&am_i_a.st) == 1) {
+		am_i_stage_set(&am_i_a.st, 2);
+		am_i_stage_wait(&am_i_a.st, 4);	/* R has finished, and a lookup after it */
 	}
 }
 
@@ -290,7 +323,7 @@ static void *am_i_aba_reader(void *arg)
 	u64 k = AM_I_KEY;
 
 	am_i_a.got = anchormap_get(&am_i_a.map, &k);
-	am_i_aba_set(3);
+	am_i_stage_set(&am_i_a.st, 3);
 	return NULL;
 }
 
@@ -299,7 +332,7 @@ static void *am_i_aba_writer(void *arg)
 	int errors = 0;
 	u64 k = AM_I_KEY;
 
-	am_i_aba_wait(1);
+	am_i_stage_wait(&am_i_a.st, 1);
 	errors += am_i_del(&am_i_a.map, AM_I_KEY) != 1;
 	/* still stopped: nobody can see the re-insert yet */
 	errors += am_i_put(&am_i_a.map, AM_I_KEY, 2) != 1;
@@ -314,9 +347,9 @@ static void *am_i_aba_checker(void *arg)
 	u64 k = AM_I_KEY;
 	long *missed = arg;
 
-	am_i_aba_wait(3);
+	am_i_stage_wait(&am_i_a.st, 3);
 	*missed = anchormap_get(&am_i_a.map, &k) == NULL;
-	am_i_aba_set(4);
+	am_i_stage_set(&am_i_a.st, 4);
 	return NULL;
 }
 
@@ -326,28 +359,26 @@ TEST(lookup_never_returns_reinsert_before_its_tag)
 	long missed = 0;
 
 	memset(&am_i_a, 0, sizeof(am_i_a));
-	pthread_mutex_init(&am_i_a.lock, NULL);
-	pthread_cond_init(&am_i_a.cond, NULL);
+	am_i_stages_init(&am_i_a.st);
 	ASSERT_EQ(am_i_new(&am_i_a.map, am_i_hash_one_group, 8), 0);
 	EXPECT_EQ(am_i_put(&am_i_a.map, AM_I_KEY, 1), 1);	/* slot 0 of group 0 */
 	anchormap_test_hook = am_i_aba_hook;
 	/* the reader's id is known before it runs: create it stopped at a lock */
-	pthread_mutex_lock(&am_i_a.lock);
+	pthread_mutex_lock(&am_i_a.st.lock);
 	ASSERT_EQ(pthread_create(&am_i_a.reader, NULL, am_i_aba_reader, NULL), 0);
-	pthread_mutex_unlock(&am_i_a.lock);
+	pthread_mutex_unlock(&am_i_a.st.lock);
 	ASSERT_EQ(pthread_create(&w, NULL, am_i_aba_writer, NULL), 0);
 	ASSERT_EQ(pthread_create(&c, NULL, am_i_aba_checker, &missed), 0);
 	pthread_join(am_i_a.reader, NULL);
 	pthread_join(c, NULL);
 	pthread_join(w, NULL);
 	anchormap_test_hook = NULL;
-	EXPECT_EQ(am_i_a.stage, 4);	/* the interleaving really happened */
+	EXPECT_EQ(am_i_stage(&am_i_a.st), 4);	/* the interleaving really happened */
 	EXPECT_EQ(missed, 1);		/* a lookup after R's misses K... */
 	EXPECT_NULL(am_i_a.got);	/* ...so R must have missed it too */
 	EXPECT_EQ(am_i_a.errors, 0);
 	anchormap_destroy(&am_i_a.map);
-	pthread_cond_destroy(&am_i_a.cond);
-	pthread_mutex_destroy(&am_i_a.lock);
+	am_i_stages_fini(&am_i_a.st);
 }
 
 /*
@@ -828,34 +859,15 @@ TEST(insert_while_growth_publishes_is_found)
  */
 struct am_i_waiter {
 	struct anchormap map;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct am_i_stages st;	/* 0 start, 1 W out of room, 2 F counted, 3 W waits */
 	pthread_t writer;
 	bool writer_started;
-	int stage;	/* 0 start, 1 W out of room, 2 F counted, 3 W waits */
 	int ret;	/* what W's failing insert returned */
 	u64 key;	/* W's failing key */
 	u64 first;	/* W's first key */
 };
 
 static struct am_i_waiter am_i_wt;
-
-static void am_i_wt_wait(int stage)
-{
-	pthread_mutex_lock(&am_i_wt.lock);
-	while (am_i_wt.stage < stage)
-		pthread_cond_wait(&am_i_wt.cond, &am_i_wt.lock);
-	pthread_mutex_unlock(&am_i_wt.lock);
-}
-
-static void am_i_wt_set(int stage)
-{
-	pthread_mutex_lock(&am_i_wt.lock);
-	if (am_i_wt.stage < stage)
-		am_i_wt.stage = stage;
-	pthread_cond_broadcast(&am_i_wt.cond);
-	pthread_mutex_unlock(&am_i_wt.lock);
-}
 
 /* W: insert fresh keys until one finds the index out of room (stage 1). */
 static void *am_i_wt_writer(void *arg)
@@ -865,10 +877,10 @@ static void *am_i_wt_writer(void *arg)
 	for (k = am_i_wt.first; k < am_i_wt.first + 100000; k++) {
 		am_i_wt.key = k;
 		am_i_wt.ret = am_i_put(&am_i_wt.map, k, k);
-		if (am_i_wt.ret != 1 || am_i_wt.stage)
+		if (am_i_wt.ret != 1 || am_i_stage(&am_i_wt.st))
 			break;
 	}
-	am_i_wt_set(1);		/* also when it never ran out: F must not hang */
+	am_i_stage_set(&am_i_wt.st, 1);		/* also when it never ran out: F must not hang */
 	return NULL;
 }
 
@@ -885,15 +897,15 @@ static void am_i_wt_hook(const struct anchormap *map, enum anchormap_test_point 
 			am_i_wt.writer_started = false;
 			return;
 		}
-		am_i_wt_wait(1);
-	} else if (point == ANCHORMAP_TP_REBUILD_SYNC && in_w && am_i_wt.stage == 0) {
-		am_i_wt_set(1);
-		am_i_wt_wait(2);	/* the rebuild is current and counted now */
-	} else if (point == ANCHORMAP_TP_REBUILD_COUNTED && !in_w && am_i_wt.stage == 1) {
-		am_i_wt_set(2);
-		am_i_wt_wait(3);	/* W has looked at the rebuild and waits */
+		am_i_stage_wait(&am_i_wt.st, 1);
+	} else if (point == ANCHORMAP_TP_REBUILD_SYNC && in_w && am_i_stage(&am_i_wt.st) == 0) {
+		am_i_stage_set(&am_i_wt.st, 1);
+		am_i_stage_wait(&am_i_wt.st, 2);	/* the rebuild is current and counted now */
+	} else if (point == ANCHORMAP_TP_REBUILD_COUNTED && !in_w && am_i_stage(&am_i_wt.st) == 1) {
+		am_i_stage_set(&am_i_wt.st, 2);
+		am_i_stage_wait(&am_i_wt.st, 3);	/* W has looked at the rebuild and waits */
 	} else if (point == ANCHORMAP_TP_REBUILD_WAIT && in_w) {
-		am_i_wt_set(3);
+		am_i_stage_set(&am_i_wt.st, 3);
 	}
 }
 
@@ -905,8 +917,7 @@ TEST(writer_waiting_for_counted_rebuild_retries)
 	u64 k;
 
 	memset(&am_i_wt, 0, sizeof(am_i_wt));
-	pthread_mutex_init(&am_i_wt.lock, NULL);
-	pthread_cond_init(&am_i_wt.cond, NULL);
+	am_i_stages_init(&am_i_wt.st);
 	ASSERT_EQ(am_i_new(m, NULL, 0), 0);	/* the smallest index */
 	for (k = 0; k < 8; k++)
 		EXPECT_EQ(am_i_put(m, k, k), 1);
@@ -919,7 +930,7 @@ TEST(writer_waiting_for_counted_rebuild_retries)
 	anchormap_test_hook = NULL;
 	anchormap_stats(m, &b);
 	EXPECT_TRUE(am_i_wt.writer_started);
-	EXPECT_EQ(am_i_wt.stage, 3);	/* the interleaving happened */
+	EXPECT_EQ(am_i_stage(&am_i_wt.st), 3);	/* the interleaving happened */
 	EXPECT_EQ(am_i_wt.ret, 1);	/* W's insert went through after the wait */
 	EXPECT_EQ(b.rebuilds, a.rebuilds + 1);
 	for (k = 0; k < 8; k++)
@@ -929,8 +940,7 @@ TEST(writer_waiting_for_counted_rebuild_retries)
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(anchormap_len(m), 8 + am_i_wt.key - am_i_wt.first + 1);
 	anchormap_destroy(m);
-	pthread_cond_destroy(&am_i_wt.cond);
-	pthread_mutex_destroy(&am_i_wt.lock);
+	am_i_stages_fini(&am_i_wt.st);
 }
 
 static const struct am_test_case am_interleave_cases[] = {
