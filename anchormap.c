@@ -1556,7 +1556,7 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 		s->entries += map->wstate->arenas[i].size;
 		s->bytes += map->wstate->arenas[i].bytes;
 	}
-	__anchormap_read_lock();		/* the index may be replaced meanwhile: protocol 4 */
+	__anchormap_read_lock();	/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
 	s->slots = idx->nslots;
 	s->index_bytes = idx->bytes;

@@ -640,9 +640,9 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_LOOKUP_REF,	/* a lookup, between a candidate's tag and reference */
 	ANCHORMAP_TP_PUBLISH_TAG,	/* an insert, between storing the reference and the tag */
 	ANCHORMAP_TP_REPLACE_REF,	/* a replace, its new entry LIVE, before the index has it */
-	ANCHORMAP_TP_REBUILD_SYNC,	/* a writer or reserve, about to help and wait for a rebuild */
+	ANCHORMAP_TP_REBUILD_SYNC,	/* a writer or reserve, to help and wait for a rebuild */
 	ANCHORMAP_TP_REBUILD_WAIT,	/* the same, waiting for another's rebuild to end */
-	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, its index current and counted, next not cleared */
+	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, current and counted, next not cleared */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS
