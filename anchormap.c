@@ -1690,20 +1690,6 @@ static void am_set_geometry(struct anchormap *map, const struct anchormap_params
 	map->fast_sig = __anchormap_fast_sig(p);
 }
 
-static void am_params_of(const struct anchormap *map, struct anchormap_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->key_size = map->key_size;
-	p->value_size = map->value_size;
-	p->value_align = map->value_align;
-	p->flags = map->flags;
-	p->hash = map->hash;
-	p->equal = map->equal;
-	p->release = map->release;
-	p->priv = map->priv;
-	p->name = map->name;
-}
-
 /* Drop a rebuild writers left unfinished: nothing is built from it now.  Exclusive. */
 static void am_drop_next(struct anchormap *map)
 {
@@ -1797,6 +1783,7 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 	if (!ws)
 		return -ENOMEM;
 	map->wstate = ws;
+	ws->params = *p;	/* for clones */
 	idx = am_idx_alloc(slots, false);
 	err = idx ? am_alloc_storage(map, capacity) : -ENOMEM;
 	if (err || amp_lock_class_init(&ws->lclass, p->name)) {
@@ -2320,7 +2307,7 @@ int anchormap_clone(struct anchormap *dst, const struct anchormap *src)
 
 	if (!dst || !src || !src->wstate || dst == src)
 		return -EINVAL;
-	am_params_of(src, &p);
+	p = src->wstate->params;	/* as src was made */
 	err = anchormap_init(dst, &p, anchormap_len(src));
 	if (err)
 		return err;

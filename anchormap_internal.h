@@ -103,6 +103,7 @@ struct anchormap_writer_state {
 	amp_grow_lock_t grow_lock;	/* storage growth */
 	amp_grow_lock_t rebuild_lock;	/* starting and ending a rebuild */
 	struct amp_lock_class lclass;	/* the lock classes of this map's locks */
+	struct anchormap_params params;	/* what the map was made with */
 	struct amp_registry_node reg;
 } __aligned(AM_LINE);
 
