@@ -100,8 +100,11 @@
  *  4. Index replacement ("Rebuild").  A rebuild allocates a zeroed index,
  *     RELEASE-stores it in map->next, takes and drops every stripe lock (so
  *     that every writer from then on sees it), copies the live entries of
- *     storage into it under their stripes' locks, and RELEASE-stores
- *     map->index = next, then map->next = NULL.  Writers ACQUIRE-load next
+ *     storage into it under their stripes' locks, takes and drops every
+ *     stripe lock again (a replace may be between marking its old entry
+ *     REMOVED, which the copy skips without the lock, and putting the new
+ *     one into next), RELEASE-stores map->index = next, then
+ *     map->next = NULL.  Writers ACQUIRE-load next
  *     and then index under their stripe lock and change next first, then
  *     index: whatever a reader of the old index sees is in the new one.
  *     Chunk completions are counted with an ACQ_REL add, so the switch
@@ -935,6 +938,14 @@ static void am_rebuild_finish(struct anchormap *map)
 		am_sweep(map, NULL);	/* no writer holds it any more */
 		am_idx_free(next);
 	} else {
+		/*
+		 * The copy skips a REMOVED entry without its stripe's lock, so a
+		 * replace may still hold the lock between marking its old entry
+		 * REMOVED and putting the new one into next: let every such
+		 * writer finish before next is current, or a lookup there would
+		 * find neither entry.
+		 */
+		am_sweep(map, NULL);
 		am_store_release(&map->index, next);	/* protocol 4 */
 		/* before next is cleared: am_rebuild_sync() waits for that */
 		am_store_relaxed(&ws->rebuilds, ws->rebuilds + 1);
@@ -1212,6 +1223,7 @@ static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
 	am_store_release(am_hdr(map, old), am_hdr_word(AM_HDR_REMOVED, s));
 	am_store_release(&st->next_ref, ref + 1);	/* after REMOVED: protocol 5 */
 	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
+	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REPLACE_NEXT);
 	/* next first (protocol 4): in place if it has @old, else as an insert */
 	if (next && next != idx) {
 		if (am_find_ref(next, h, ref_old, &npl))

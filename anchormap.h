@@ -643,6 +643,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REBUILD_SYNC,	/* a writer or reserve, to help and wait for a rebuild */
 	ANCHORMAP_TP_REBUILD_WAIT,	/* the same, waiting for another's rebuild to end */
 	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, current and counted, next not cleared */
+	ANCHORMAP_TP_REPLACE_NEXT,	/* a replace, its old entry REMOVED, before next has it */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

@@ -57,7 +57,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_REBUILD_COUNTED + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_REPLACE_NEXT + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -943,6 +943,99 @@ TEST(writer_waiting_for_counted_rebuild_retries)
 	am_i_stages_fini(&am_i_wt.st);
 }
 
+/*
+ * A replace R stopped holding its stripe's lock after it marked the old
+ * entry REMOVED and before the rebuild's index has the new one, while that
+ * rebuild (F, in anchormap_reserve) copies: the copy skips the REMOVED
+ * entry without taking the lock and, with nothing else to copy, finishes.
+ * If it made its index current there, a lookup would find neither entry
+ * of a key that is present throughout.  The finisher must wait for R
+ * (R gives up waiting after a second, which only a correct finisher needs).
+ */
+struct am_i_rfin {
+	struct anchormap map;
+	struct am_i_stages st;	/* 0 start, 1 R midway, 2 F counted */
+	pthread_t writer;
+	bool started, r_midway;
+	int replaced, switched_midway, counted_lookups, counted_found;
+};
+
+static struct am_i_rfin am_i_rf;
+
+static void *am_i_rf_writer(void *arg)
+{
+	u64 k = AM_I_KEY, v = 2;
+
+	am_i_rf.replaced = anchormap_replace(&am_i_rf.map, &k, &v);
+	return NULL;
+}
+
+static void am_i_rf_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	bool in_r = am_i_rf.started && pthread_equal(pthread_self(), am_i_rf.writer);
+	struct timespec until;
+	const void *p;
+	u64 k = AM_I_KEY;
+
+	if (map != &am_i_rf.map)
+		return;
+	if (point == ANCHORMAP_TP_REBUILD_CHUNK && !in_r && !am_i_rf.started) {
+		am_i_rf.started = true;
+		if (pthread_create(&am_i_rf.writer, NULL, am_i_rf_writer, NULL)) {
+			am_i_rf.started = false;
+			return;
+		}
+		am_i_stage_wait(&am_i_rf.st, 1);	/* R is midway: copy now */
+	} else if (point == ANCHORMAP_TP_REPLACE_NEXT && in_r) {
+		pthread_mutex_lock(&am_i_rf.st.lock);
+		am_i_rf.r_midway = true;
+		am_i_rf.st.stage = 1;
+		pthread_cond_broadcast(&am_i_rf.st.cond);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (am_i_rf.st.stage < 2 &&
+		       pthread_cond_timedwait(&am_i_rf.st.cond, &am_i_rf.st.lock, &until) == 0)
+			;
+		am_i_rf.r_midway = false;
+		pthread_mutex_unlock(&am_i_rf.st.lock);
+	} else if (point == ANCHORMAP_TP_REBUILD_COUNTED && !in_r) {
+		p = anchormap_get(map, &k);
+		pthread_mutex_lock(&am_i_rf.st.lock);
+		am_i_rf.switched_midway += am_i_rf.r_midway;
+		am_i_rf.counted_lookups++;
+		am_i_rf.counted_found += p != NULL;
+		pthread_mutex_unlock(&am_i_rf.st.lock);
+		am_i_stage_set(&am_i_rf.st, 2);
+	}
+}
+
+TEST(rebuild_waits_for_replace_between_remove_and_next)
+{
+	struct anchormap *m = &am_i_rf.map;
+	const u64 *v;
+	u64 k = AM_I_KEY, one = 1;
+
+	memset(&am_i_rf, 0, sizeof(am_i_rf));
+	am_i_stages_init(&am_i_rf.st);
+	ASSERT_EQ(am_i_new(m, NULL, 0), 0);
+	ASSERT_EQ(anchormap_insert(m, &k, &one), 1);	/* the only entry */
+	anchormap_test_hook = am_i_rf_hook;
+	EXPECT_EQ(anchormap_reserve(m, 5000), 0);	/* F: a rebuild */
+	if (am_i_rf.started)
+		pthread_join(am_i_rf.writer, NULL);
+	anchormap_test_hook = NULL;
+	EXPECT_TRUE(am_i_rf.started);
+	EXPECT_EQ(am_i_rf.replaced, 1);
+	EXPECT_EQ(am_i_rf.counted_lookups, 1);
+	EXPECT_EQ(am_i_rf.switched_midway, 0);	/* current while R was midway */
+	EXPECT_EQ(am_i_rf.counted_found, 1);	/* the key, present throughout */
+	v = anchormap_get(m, &k);
+	ASSERT_NOT_NULL(v);
+	EXPECT_EQ(*v, 2);
+	anchormap_destroy(m);
+	am_i_stages_fini(&am_i_rf.st);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
@@ -960,6 +1053,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(replace_midway_lookup_finds_old_walk_yields_once)
 	AM_TEST_ENTRY(walk_under_replaces_yields_key_once)
 	AM_TEST_ENTRY(writer_waiting_for_counted_rebuild_retries)
+	AM_TEST_ENTRY(rebuild_waits_for_replace_between_remove_and_next)
 };
 
 int main(void)
