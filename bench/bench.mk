@@ -33,7 +33,7 @@ BENCH_OUT	?= bench/results
 BENCH_MODE	:= full
 endif
 
-.PHONY: bench bench-deps bench-report bench-writers bench-states bench-oldcore
+.PHONY: bench bench-deps bench-report bench-writers bench-states bench-oldcore bench-bulk
 
 bench-deps:
 	@bash scripts/install-deps.sh user bench
@@ -65,6 +65,13 @@ endif
 
 bench-states: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgget
 	bash bench/states.sh $(BENCH_MODE) $(BENCH_BIN) $(BENCH_STATES_OUT)
+
+# Issue 15's batched-lookup pairs: anchormap's single loop, anchormap_get_many
+# and rte_hash_bulk back to back per round (BULK_SIZE entries, BULK_ROUNDS rounds).
+BULK_SIZE	?= 16000000
+BULK_ROUNDS	?= 7
+bench-bulk: $(BENCH_BIN)/ambench
+	bash bench/bulkpairs.sh $(BENCH_BIN) $(BULK_SIZE) $(BULK_ROUNDS)
 
 OLDCORE_REV	?= 8291ad5
 bench-oldcore: $(BENCH_BIN)/ambench $(BENCH_BIN)/cgwrite
