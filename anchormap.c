@@ -703,9 +703,18 @@ static bool am_take_chunk(struct anchormap *map, struct am_stripe *st)
 				return true;
 			}
 		}
-		/* used up: later chunks come from the next arena */
-		if (am_load_relaxed(&ws->cur) == k)
-			am_cas_relaxed(&ws->cur, &k, k + 1);
+		/*
+		 * Used up: later chunks come from the next arena.  The CAS gets a
+		 * copy of k: a failed one writes cur into its expected value, and
+		 * the loop must not skip an arena with room (a stripe's chunks go
+		 * up in ref order: protocol 5, and the rebuild's born[] rely on it).
+		 */
+		if (am_load_relaxed(&ws->cur) == k) {
+			u32 seen = k;
+
+			__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_ARENA_FULL);
+			am_cas_relaxed(&ws->cur, &seen, k + 1);
+		}
 	}
 	return false;
 }

@@ -644,6 +644,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REBUILD_WAIT,	/* the same, waiting for another's rebuild to end */
 	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, current and counted, next not cleared */
 	ANCHORMAP_TP_REPLACE_NEXT,	/* a replace, its old entry REMOVED, before next has it */
+	ANCHORMAP_TP_ARENA_FULL,	/* a writer, its arena used up, before it moves cur on */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

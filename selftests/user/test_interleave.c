@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "am_snapbuf.h"
+#include "anchormap_internal.h"	/* where entries are: the arena test */
 
 #ifndef ANCHORMAP_TEST_HOOKS
 #error "test_interleave.c needs a core built with -DANCHORMAP_TEST_HOOKS"
@@ -57,7 +58,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_REPLACE_NEXT + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_ARENA_FULL + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -1036,6 +1037,93 @@ TEST(rebuild_waits_for_replace_between_remove_and_next)
 	am_i_stages_fini(&am_i_rf.st);
 }
 
+/*
+ * Storage: a writer W finds the current arena used up and, before it moves
+ * the map's current arena on, another writer does the same and moves it.
+ * W's compare-and-swap then fails, and it must still take its chunk from
+ * the next arena with room, not skip it for the one after (a stripe's
+ * chunks must go up in ref order, which walks and rebuilds rely on): the
+ * old code took the failed CAS's value of cur as its own position.
+ */
+#define AM_I_ARENA_KEY	1000
+
+struct am_i_arena {
+	struct anchormap *map;
+	int reached, nested;
+	int inserted;
+};
+
+static struct am_i_arena am_i_ar;
+
+/* Stripe (bits 32..37) = the key, so that the two writers never share a lock. */
+static u64 am_i_hash_stripe(const void *key, u32 key_size, u64 seed)
+{
+	u64 k;
+
+	memcpy(&k, key, sizeof(k));
+	return (k & 63) << 32 | (k * 0x9e3779b97f4a7c15ULL >> 40) | k << 57;
+}
+
+static void am_i_arena_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	u64 k = AM_I_ARENA_KEY + 2, v = 2;	/* another stripe */
+
+	if (map != am_i_ar.map || point != ANCHORMAP_TP_ARENA_FULL || am_i_ar.nested)
+		return;
+	if (am_i_ar.reached++)
+		return;
+	am_i_ar.nested = 1;
+	am_i_ar.inserted = anchormap_insert(am_i_ar.map, &k, &v);
+	am_i_ar.nested = 0;
+}
+
+static bool am_i_in_arena(const struct anchormap *m, u32 n, const void *p)
+{
+	const struct am_arena *ar = &m->wstate->arenas[n];
+
+	return (const u8 *)p >= ar->base &&
+	       (const u8 *)p < ar->base + (size_t)ar->size * m->entry_size;
+}
+
+TEST(arena_taken_over_midway_is_not_skipped)
+{
+	struct anchormap m;
+	const void *p;
+	u64 k, v;
+
+	memset(&m, 0, sizeof(m));
+	memset(&am_i_ar, 0, sizeof(am_i_ar));
+	ASSERT_EQ(am_i_new(&m, am_i_hash_stripe, 0), 0);	/* arena 0: one entry a chunk */
+	EXPECT_EQ(anchormap_reserve(&m, 100), 0);	/* arena 1 */
+	EXPECT_EQ(anchormap_reserve(&m, 1000), 0);	/* arena 2 */
+	ASSERT_GE(m.narenas, 3);
+	/* use up arena 0, one chunk each: keys on every stripe but the two below */
+	for (k = 0; m.wstate->arenas[0].claimed < m.wstate->arenas[0].size && k < 10000; k++) {
+		if ((k & 63) == ((AM_I_ARENA_KEY) & 63) || (k & 63) == ((AM_I_ARENA_KEY + 2) & 63))
+			continue;
+		v = k;
+		EXPECT_EQ(anchormap_insert(&m, &k, &v), 1);
+	}
+	ASSERT_EQ(m.wstate->arenas[0].claimed, m.wstate->arenas[0].size);
+	ASSERT_EQ(m.wstate->cur, 0);
+	am_i_ar.map = &m;
+	anchormap_test_hook = am_i_arena_hook;
+	k = AM_I_ARENA_KEY;
+	v = 1;
+	EXPECT_EQ(anchormap_insert(&m, &k, &v), 1);	/* W */
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_ar.reached, 1);
+	EXPECT_EQ(am_i_ar.inserted, 1);
+	p = anchormap_get(&m, &k);
+	ASSERT_NOT_NULL(p);
+	EXPECT_TRUE(am_i_in_arena(&m, 1, p));	/* not arena 2: arena 1 has room */
+	k = AM_I_ARENA_KEY + 2;
+	p = anchormap_get(&m, &k);
+	ASSERT_NOT_NULL(p);
+	EXPECT_TRUE(am_i_in_arena(&m, 1, p));
+	anchormap_destroy(&m);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
@@ -1054,6 +1142,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_replaces_yields_key_once)
 	AM_TEST_ENTRY(writer_waiting_for_counted_rebuild_retries)
 	AM_TEST_ENTRY(rebuild_waits_for_replace_between_remove_and_next)
+	AM_TEST_ENTRY(arena_taken_over_midway_is_not_skipped)
 };
 
 int main(void)
