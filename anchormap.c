@@ -100,7 +100,9 @@
  *  4. Index replacement ("Rebuild").  A rebuild allocates a zeroed index,
  *     RELEASE-stores it in map->next, takes and drops every stripe lock (so
  *     that every writer from then on sees it), copies the live entries of
- *     storage into it under their stripes' locks, takes and drops every
+ *     storage into it under their stripes' locks (a batch at a time: hashed
+ *     and their groups prefetched with no lock, each entry's state checked
+ *     again under its lock before it is placed), takes and drops every
  *     stripe lock again (a replace may be between marking its old entry
  *     REMOVED, which the copy skips without the lock, and putting the new
  *     one into next), RELEASE-stores map->index = next, then
@@ -110,7 +112,7 @@
  *     Chunk completions are counted with an ACQ_REL add, so the switch
  *     follows every helper's stores.  Readers may still probe a replaced
  *     index, and what they find there was present while they ran: in the
- *     kernel a lookup holds rcu_read_lock() for its own duration
+ *     kernel a lookup holds rcu_read_lock_sched() for its own duration
  *     (__anchormap_read_lock(); writers hold a stripe lock, which is a read side
  *     too) and the index is freed after a grace period
  *     (amp_free_after_readers()); in userspace it is kept until an
@@ -971,49 +973,107 @@ static void am_rebuild_finish(struct anchormap *map)
 	ws->rb.next = NULL;
 }
 
-/* Copy the live entries among storage positions [p, p + n) into rb->next. */
-static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
+/*
+ * One batch of a rebuild's copy: entries hashed and their groups in next
+ * prefetched before any is placed, so that the batch's cache misses on
+ * the new index overlap instead of coming one after another.
+ */
+#define AM_COPY_BATCH	32u
+
+struct am_copy_batch {
+	u32 n;
+	u32 ref[AM_COPY_BATCH];
+	u64 h[AM_COPY_BATCH];
+};
+
+/* The ref of storage position @p, moving *@k on to its arena. */
+static u32 am_rebuild_ref(const struct am_rebuild *rb, size_t p, u32 *k)
+{
+	while (rb->base[*k + 1] <= p)
+		(*k)++;
+	return *k << __ANCHORMAP_REF_SHIFT | (u32)(p - rb->base[*k]);
+}
+
+/*
+ * Collect the entries among positions [@p, @p + @n) that the copy must
+ * place (live, and written before their stripe was swept), hash them and
+ * prefetch their home groups.  No lock: an entry's key bytes never change
+ * while the map is shared, and am_rebuild_place() checks again under the lock.
+ */
+static void am_rebuild_gather(struct anchormap *map, struct am_copy_batch *b, size_t p,
+			      size_t n, u32 *k)
+{
+	const struct am_rebuild *rb = &map->wstate->rb;
+	size_t gmask = rb->next->gmask;
+
+	for (b->n = 0; n; n--, p++) {
+		u32 ref = am_rebuild_ref(rb, p, k), hdr;
+		u8 *e = am_entry(map, ref);
+		u64 h;
+
+		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
+		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE ||
+		    ref >= am_load_relaxed(&rb->born[am_hdr_stripe(hdr)]))
+			continue;	/* removed, or its writer added it to next */
+		h = __anchormap_hash_k(map, e, AM_GENERIC);
+		__builtin_prefetch(am_group(rb->next, h & gmask), 1);
+		b->ref[b->n] = ref;
+		b->h[b->n++] = h;
+	}
+}
+
+/*
+ * Place a gathered batch in rb->next, each entry under its stripe's lock
+ * (held across entries of one stripe; *@st is the one held).  Returns the
+ * EMPTY tags used.
+ */
+static long am_rebuild_place(struct anchormap *map, const struct am_copy_batch *b,
+			     struct am_stripe **st, unsigned long *flags)
 {
 	struct anchormap_writer_state *ws = map->wstate;
-	struct am_rebuild *rb = &ws->rb;
-	struct am_stripe *st = NULL;
-	unsigned long flags = 0;
 	long used = 0;
-	u32 k = 0;
+	u32 j;
 
-	while (rb->base[k + 1] <= p)
-		k++;
-	for (; n; n--, p++) {
-		u32 ref, hdr;
-		unsigned int s;
-		u8 *e;
+	for (j = 0; j < b->n; j++) {
+		u8 *e = am_entry(map, b->ref[j]);
+		struct am_stripe *want = am_stripe_of(map, b->h[j]);
 
-		while (rb->base[k + 1] <= p)
-			k++;
-		ref = k << __ANCHORMAP_REF_SHIFT | (u32)(p - rb->base[k]);
-		e = am_entry(map, ref);
-		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
-		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE)
-			continue;
-		s = am_hdr_stripe(hdr);
-		if (ref >= am_load_relaxed(&rb->born[s]))
-			continue;	/* its writer added it to next */
-		if (st != &ws->stripes[s]) {
-			if (st)
-				am_stripe_unlock(map, st, flags);
-			st = &ws->stripes[s];
-			am_stripe_lock(map, st, &flags);
+		if (*st != want) {
+			if (*st)
+				am_stripe_unlock(map, *st, *flags);
+			*st = want;
+			am_stripe_lock(map, want, flags);
 		}
 		/* under its stripe's lock: not removed meanwhile */
 		if ((am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE) != AM_HDR_LIVE)
 			continue;
-		if (am_add_ref(rb->next, __anchormap_hash_k(map, e, AM_GENERIC), ref))
+		if (am_add_ref(ws->rb.next, b->h[j], b->ref[j]))
 			used++;
+	}
+	return used;
+}
+
+/* Copy the live entries among storage positions [p, p + n) into rb->next. */
+static void am_rebuild_copy(struct anchormap *map, size_t p, size_t n)
+{
+	struct am_stripe *st = NULL;
+	struct am_copy_batch b;
+	unsigned long flags = 0;
+	long used = 0;
+	size_t m;
+	u32 k = 0;
+
+	for (; n; n -= m, p += m) {
+		m = am_min(n, AM_COPY_BATCH);
+		am_rebuild_gather(map, &b, p, m, &k);
+		if (!st)	/* no stripe lock held yet */
+			__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REBUILD_GATHERED);
+		used += am_rebuild_place(map, &b, &st, &flags);
 	}
 	if (st)
 		am_stripe_unlock(map, st, flags);
 	if (used)
-		am_add_relaxed(&rb->next->avail, -used);
+		am_add_relaxed(&map->wstate->rb.next->avail, -used);
 }
 
 /* Copy one chunk of a running rebuild.  False when none is left to take. */
@@ -1122,15 +1182,36 @@ enum am_need {
 	AM_NEED_INDEX,
 };
 
+/*
+ * Copy a key or a value into an entry: the common sizes as one constant-size
+ * copy each (inlined moves), any other through memcpy().
+ */
+static __always_inline void am_copy_field(u8 *dst, const void *src, u32 size)
+{
+	switch (size) {
+	case 4:
+		memcpy(dst, src, 4);
+		break;
+	case 8:
+		memcpy(dst, src, 8);
+		break;
+	case 16:
+		memcpy(dst, src, 16);
+		break;
+	default:
+		memcpy(dst, src, size);
+	}
+}
+
 /* Fill entry @e for @key; an init error leaves it DEAD. */
 static int am_fill(struct anchormap *map, u8 *e, const void *key, const struct am_filler *f)
 {
 	u8 *value = e + map->value_off;
 	int err;
 
-	memcpy(e, key, map->key_size);
+	am_copy_field(e, key, map->key_size);
 	if (f->value)
-		memcpy(value, f->value, map->value_size);
+		am_copy_field(value, f->value, map->value_size);
 	else
 		memset(value, 0, map->value_size);
 	if (f->init)
@@ -1227,8 +1308,8 @@ static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
 	}
 	ref = st->next_ref;
 	e = am_entry(map, ref);
-	memcpy(e, old, map->key_size);
-	memcpy(e + map->value_off, value, map->value_size);
+	am_copy_field(e, old, map->key_size);
+	am_copy_field(e + map->value_off, value, map->value_size);
 	am_store_release(am_hdr(map, old), am_hdr_word(AM_HDR_REMOVED, s));
 	am_store_release(&st->next_ref, ref + 1);	/* after REMOVED: protocol 5 */
 	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */

@@ -645,6 +645,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REBUILD_COUNTED,	/* a rebuild, current and counted, next not cleared */
 	ANCHORMAP_TP_REPLACE_NEXT,	/* a replace, its old entry REMOVED, before next has it */
 	ANCHORMAP_TP_ARENA_FULL,	/* a writer, its arena used up, before it moves cur on */
+	ANCHORMAP_TP_REBUILD_GATHERED,	/* a rebuild's copy, its first batch hashed, unplaced */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

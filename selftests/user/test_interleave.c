@@ -58,7 +58,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_ARENA_FULL + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_REBUILD_GATHERED + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -446,8 +446,9 @@ static void am_i_rb_hook(const struct anchormap *map, enum anchormap_test_point 
 	}
 }
 
-static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_test_point point,
-				      bool walk)
+static void am_i_rebuild_under_writes_hash(struct am_test_ctx *_ctx,
+					   enum anchormap_test_point point, bool walk,
+					   u64 (*hash)(const void *, u32, u64))
 {
 	struct anchormap_stats a, b;
 	struct anchormap m;
@@ -457,7 +458,7 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 
 	memset(&m, 0, sizeof(m));
 	/* big stripe chunks: the writes land inside what the rebuild copies */
-	ASSERT_EQ(am_i_new(&m, NULL, AM_I_BIG), 0);
+	ASSERT_EQ(am_i_new(&m, hash, AM_I_BIG), 0);
 	for (k = 0; k < 50; k++)
 		EXPECT_EQ(am_i_put(&m, k, k), 1);
 	anchormap_stats(&m, &a);
@@ -499,6 +500,12 @@ static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_t
 	anchormap_destroy(&m);
 }
 
+static void am_i_rebuild_under_writes(struct am_test_ctx *_ctx, enum anchormap_test_point point,
+				      bool walk)
+{
+	am_i_rebuild_under_writes_hash(_ctx, point, walk, NULL);
+}
+
 /*
  * Writers between the publication of the new index and the sweep: they see
  * it, but the copy covers what they insert, so they must not add it too (a
@@ -517,6 +524,20 @@ TEST(writes_before_rebuild_copies_reach_new_index)
 TEST(writes_after_rebuild_copied_reach_new_index)
 {
 	am_i_rebuild_under_writes(_ctx, ANCHORMAP_TP_REBUILD_SWITCH, false);
+}
+
+/*
+ * The copy hashes a batch of entries and prefetches their groups before it
+ * takes any stripe lock: with every key in one stripe (storage entries 0..49
+ * in key order), keys 0..29 of the first batch are removed, re-inserted or
+ * replaced there.  Placing an entry found LIVE in that pass without looking
+ * again under the lock would put removed entries into the new index, where
+ * lookups would find them.
+ */
+TEST(writes_between_rebuild_gather_and_place_reach_new_index)
+{
+	am_i_rebuild_under_writes_hash(_ctx, ANCHORMAP_TP_REBUILD_GATHERED, false,
+				       am_i_hash_one_group);
 }
 
 /*
@@ -1132,6 +1153,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(writes_before_rebuild_sweep_reach_new_index_once)
 	AM_TEST_ENTRY(writes_before_rebuild_copies_reach_new_index)
 	AM_TEST_ENTRY(writes_after_rebuild_copied_reach_new_index)
+	AM_TEST_ENTRY(writes_between_rebuild_gather_and_place_reach_new_index)
 	AM_TEST_ENTRY(walk_during_rebuild_yields_each_once)
 	AM_TEST_ENTRY(rebuild_during_walk_yields_each_once)
 	AM_TEST_ENTRY(destroy_with_rebuild_pending_frees_everything)
