@@ -12,9 +12,10 @@
  *
  * Conventions in this file
  *   map     the struct anchormap; read-mostly, see anchormap.h
- *   entry   a key, its value and a 32-bit header word, in storage
- *   arena   one allocation of storage: entries, never moved or freed while
- *           the map is shared
+ *   entry   a key and its value, in storage; its 32-bit header word
+ *           (state, stripe) is in its arena's array of header words
+ *   arena   one allocation of storage: header words and entries, never
+ *           moved or freed while the map is shared
  *   ref     an entry reference: arena << __ANCHORMAP_REF_SHIFT | number in
  *           the arena
  *   idx     an index: one Swiss table of tags and refs over the live entries
@@ -379,12 +380,14 @@ static u32 am_arena_chunk(size_t entries)
 }
 
 /*
- * Entries for an arena that takes @entries inserts without growing: every
- * stripe may strand part of a chunk, so add 64 chunks.  0 when too big.
+ * Entries for an arena that takes @entries inserts without growing: a
+ * stripe takes a chunk for the insert that needs an entry, so it holds at
+ * most a chunk less one unused after it, and the 64 stripes together 64
+ * such (none when a chunk is one entry).  0 when too big.
  */
 static size_t am_arena_entries(size_t entries)
 {
-	size_t n = entries + (size_t)ANCHORMAP_STRIPES * am_arena_chunk(entries);
+	size_t n = entries + (size_t)ANCHORMAP_STRIPES * (am_arena_chunk(entries) - 1);
 
 	if (n < AM_ARENA_MIN)
 		n = AM_ARENA_MIN;
@@ -392,33 +395,34 @@ static size_t am_arena_entries(size_t entries)
 }
 
 /* Allocate an arena of @entries (not yet part of the map) into @ar. */
+/* Bytes of an arena of @entries: their header words, then the aligned entries. */
+static size_t am_arena_bytes(const struct anchormap *map, size_t entries)
+{
+	return entries * (map->entry_size + sizeof(u32)) + am_arena_align(map);
+}
+
 static int am_arena_alloc(const struct anchormap *map, struct am_arena *ar, size_t entries,
 			  bool atomic)
 {
-	size_t align = map->value_align > AM_LINE ? map->value_align : AM_LINE;
-	size_t bytes;
 	u8 *raw;
 
 	memset(ar, 0, sizeof(*ar));
 	if (!entries || entries > AM_ARENA_MAX ||
-	    entries > (((size_t)-1 >> 2) - align) / map->entry_size)
+	    entries > (((size_t)-1 >> 2) - am_arena_align(map)) / (map->entry_size + sizeof(u32)))
 		return -ENOMEM;
-	bytes = entries * map->entry_size + align;
-	raw = amp_zalloc(bytes, atomic);	/* zero: every header FREE */
+	raw = amp_zalloc(am_arena_bytes(map, entries), atomic);	/* zero: every header FREE */
 	if (!raw)
 		return -ENOMEM;
 	ar->raw = raw;
-	ar->base = (u8 *)am_align_up((uintptr_t)raw, align);
-	ar->bytes = bytes;
 	ar->size = (u32)entries;
 	ar->chunk = am_arena_chunk(entries);
 	return 0;
 }
 
-static void am_arena_release(struct am_arena *ar)
+static void am_arena_release(const struct anchormap *map, struct am_arena *ar)
 {
 	if (ar->raw)
-		amp_free(ar->raw, ar->bytes);
+		amp_free(ar->raw, am_arena_bytes(map, ar->size));
 	memset(ar, 0, sizeof(*ar));
 }
 
@@ -427,7 +431,7 @@ static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena
 {
 	map->wstate->arenas[n] = *ar;
 	/* RELAXED: get_many's prefetch reads it before any ACQUIRE (published as protocol 3) */
-	am_store_relaxed(&map->arena_bias[n], (uintptr_t)ar->base -
+	am_store_relaxed(&map->arena_bias[n], (uintptr_t)am_arena_base(map, ar) -
 			 (uintptr_t)((size_t)n << __ANCHORMAP_REF_SHIFT) * map->entry_size);
 }
 
@@ -780,7 +784,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 			break;
 		if (drop)
 			amp_grow_unlock(&ws->grow_lock, true);
-		am_arena_release(&fresh);
+		am_arena_release(map, &fresh);
 		err = am_arena_alloc(map, &fresh, entries, !may_sleep && am_atomic(map));
 		if (drop)
 			amp_grow_lock(&ws->grow_lock, true);
@@ -794,7 +798,7 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
 		fresh.raw = NULL;
 	}
 	amp_grow_unlock(&ws->grow_lock, am_atomic(map));
-	am_arena_release(&fresh);	/* allocated but not needed after all */
+	am_arena_release(map, &fresh);	/* allocated but not needed after all */
 	return err;
 }
 
@@ -921,10 +925,8 @@ static int am_rebuild_start(struct anchormap *map, size_t extra, bool may_sleep,
 	am_sweep(map, rb->born);
 	rb->narenas = am_load_acquire(&map->narenas);
 	rb->base[0] = 0;
-	for (k = 0; k < rb->narenas; k++) {
-		rb->end[k] = am_load_relaxed(&ws->arenas[k].claimed);
-		rb->base[k + 1] = rb->base[k] + rb->end[k];
-	}
+	for (k = 0; k < rb->narenas; k++)
+		rb->base[k + 1] = rb->base[k] + am_load_relaxed(&ws->arenas[k].claimed);
 	rb->pos = 0;
 	am_store_relaxed(&rb->done, 0);
 	if (rb->base[rb->narenas])
@@ -1007,15 +1009,14 @@ static void am_rebuild_gather(struct anchormap *map, struct am_copy_batch *b, si
 	size_t gmask = rb->next->gmask;
 
 	for (b->n = 0; n; n--, p++) {
-		u32 ref = am_rebuild_ref(rb, p, k), hdr;
-		u8 *e = am_entry(map, ref);
+		u32 ref = am_rebuild_ref(rb, p, k);
+		u32 hdr = am_load_acquire(am_hdr(map, ref));	/* protocol 1 */
 		u64 h;
 
-		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
 		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE ||
 		    ref >= am_load_relaxed(&rb->born[am_hdr_stripe(hdr)]))
 			continue;	/* removed, or its writer added it to next */
-		h = __anchormap_hash_k(map, e, AM_GENERIC);
+		h = __anchormap_hash_k(map, am_entry(map, ref), AM_GENERIC);
 		__builtin_prefetch(am_group(rb->next, h & gmask), 1);
 		b->ref[b->n] = ref;
 		b->h[b->n++] = h;
@@ -1035,7 +1036,6 @@ static long am_rebuild_place(struct anchormap *map, const struct am_copy_batch *
 	u32 j;
 
 	for (j = 0; j < b->n; j++) {
-		u8 *e = am_entry(map, b->ref[j]);
 		struct am_stripe *want = am_stripe_of(map, b->h[j]);
 
 		if (*st != want) {
@@ -1045,7 +1045,7 @@ static long am_rebuild_place(struct anchormap *map, const struct am_copy_batch *
 			am_stripe_lock(map, want, flags);
 		}
 		/* under its stripe's lock: not removed meanwhile */
-		if ((am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE) != AM_HDR_LIVE)
+		if ((am_load_relaxed(am_hdr(map, b->ref[j])) & AM_HDR_STATE) != AM_HDR_LIVE)
 			continue;
 		if (am_add_ref(ws->rb.next, b->h[j], b->ref[j]))
 			used++;
@@ -1262,14 +1262,14 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 	/* the entry is used up either way: protocol 5 */
 	am_store_release(&st->next_ref, ref + 1);
 	if (err) {
-		am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, s));
+		am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_DEAD, s));
 		am_counter_add(&st->deleted, 1);
 		am_store_relaxed(&pl.g->tag[pl.i], was);	/* never published */
 		if (was == __ANCHORMAP_TAG_EMPTY)
 			am_store_relaxed(&st->credits, st->credits + 1);
 		return ERR_PTR(err);
 	}
-	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
+	am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
 	/* next first, unless the rebuild's copy will add it: protocol 4 */
 	if (next && next != idx && ref >= am_load_relaxed(&map->wstate->rb.born[s]) &&
 	    am_add_ref(next, h, ref))
@@ -1310,9 +1310,9 @@ static u8 *am_replace_locked(struct anchormap *map, struct am_stripe *st,
 	e = am_entry(map, ref);
 	am_copy_field(e, old, map->key_size);
 	am_copy_field(e + map->value_off, value, map->value_size);
-	am_store_release(am_hdr(map, old), am_hdr_word(AM_HDR_REMOVED, s));
+	am_store_release(am_hdr(map, ref_old), am_hdr_word(AM_HDR_REMOVED, s));
 	am_store_release(&st->next_ref, ref + 1);	/* after REMOVED: protocol 5 */
-	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
+	am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
 	__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_REPLACE_NEXT);
 	/* next first (protocol 4): in place if it has @old, else as an insert */
 	if (next && next != idx) {
@@ -1554,7 +1554,7 @@ int anchormap_remove(struct anchormap *map, const void *key)
 		return 0;
 	}
 	ref = am_load_relaxed(&pl.g->ref[pl.i]);
-	am_store_release(am_hdr(map, e), am_hdr_word(AM_HDR_REMOVED, AM_STRIPE_OF(h)));
+	am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_REMOVED, AM_STRIPE_OF(h)));
 	if (next && next != idx)
 		am_drop_ref(next, h, ref);	/* next first: protocol 4 */
 	am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_TOMB);	/* protocol 2 */
@@ -1656,7 +1656,7 @@ void anchormap_stats(const struct anchormap *map, struct anchormap_stats *s)
 	s->bytes = sizeof(struct anchormap_writer_state);
 	for (i = 0; i < n; i++) {
 		s->entries += map->wstate->arenas[i].size;
-		s->bytes += map->wstate->arenas[i].bytes;
+		s->bytes += am_arena_bytes(map, map->wstate->arenas[i].size);
 	}
 	__anchormap_read_lock();	/* the index may be replaced meanwhile: protocol 4 */
 	idx = am_index(map);
@@ -1737,10 +1737,10 @@ static bool am_iter_step(struct anchormap_iter *it, const void **key, void **val
 			continue;
 		}
 		ref = it->arena << __ANCHORMAP_REF_SHIFT | it->pos++;
-		e = am_entry(map, ref);
-		hdr = am_load_acquire(am_hdr(map, e));	/* protocol 1 */
+		hdr = am_load_acquire(am_hdr(map, ref));	/* protocol 1 */
 		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE || ref >= it->born[am_hdr_stripe(hdr)])
 			continue;
+		e = am_entry(map, ref);
 		if (key)
 			*key = e;
 		if (value)
@@ -1787,7 +1787,6 @@ static void am_set_geometry(struct anchormap *map, const struct anchormap_params
 	map->value_size = p->value_size;
 	map->value_align = __anchormap_value_align(p);
 	map->value_off = __anchormap_value_off(p);
-	map->hdr_off = __anchormap_hdr_off(p);
 	map->entry_size = __anchormap_entry_size(p);
 	map->fast_sig = __anchormap_fast_sig(p);
 }
@@ -1810,7 +1809,7 @@ static void am_free_all(struct anchormap *map)
 	am_store_release(&map->index, &am_no_index.idx);
 	am_store_release(&map->narenas, 0);
 	for (k = 0; k < n; k++) {
-		am_arena_release(&map->wstate->arenas[k]);
+		am_arena_release(map, &map->wstate->arenas[k]);
 		map->arena_bias[k] = 0;
 	}
 	am_idx_free(idx);
@@ -1924,11 +1923,12 @@ void am_walk_owned(struct anchormap *map,
 	u32 n = am_load_relaxed(&map->narenas), k, i;
 
 	for (k = 0; k < n; k++) {
-		u32 end = am_load_relaxed(&map->wstate->arenas[k].claimed);
+		const struct am_arena *ar = &map->wstate->arenas[k];
+		u32 end = am_load_relaxed(&ar->claimed), *hdr = am_arena_hdrs(ar);
 
 		for (i = 0; i < end; i++) {
 			u8 *e = am_entry(map, k << __ANCHORMAP_REF_SHIFT | i);
-			u32 state = am_load_relaxed(am_hdr(map, e)) & AM_HDR_STATE;
+			u32 state = am_load_relaxed(&hdr[i]) & AM_HDR_STATE;
 
 			if (state == AM_HDR_LIVE) {
 				if (fn_live)
@@ -2044,11 +2044,12 @@ bool anchormap_modify(struct anchormap *map, const void *key,
 AMP_EXPORT(anchormap_modify);
 
 /* An entry whose bytes the caller now owns or that was released: DEAD, out of the index. */
-static void am_kill(struct anchormap *map, u8 *e, u64 h, const struct am_place *pl)
+static void am_kill(struct anchormap *map, u64 h, const struct am_place *pl)
 {
 	struct am_stripe *st = am_stripe_of(map, h);
+	u32 ref = am_load_relaxed(&pl->g->ref[pl->i]);
 
-	am_store_relaxed(am_hdr(map, e), am_hdr_word(AM_HDR_DEAD, AM_STRIPE_OF(h)));
+	am_store_relaxed(am_hdr(map, ref), am_hdr_word(AM_HDR_DEAD, AM_STRIPE_OF(h)));
 	am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_TOMB);
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
@@ -2071,7 +2072,7 @@ int anchormap_remove_entry(struct anchormap *map, const void *key, void *key_out
 		memcpy(key_out, e, map->key_size);
 	if (value_out)
 		memcpy(value_out, e + map->value_off, map->value_size);
-	am_kill(map, e, h, &pl);	/* the caller owns the bytes: never released */
+	am_kill(map, h, &pl);	/* the caller owns the bytes: never released */
 	return 1;
 }
 AMP_EXPORT(anchormap_remove_entry);
@@ -2089,7 +2090,8 @@ void am_reset(struct anchormap *map)
 		if (ws->arenas[k].size > ws->arenas[big].size)
 			big = k;
 	ar = ws->arenas[big];
-	memset(ar.base, 0, (size_t)ar.claimed * map->entry_size);
+	memset(am_arena_base(map, &ar), 0, (size_t)ar.claimed * map->entry_size);
+	memset(am_arena_hdrs(&ar), 0, (size_t)ar.claimed * sizeof(u32));	/* FREE */
 	memset(ws->arenas + big, 0, sizeof(ar));	/* kept: am_free_all() skips it */
 	map->index = &am_no_index.idx;			/* kept too */
 	memset((u8 *)idx + __ANCHORMAP_INDEX_HDR, 0, (idx->gmask + 1) * AM_LINE);
@@ -2149,16 +2151,19 @@ AMP_EXPORT(anchormap_drain);
  */
 struct am_compact_ctx {
 	struct anchormap_index *idx;
-	u8 *tail_base;		/* arena K's replacement, or NULL: K itself */
+	const struct am_arena *tail;	/* arena K's replacement, or NULL: K itself */
 	u32 k;			/* the write position: arena, entry */
 	u32 i;
 	u32 last;		/* K */
 };
 
-/* The entry the next live one moves to, and its ref in the compacted map. */
-static u8 *am_compact_dest(struct anchormap *map, struct am_compact_ctx *c, u32 *ref)
+/*
+ * The entry the next live one moves to, its header word, and its ref in the
+ * compacted map.
+ */
+static u8 *am_compact_dest(struct anchormap *map, struct am_compact_ctx *c, u32 **hdr, u32 *ref)
 {
-	struct am_arena *ar = &map->wstate->arenas[c->k];
+	const struct am_arena *ar = &map->wstate->arenas[c->k];
 
 	while (c->k < c->last && c->i == ar->size) {
 		c->k++;
@@ -2166,9 +2171,10 @@ static u8 *am_compact_dest(struct anchormap *map, struct am_compact_ctx *c, u32 
 		ar++;
 	}
 	*ref = c->k << __ANCHORMAP_REF_SHIFT | c->i;
-	if (c->k == c->last && c->tail_base)
-		return c->tail_base + (size_t)c->i * map->entry_size;
-	return am_entry(map, *ref);
+	if (c->k == c->last && c->tail)
+		ar = c->tail;
+	*hdr = am_arena_hdrs(ar) + c->i;
+	return am_arena_base(map, ar) + (size_t)c->i * map->entry_size;
 }
 
 /* Move live entry @e to the write position and give it a tag in the new index. */
@@ -2178,11 +2184,12 @@ static void am_move_live(struct anchormap *map, u8 *e, void *arg)
 	u64 h = __anchormap_hash_k(map, e, AM_GENERIC);
 	struct am_stripe *st = am_stripe_of(map, h);
 	struct am_place pl;
-	u32 probes = 0, ref;
-	u8 was, *to = am_compact_dest(map, c, &ref);
+	u32 probes = 0, ref, *hdr;
+	u8 was, *to = am_compact_dest(map, c, &hdr, &ref);
 
 	if (to != e)
 		memcpy(to, e, map->entry_size);	/* @to was read already: see above */
+	*hdr = am_hdr_word(AM_HDR_LIVE, AM_STRIPE_OF(h));
 	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
 		am_publish_tag(NULL, &pl, ref, h);
 		am_counter_add(&c->idx->avail, -1);	/* not yet shared: marked anyway */
@@ -2230,19 +2237,22 @@ static void am_compact_finish(struct anchormap *map, struct anchormap_index *idx
 	u32 n = map->narenas, k;
 
 	for (k = last + 1; k < n; k++) {
-		am_arena_release(&ws->arenas[k]);
+		am_arena_release(map, &ws->arenas[k]);
 		map->arena_bias[k] = 0;
 	}
 	if (fresh->raw) {
-		am_arena_release(&ws->arenas[last]);
+		am_arena_release(map, &ws->arenas[last]);
 		am_arena_install(map, last, fresh);
 	} else {
 		struct am_arena *ar = &ws->arenas[last];
 
 		/* the entries moved out of K's end are stale: FREE again */
-		if (ar->claimed > tail)
-			memset(ar->base + (size_t)tail * map->entry_size, 0,
+		if (ar->claimed > tail) {
+			memset(am_arena_base(map, ar) + (size_t)tail * map->entry_size, 0,
 			       (size_t)(ar->claimed - tail) * map->entry_size);
+			memset(am_arena_hdrs(ar) + tail, 0,
+			       (size_t)(ar->claimed - tail) * sizeof(u32));
+		}
 	}
 	for (k = 0; k < last; k++)
 		ws->arenas[k].claimed = ws->arenas[k].size;
@@ -2282,7 +2292,7 @@ int am_compact(struct anchormap *map)
 	am_store_release(&map->index, &am_no_index.idx);
 	c.last = am_compact_last(map, live, &tail);
 	am_compact_tail(map, live, c.last, tail, &fresh);
-	c.tail_base = fresh.base;
+	c.tail = fresh.raw ? &fresh : NULL;
 	am_zero_counts(map);
 	am_walk_owned(map, am_move_live, &c);	/* counts the live ones again */
 	am_compact_finish(map, c.idx, c.last, tail, &fresh);
@@ -2316,14 +2326,14 @@ void anchormap_retain(struct anchormap *map,
 			struct am_place pl;
 			u64 h;
 
-			if ((*am_hdr(map, e) & AM_HDR_STATE) != AM_HDR_LIVE ||
+			if ((*am_hdr(map, ref) & AM_HDR_STATE) != AM_HDR_LIVE ||
 			    keep(e, e + map->value_off, arg))
 				continue;
 			am_release_entry(map, e);
 			/* released now, so DEAD: compaction must not release it again */
 			h = __anchormap_hash_k(map, e, AM_GENERIC);
 			if (am_find_ref(map->index, h, ref, &pl))
-				am_kill(map, e, h, &pl);
+				am_kill(map, h, &pl);
 		}
 	}
 	/* reclaim removed entries; on -ENOMEM the map stays correct, with them */

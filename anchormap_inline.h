@@ -136,9 +136,10 @@ __anchormap_groups(const struct anchormap_index *idx)
 
 /*
  * Entry geometry, a function of the params only (so that a compile-time
- * params makes it a constant): the key, the value at its alignment, then a
- * 32-bit header word (state and stripe, for walks and rebuilds; lookups do
- * not read it).
+ * params makes it a constant): the key, then the value at its alignment.
+ * Each entry's 32-bit header word (state and stripe, for walks and
+ * rebuilds; lookups never read it) is kept apart, in its arena's array of
+ * them (ABI 4; ABI 3 had it at the entry's end, padded).
  */
 static __always_inline u32 __anchormap_natural_align(u32 size)
 {
@@ -164,21 +165,13 @@ __anchormap_value_off(const struct anchormap_params *p)
 }
 
 static __always_inline u32
-__anchormap_hdr_off(const struct anchormap_params *p)
-{
-	return (__anchormap_value_off(p) + p->value_size + 3) & ~3u;
-}
-
-static __always_inline u32
 __anchormap_entry_size(const struct anchormap_params *p)
 {
 	u32 ka = __anchormap_natural_align(p->key_size);
 	u32 va = __anchormap_value_align(p);
 	u32 sa = ka > va ? ka : va;
 
-	if (sa < 4)
-		sa = 4;
-	return (__anchormap_hdr_off(p) + 4 + sa - 1) & -sa;
+	return (__anchormap_value_off(p) + p->value_size + sa - 1) & -sa;
 }
 
 /*

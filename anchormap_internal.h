@@ -64,14 +64,17 @@ struct am_stripe {
 	u64 contended;
 } __aligned(AM_LINE);
 
-/* An arena's bookkeeping; lookups find its entries through map->arena_bias[n]. */
+/*
+ * An arena's bookkeeping; lookups find its entries through map->arena_bias[n].
+ * One allocation: the entries' header words, then the entries from an
+ * aligned base (am_arena_hdrs(), am_arena_base()); apart, so that no entry
+ * pays padding for a word lookups never read.
+ */
 struct am_arena {
-	void *raw;		/* the allocation; base is aligned inside it */
-	u8 *base;
+	void *raw;		/* the allocation; the base is aligned inside it */
 	u32 size;		/* entries */
 	u32 chunk;		/* entries a stripe takes at once */
 	u32 claimed;		/* entries handed out to stripes (RELAXED CAS) */
-	size_t bytes;
 };
 
 /* A rebuild in progress (protocol 4); under rebuild_lock unless said. */
@@ -79,8 +82,8 @@ struct am_rebuild {
 	struct anchormap_index *next;
 	u32 born[ANCHORMAP_STRIPES];	/* per stripe: from this ref on, writers add to next */
 	u32 narenas;
-	u32 end[ANCHORMAP_MAX_SEGMENTS];	/* claimed entries per arena at start */
-	size_t base[ANCHORMAP_MAX_SEGMENTS + 1];	/* prefix sums of end[] */
+	/* positions before arena k: prefix sums of the arenas' claimed entries at start */
+	size_t base[ANCHORMAP_MAX_SEGMENTS + 1];
 	size_t pos;		/* next entry position to copy */
 	size_t done;		/* positions copied (ACQ_REL add) */
 	int ready;		/* chunks may be taken (RELEASE/ACQUIRE) */
@@ -163,9 +166,27 @@ static __always_inline u8 *am_entry(const struct anchormap *map, u32 ref)
 	return (u8 *)__anchormap_entry(map, ref, map->entry_size);
 }
 
-static __always_inline u32 *am_hdr(const struct anchormap *map, u8 *e)
+/* Arenas are aligned to a cache line, or to the values' alignment if larger. */
+static __always_inline size_t am_arena_align(const struct anchormap *map)
 {
-	return (u32 *)(void *)(e + map->hdr_off);
+	return am_max(map->value_align, AM_LINE);
+}
+
+static __always_inline u32 *am_arena_hdrs(const struct am_arena *ar)
+{
+	return (u32 *)ar->raw;
+}
+
+static __always_inline u8 *am_arena_base(const struct anchormap *map, const struct am_arena *ar)
+{
+	return (u8 *)am_align_up((uintptr_t)(am_arena_hdrs(ar) + ar->size), am_arena_align(map));
+}
+
+/* The header word of entry @ref (protocol 1) */
+static __always_inline u32 *am_hdr(const struct anchormap *map, u32 ref)
+{
+	return am_arena_hdrs(&map->wstate->arenas[ref >> __ANCHORMAP_REF_SHIFT]) +
+	       (ref & (AM_ARENA_MAX - 1));
 }
 
 static __always_inline u32 am_hdr_word(u32 state, unsigned int stripe)

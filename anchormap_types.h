@@ -22,7 +22,7 @@
  * fast_sig carries the library's version; see __anchormap_fast_sig()).
  * 1..127; stays in the same place in struct anchormap for ever.
  */
-#define ANCHORMAP_ABI_VERSION	3
+#define ANCHORMAP_ABI_VERSION	4
 #ifndef __ANCHORMAP_CLIENT_ABI
 /* what this client was built against; only tests of the fallback set it */
 #define __ANCHORMAP_CLIENT_ABI	ANCHORMAP_ABI_VERSION
@@ -148,7 +148,6 @@ struct anchormap {
 	u32 lookup_ks;
 	/* storage: arena n's entries at arena_bias[n] + ref * entry_size */
 	uintptr_t arena_bias[ANCHORMAP_MAX_SEGMENTS];
-	u32 hdr_off;
 	/* writer side: the index being built, stripes, locks; separately allocated */
 	struct anchormap_index *next;
 	struct anchormap_writer_state *wstate;

@@ -1101,9 +1101,9 @@ static void am_i_arena_hook(const struct anchormap *map, enum anchormap_test_poi
 static bool am_i_in_arena(const struct anchormap *m, u32 n, const void *p)
 {
 	const struct am_arena *ar = &m->wstate->arenas[n];
+	const u8 *base = am_arena_base(m, ar);
 
-	return (const u8 *)p >= ar->base &&
-	       (const u8 *)p < ar->base + (size_t)ar->size * m->entry_size;
+	return (const u8 *)p >= base && (const u8 *)p < base + (size_t)ar->size * m->entry_size;
 }
 
 TEST(arena_taken_over_midway_is_not_skipped)
