@@ -380,17 +380,32 @@ static u32 am_arena_chunk(size_t entries)
 }
 
 /*
- * Entries for an arena that takes @entries inserts without growing: a
- * stripe takes a chunk for the insert that needs an entry, so it holds at
- * most a chunk less one unused after it, and the 64 stripes together 64
- * such (none when a chunk is one entry).  0 when too big.
+ * Entries that stripes may hold unused in an arena handing out @chunk at a
+ * time: a stripe takes a chunk for the insert that needs an entry, so it
+ * keeps at most a chunk less one after it; 64 stripes, 64 such.
+ */
+static size_t am_strand(u32 chunk)
+{
+	return (size_t)ANCHORMAP_STRIPES * (chunk - 1);
+}
+
+/*
+ * Entries for an arena that takes @entries inserts on any stripes without
+ * growing: @entries plus what its own chunk size may strand (that size
+ * depends on the arena's, hence the loop; it ends: the chunk only grows, to
+ * at most 64).  0 when too big.
  */
 static size_t am_arena_entries(size_t entries)
 {
-	size_t n = entries + (size_t)ANCHORMAP_STRIPES * (am_arena_chunk(entries) - 1);
+	u32 chunk = am_arena_chunk(entries);
+	size_t n;
 
-	if (n < AM_ARENA_MIN)
-		n = AM_ARENA_MIN;
+	for (;;) {
+		n = am_max(entries + am_strand(chunk), AM_ARENA_MIN);
+		if (am_arena_chunk(n) <= chunk)
+			break;
+		chunk = am_arena_chunk(n);
+	}
 	return n > AM_ARENA_MAX ? 0 : n;
 }
 
@@ -433,6 +448,27 @@ static void am_arena_install(struct anchormap *map, u32 n, const struct am_arena
 	/* RELAXED: get_many's prefetch reads it before any ACQUIRE (published as protocol 3) */
 	am_store_relaxed(&map->arena_bias[n], (uintptr_t)am_arena_base(map, ar) -
 			 (uintptr_t)((size_t)n << __ANCHORMAP_REF_SHIFT) * map->entry_size);
+}
+
+/*
+ * Inserts the arenas' unclaimed entries take for certain, whichever stripes
+ * they land on: each arena's room less what its chunks may strand
+ * (anchormap_reserve() promises that many; the stripes' own chunks add to it).
+ */
+static size_t am_arena_usable(const struct anchormap *map)
+{
+	const struct anchormap_writer_state *ws = map->wstate;
+	u32 n = am_load_acquire(&map->narenas), k;
+	size_t usable = 0;
+
+	for (k = am_load_relaxed(&ws->cur); k < n; k++) {
+		const struct am_arena *ar = &ws->arenas[k];
+		u32 c = am_load_relaxed(&ar->claimed);
+
+		if (c < ar->size && ar->size - c > am_strand(ar->chunk))
+			usable += ar->size - c - am_strand(ar->chunk);
+	}
+	return usable;
 }
 
 /* Entries not yet handed to stripes in arenas cur.. */
@@ -736,7 +772,7 @@ static int am_grow_size(struct anchormap *map, u32 n, u32 seen, size_t min_entri
 	*entries = 0;
 	if (!min_entries && n != seen)
 		return 0;	/* another writer grew it meanwhile */
-	if (min_entries && am_arena_room(map) >= am_arena_entries(min_entries))
+	if (min_entries && am_arena_usable(map) >= min_entries)
 		return 0;
 	if (n == ANCHORMAP_MAX_SEGMENTS)
 		return -ENOMEM;
@@ -1480,10 +1516,29 @@ static size_t am_idx_room_now(const struct anchormap *map)
 	return room;
 }
 
+/*
+ * Inserts the current index takes for certain, whichever stripes they land
+ * on: its shared credits less what the stripes may strand of them (a stripe
+ * takes a batch of idx->chunk and may keep all but one); the stripes' own
+ * credits add to it.  What anchormap_reserve() promises.
+ */
+static size_t am_idx_usable_now(const struct anchormap *map)
+{
+	const struct anchormap_index *idx;
+	long avail, strand;
+
+	__anchormap_read_lock();		/* protocol 4 */
+	idx = am_index(map);
+	avail = am_load_relaxed(&idx->avail);
+	strand = (long)ANCHORMAP_STRIPES * ((long)idx->chunk - 1);
+	__anchormap_read_unlock();
+	return avail > strand ? (size_t)(avail - strand) : 0;
+}
+
 int anchormap_reserve(struct anchormap *map, size_t additional)
 {
 	struct anchormap_index *pre = NULL;
-	size_t want, slots;
+	size_t slots;
 	int err;
 
 	if (!map || !map->wstate)
@@ -1493,8 +1548,7 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	if (additional > ((size_t)-1 >> 8))
 		return -ENOMEM;
 	/* the index first, so that a failure leaves the map as it was */
-	want = additional + additional / 8 + 2 * ANCHORMAP_STRIPES;
-	if (am_idx_room_now(map) < want) {
+	if (am_idx_usable_now(map) < additional) {
 		/* under the rebuild lock the current index stays */
 		amp_grow_lock(&map->wstate->rebuild_lock, am_atomic(map));
 		slots = am_rebuild_slots(map, am_len_sum(map), additional);
@@ -1505,8 +1559,8 @@ int anchormap_reserve(struct anchormap *map, size_t additional)
 	}
 	do {	/* an arena holds at most AM_ARENA_MAX: more takes several */
 		err = am_grow(map, 0, additional, true);
-	} while (!err && am_arena_room(map) < additional);
-	while (!err && am_idx_room_now(map) < want)
+	} while (!err && am_arena_usable(map) < additional);
+	while (!err && am_idx_usable_now(map) < additional)
 		err = am_rebuild_sync(map, additional, true, &pre);
 	am_idx_free(pre);
 	return err;

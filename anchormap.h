@@ -169,6 +169,10 @@ bool anchormap_is_empty(const struct anchormap *map);
  * anchormap_capacity() - entries storable before the next growth
  * @map: the map.
  *
+ * Counts every free entry and index slot, those a stripe has taken for its
+ * own next inserts included, so inserts that fall on other stripes may grow
+ * the map sooner; anchormap_reserve() is the guarantee.
+ *
  * Context: shared, lock-free.
  * Return: entries storable before the next growth.
  */
@@ -315,7 +319,10 @@ const void *anchormap_get_or_try_insert_with(struct anchormap *map, const void *
  *
  * This is how an ANCHORMAP_F_ATOMIC map gets room for its atomic writers:
  * the allocation here may sleep (GFP_KERNEL), so it can be large and is
- * unlikely to fail, where growth from an atomic writer may not sleep.
+ * unlikely to fail, where growth from an atomic writer may not sleep.  The
+ * room holds for any keys: writers take storage and index slots a chunk
+ * per stripe at a time, and what the chunks may leave unused on the other
+ * stripes is not counted as room.
  *
  * Context: shared; process context; may sleep.
  * Return: 0, -EINVAL, or -ENOMEM (the map is unchanged).
