@@ -32,15 +32,37 @@ rmdir "$old"
 git worktree add --detach "$old" "$rev" >&2
 make -C "$old" --no-print-directory build/libanchormap.a >&2
 pk="absl_flat_hash_map absl_hash liburcu liburcu-cds ck tbb libdpdk"
-cc -std=gnu11 -O2 -g -pthread -I"$old" -I"$old/userspace_shim" bench/cgwrite.c \
+# -I"$here" last: this revision's test helpers (selftests/am_testutil.h), the old core's headers first
+cc -std=gnu11 -O2 -g -pthread -I"$old" -I"$old/userspace_shim" -I"$here" bench/cgwrite.c \
 	-o "$old/cgwrite" "$old/build/libanchormap.a"
 # this revision's bench sources, with the old core's upkeep test (its stats
 # have no retired_bytes: the old core compacted when it had several segments)
 mkdir -p "$old/benchsrc"
 cp bench/ambench.cc bench/memcount.cc bench/memcount.h bench/maps.h bench/states.h "$old/benchsrc/"
 sed -i 's/st\.retired_bytes)/st.segments > 1)/' "$old/benchsrc/maps.h"
+# what the adapter calls and the old core lacks, for the workloads run here
+# never called (inserts only): batched lookups as single ones, no replace
+cat > "$old/benchsrc/compat.h" <<'COMPAT'
+#include <errno.h>
+extern "C" {
+#include "anchormap.h"
+}
+static inline long anchormap_get_many_fast(const struct anchormap *m, const void *keys, size_t n,
+					   const void **vals, const struct anchormap_params p)
+{
+	long found = 0;
+
+	for (size_t i = 0; i < n; i++)
+		found += !!(vals[i] = anchormap_get_fast(m, (const char *)keys + i * p.key_size, p));
+	return found;
+}
+static inline int anchormap_replace(struct anchormap *m, const void *k, const void *v)
+{
+	return -EOPNOTSUPP;
+}
+COMPAT
 g++ -std=gnu++17 -O2 -g -pthread -Wno-missing-field-initializers -I"$old" \
-	-I"$old/userspace_shim" $(pkg-config --cflags $pk | sed 's/-march=[^ ]*//g') \
+	-I"$old/userspace_shim" -I"$here" -include "$old/benchsrc/compat.h" $(pkg-config --cflags $pk | sed 's/-march=[^ ]*//g') \
 	"$old/benchsrc/ambench.cc" "$old/benchsrc/memcount.cc" -o "$old/ambench" \
 	"$old/build/libanchormap.a" $(pkg-config --libs $pk)
 new_rev=$(git describe --always --dirty)
