@@ -263,6 +263,23 @@ static void am_i_stage_wait(struct am_i_stages *st, int stage)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Wait for @stage, at most @secs seconds: whether it came. */
+static bool am_i_stage_wait_timed(struct am_i_stages *st, int stage, int secs)
+{
+	struct timespec until;
+	bool came;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	pthread_mutex_lock(&st->lock);
+	while (st->stage < stage &&
+	       pthread_cond_timedwait(&st->cond, &st->lock, &until) == 0)
+		;
+	came = st->stage >= stage;
+	pthread_mutex_unlock(&st->lock);
+	return came;
+}
+
 /* Stages only go forward. */
 static void am_i_stage_set(struct am_i_stages *st, int stage)
 {
@@ -995,7 +1012,6 @@ static void *am_i_rf_writer(void *arg)
 static void am_i_rf_hook(const struct anchormap *map, enum anchormap_test_point point)
 {
 	bool in_r = am_i_rf.started && pthread_equal(pthread_self(), am_i_rf.writer);
-	struct timespec until;
 	const void *p;
 	u64 k = AM_I_KEY;
 
@@ -1009,21 +1025,15 @@ static void am_i_rf_hook(const struct anchormap *map, enum anchormap_test_point 
 		}
 		am_i_stage_wait(&am_i_rf.st, 1);	/* R is midway: copy now */
 	} else if (point == ANCHORMAP_TP_REPLACE_NEXT && in_r) {
-		pthread_mutex_lock(&am_i_rf.st.lock);
-		am_i_rf.r_midway = true;
-		am_i_rf.st.stage = 1;
-		pthread_cond_broadcast(&am_i_rf.st.cond);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		while (am_i_rf.st.stage < 2 &&
-		       pthread_cond_timedwait(&am_i_rf.st.cond, &am_i_rf.st.lock, &until) == 0)
-			;
-		am_i_rf.r_midway = false;
-		pthread_mutex_unlock(&am_i_rf.st.lock);
+		/* midway until the switch, or a second at most (the fixed core waits for R) */
+		__atomic_store_n(&am_i_rf.r_midway, true, __ATOMIC_RELAXED);
+		am_i_stage_set(&am_i_rf.st, 1);
+		(void)am_i_stage_wait_timed(&am_i_rf.st, 2, 1);
+		__atomic_store_n(&am_i_rf.r_midway, false, __ATOMIC_RELAXED);
 	} else if (point == ANCHORMAP_TP_REBUILD_COUNTED && !in_r) {
 		p = anchormap_get(map, &k);
 		pthread_mutex_lock(&am_i_rf.st.lock);
-		am_i_rf.switched_midway += am_i_rf.r_midway;
+		am_i_rf.switched_midway += __atomic_load_n(&am_i_rf.r_midway, __ATOMIC_RELAXED);
 		am_i_rf.counted_lookups++;
 		am_i_rf.counted_found += p != NULL;
 		pthread_mutex_unlock(&am_i_rf.st.lock);
