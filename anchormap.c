@@ -559,55 +559,58 @@ static void am_free_retired(struct anchormap *map)
 }
 
 /*
+ * Reserve one of @g's tags among the candidates @m, each of which read @want
+ * at the group's load.  The CAS expects @want itself, so that a candidate
+ * another stripe took meanwhile, or one the SWAR match over-reported, fails
+ * it and the next is tried.
+ */
+static bool am_claim_in(struct anchormap_group *g, u64 m, u8 want, struct am_place *pl)
+{
+	for (; m; m &= m - 1) {
+		unsigned int i = (unsigned int)__anchormap_group_slot(m);
+		u8 expect = want;
+
+		/* RELAXED: no data flows through RESERVED (protocol 2) */
+		if (am_cas_relaxed(&g->tag[i], &expect, __ANCHORMAP_TAG_RESERVED)) {
+			pl->g = g;
+			pl->i = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Claim a free tag on @h's probe sequence in @idx: the first group with an
  * EMPTY or TOMBSTONE tag, trying them in turn when other stripes win them.
  * Every group passed gets @h's overflow bit, before the entry is placed.
  * Returns false when no group has room (an index rebuilt too small).
  */
-static bool am_claim_tag(struct anchormap_index *idx, u64 h, struct am_place *pl, u8 *was,
-			 u32 *probes)
+static __always_inline bool am_claim_tag(struct anchormap_index *idx, u64 h,
+					 struct am_place *pl, u8 *was, u32 *probes)
 {
 	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
 	u32 ovf = __anchormap_ovf_bit(__anchormap_tag(h));
 
 	for (;;) {
 		struct anchormap_group *g = am_group(idx, gi);
-		u64 w0 = __anchormap_group_word(g->tag, 0), w1 = __anchormap_group_word(g->tag, 8);
+		__anchormap_group_t grp = __anchormap_group_load(g);
+
 		/* tombstones first: an EMPTY tag taken is one this index never gets back */
-		u64 cand[2] = {
-			__anchormap_match(w0, __ANCHORMAP_TAG_TOMB) >> 7 |
-				(__anchormap_match(w1, __ANCHORMAP_TAG_TOMB) & 0x80808080ULL),
-			__anchormap_zero_bytes(w0) >> 7 |
-				(__anchormap_zero_bytes(w1) & 0x80808080ULL),
-		};
-		int pass;
-
-		for (pass = 0; pass < 2; pass++) {
-			u64 m;
-
-			for (m = cand[pass]; m; m &= m - 1) {
-				unsigned int i = __anchormap_word_slot(m);
-				u8 expect = am_load_relaxed(&g->tag[i]);
-
-				if (expect != __ANCHORMAP_TAG_EMPTY &&
-				    expect != __ANCHORMAP_TAG_TOMB)
-					continue;	/* over-reported, or taken */
-				/* RELAXED: no data flows through RESERVED (protocol 2) */
-				if (am_cas_relaxed(&g->tag[i], &expect, __ANCHORMAP_TAG_RESERVED)) {
-					pl->g = g;
-					pl->i = i;
-					*was = expect;
-					*probes = (u32)step + 1;
-					return true;
-				}
-			}
-		}
+		*was = __ANCHORMAP_TAG_TOMB;
+		if (am_claim_in(g, __anchormap_group_match(grp, *was), *was, pl))
+			break;
+		*was = __ANCHORMAP_TAG_EMPTY;
+		if (am_claim_in(g, __anchormap_group_match(grp, *was), *was, pl))
+			break;
 		if (!(am_load_relaxed(&g->overflow) & ovf))
 			am_or_relaxed(&g->overflow, ovf);
 		if (++step > gmask)
 			return false;
 		gi = (gi + step) & gmask;
 	}
+	*probes = (u32)step + 1;
+	return true;
 }
 
 /* Make a claimed tag FULL for entry @ref: protocol 2. */
@@ -1188,13 +1191,22 @@ static int am_rebuild_sync(struct anchormap *map, size_t extra, bool may_sleep,
 	return 0;
 }
 
-/* After a writer's operation: start a rebuild if asked, then copy a chunk. */
-static void am_rebuild_help(struct anchormap *map, bool start)
+static noinline void am_rebuild_help_slow(struct anchormap *map, bool start)
 {
 	if (start && !am_load_relaxed(&map->next))
 		(void)am_rebuild_start(map, 0, false, NULL);
 	if (am_load_relaxed(&map->next))
 		(void)am_rebuild_step(map);
+}
+
+/*
+ * After a writer's operation: start a rebuild if asked, then copy a chunk.
+ * Inline, so that the writer with nothing to do (no rebuild) pays a load.
+ */
+static __always_inline void am_rebuild_help(struct anchormap *map, bool start)
+{
+	if (unlikely(start || am_load_relaxed(&map->next)))
+		am_rebuild_help_slow(map, start);
 }
 
 /* ---------------------------------------------------------------------
@@ -1446,8 +1458,8 @@ int anchormap_insert_or_replace(struct anchormap *map, const void *key, const vo
 }
 AMP_EXPORT(anchormap_insert_or_replace);
 
-static u8 *am_upsert_key(struct anchormap *map, const void *key, const struct am_filler *f,
-			 bool *inserted)
+static __always_inline u8 *am_upsert_key(struct anchormap *map, const void *key,
+					 const struct am_filler *f, bool *inserted)
 {
 	*inserted = false;
 	if (unlikely(!map || !key || !map->wstate))
