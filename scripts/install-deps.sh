@@ -7,6 +7,8 @@
 #   install-deps.sh bench    the peer maps and gnuplot
 #   install-deps.sh lint     the 6.12 tree (checkpatch, kernel-doc, coccinelle scripts), spatch
 #   install-deps.sh pkg      what dpkg-buildpackage and DKMS need
+#   install-deps.sh NAME     any other word: the Debian package of that name
+#                            (kernel-image.sh's kbuild tools, valgrind)
 set -e
 
 pkgs_user="gcc make pkg-config libc6-dev libasan8 libubsan1 libtsan2"
@@ -20,7 +22,8 @@ pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev libdpdk-dev libt
 missing=()
 for group in "$@"; do
 	var="pkgs_$group"
-	for p in ${!var}; do
+	list=${!var-$group}
+	for p in $list; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
 	done

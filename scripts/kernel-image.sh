@@ -47,7 +47,7 @@ SUDO=
 dep() { apt-cache depends "$1" 2>/dev/null | sed -n 's/^ *|\{0,1\}Depends: \(linux-[a-z]*-[0-9].*\)$/\1/p' | head -n 1; }
 img_pkg=$(dep "linux-image-$meta")
 if [ -z "$img_pkg" ]; then
-	$SUDO apt-get update -qq >&2
+	$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
 	img_pkg=$(dep "linux-image-$meta")
 fi
 [ -n "$img_pkg" ] || die "no package behind linux-image-$meta"
@@ -94,8 +94,7 @@ if [ ! -e "$top/.anchormap-headers" ] && [ ! -e "$top/.anchormap-unpacked" ]; th
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		say "installing ${missing[*]}"
-		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-			"${missing[@]}" >&2 || die "cannot install ${missing[*]}"
+		bash "$root/scripts/install-deps.sh" "${missing[@]}" || die "cannot install ${missing[*]}"
 	fi
 	say "fetching $hdr_pkg $common into $top"
 	rm -rf "$top"

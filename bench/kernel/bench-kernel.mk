@@ -39,11 +39,7 @@ $(BKOUT)/user_loops_swar: $(BK)/user_loops.c $(BK)/bench_keys.h selftests/am_tes
 	$(CC) $(AM_CFLAGS) -DANCHORMAP_NO_SSE2 -I$(BK) $< $(CORE_SRC) -o $@
 
 bench-kernel:
-	@bash scripts/install-deps.sh user kernel
-	@command -v valgrind >/dev/null || { \
-		echo "bench-kernel: installing valgrind" >&2; \
-		S=; [ "$$(id -u)" -ne 0 ] && S=sudo; \
-		DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq --no-install-recommends valgrind >&2; }
+	@bash scripts/install-deps.sh user kernel valgrind
 	@$(MAKE) --no-print-directory kmod-bench $(BKOUT)/user_loops $(BKOUT)/user_loops_swar
 	bash $(BK)/callgrind.sh $(BKOUT)
 	QEMU_TIMEOUT=$${QEMU_TIMEOUT:-180} BENCH_ARGS="$(BENCH_KERNEL_ARGS)" \
