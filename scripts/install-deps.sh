@@ -21,8 +21,11 @@ pkgs_bench="g++ libabsl-dev libcuckoo-dev libck-dev liburcu-dev libdpdk-dev libt
 
 missing=()
 for group in "$@"; do
-	var="pkgs_$group"
-	list=${!var-$group}
+	list=$group
+	if [[ $group =~ ^[a-z]+$ ]]; then
+		var="pkgs_$group"
+		list=${!var-$group}
+	fi
 	for p in $list; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
