@@ -660,7 +660,7 @@ static void am_drop_ref(struct anchormap_index *idx, u64 h, u32 ref)
  * publish at once.  An index with no room is marked broken, and the rebuild
  * discards it.  Returns whether an EMPTY tag was used.
  */
-static bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
+static __always_inline bool am_add_ref(struct anchormap_index *idx, u64 h, u32 ref)
 {
 	struct am_place pl;
 	u32 probes;
@@ -1024,6 +1024,7 @@ static void am_rebuild_finish(struct anchormap *map)
 struct am_copy_batch {
 	u32 n;
 	u32 ref[AM_COPY_BATCH];
+	const u32 *hdr[AM_COPY_BATCH];
 	u64 h[AM_COPY_BATCH];
 };
 
@@ -1038,26 +1039,38 @@ static u32 am_rebuild_ref(const struct am_rebuild *rb, size_t p, u32 *k)
 /*
  * Collect the entries among positions [@p, @p + @n) that the copy must
  * place (live, and written before their stripe was swept), hash them and
- * prefetch their home groups.  No lock: an entry's key bytes never change
- * while the map is shared, and am_rebuild_place() checks again under the lock.
+ * prefetch their home groups.  Within an arena, refs, header words and
+ * entries are consecutive: one lookup of each per arena, then steps.  No
+ * lock: an entry's key bytes never change while the map is shared, and
+ * am_rebuild_place() checks again under the lock.
  */
 static void am_rebuild_gather(struct anchormap *map, struct am_copy_batch *b, size_t p,
 			      size_t n, u32 *k)
 {
 	const struct am_rebuild *rb = &map->wstate->rb;
-	size_t gmask = rb->next->gmask;
+	size_t gmask = rb->next->gmask, size = map->entry_size, end = 0;
+	const u32 *hdr = NULL;
+	const u8 *e = NULL;
+	u32 ref = 0;
 
-	for (b->n = 0; n; n--, p++) {
-		u32 ref = am_rebuild_ref(rb, p, k);
-		u32 hdr = am_load_acquire(am_hdr(map, ref));	/* protocol 1 */
+	for (b->n = 0; n; n--, p++, ref++, hdr++, e += size) {
+		u32 word;
 		u64 h;
 
-		if ((hdr & AM_HDR_STATE) != AM_HDR_LIVE ||
-		    ref >= am_load_relaxed(&rb->born[am_hdr_stripe(hdr)]))
+		if (p >= end) {		/* the first position, or an arena's first */
+			ref = am_rebuild_ref(rb, p, k);
+			end = rb->base[*k + 1];
+			hdr = am_hdr(map, ref);
+			e = am_entry(map, ref);
+		}
+		word = am_load_acquire(hdr);	/* protocol 1 */
+		if ((word & AM_HDR_STATE) != AM_HDR_LIVE ||
+		    ref >= am_load_relaxed(&rb->born[am_hdr_stripe(word)]))
 			continue;	/* removed, or its writer added it to next */
-		h = __anchormap_hash_k(map, am_entry(map, ref), AM_GENERIC);
+		h = __anchormap_hash_k(map, e, AM_GENERIC);
 		__builtin_prefetch(am_group(rb->next, h & gmask), 1);
 		b->ref[b->n] = ref;
+		b->hdr[b->n] = hdr;
 		b->h[b->n++] = h;
 	}
 }
@@ -1084,7 +1097,7 @@ static long am_rebuild_place(struct anchormap *map, const struct am_copy_batch *
 			am_stripe_lock(map, want, flags);
 		}
 		/* under its stripe's lock: not removed meanwhile */
-		if ((am_load_relaxed(am_hdr(map, b->ref[j])) & AM_HDR_STATE) != AM_HDR_LIVE)
+		if ((am_load_relaxed(b->hdr[j]) & AM_HDR_STATE) != AM_HDR_LIVE)
 			continue;
 		if (am_add_ref(ws->rb.next, b->h[j], b->ref[j]))
 			used++;
