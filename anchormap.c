@@ -584,9 +584,11 @@ static bool am_claim_in(struct anchormap_group *g, u64 m, u8 want, struct am_pla
  * Claim a free tag on @h's probe sequence in @idx: the first group with an
  * EMPTY or TOMBSTONE tag, trying them in turn when other stripes win them.
  * Every group passed gets @h's overflow bit, before the entry is placed.
- * Returns false when no group has room (an index rebuilt too small).
+ * Returns false when no group has room (an index rebuilt too small).  @map
+ * is for the test point only (NULL: a rebuild's copy).
  */
-static __always_inline bool am_claim_tag(struct anchormap_index *idx, u64 h,
+static __always_inline bool am_claim_tag(const struct anchormap *map,
+					 struct anchormap_index *idx, u64 h,
 					 struct am_place *pl, u8 *was, u32 *probes)
 {
 	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
@@ -596,6 +598,7 @@ static __always_inline bool am_claim_tag(struct anchormap_index *idx, u64 h,
 		struct anchormap_group *g = am_group(idx, gi);
 		__anchormap_group_t grp = __anchormap_group_load(g);
 
+		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_CLAIM_TAG);
 		/* tombstones first: an EMPTY tag taken is one this index never gets back */
 		*was = __ANCHORMAP_TAG_TOMB;
 		if (am_claim_in(g, __anchormap_group_match(grp, *was), *was, pl))
@@ -666,7 +669,7 @@ static __always_inline bool am_add_ref(struct anchormap_index *idx, u64 h, u32 r
 	u32 probes;
 	u8 was;
 
-	if (!am_claim_tag(idx, h, &pl, &was, &probes)) {
+	if (!am_claim_tag(NULL, idx, h, &pl, &was, &probes)) {
 		am_store_relaxed(&idx->broken, 1);
 		return false;
 	}
@@ -1307,7 +1310,7 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		return NULL;
 	}
 	ref = st->next_ref;
-	if (!am_claim_tag(idx, h, &pl, &was, &probes)) {
+	if (!am_claim_tag(map, idx, h, &pl, &was, &probes)) {
 		*low = true;
 		*need = AM_NEED_INDEX;
 		return NULL;
@@ -2269,7 +2272,7 @@ static void am_move_live(struct anchormap *map, u8 *e, void *arg)
 	if (to != e)
 		memcpy(to, e, map->entry_size);	/* @to was read already: see above */
 	*hdr = am_hdr_word(AM_HDR_LIVE, AM_STRIPE_OF(h));
-	if (am_claim_tag(c->idx, h, &pl, &was, &probes)) {
+	if (am_claim_tag(NULL, c->idx, h, &pl, &was, &probes)) {
 		am_publish_tag(NULL, &pl, ref, h);
 		am_counter_add(&c->idx->avail, -1);	/* not yet shared: marked anyway */
 	}

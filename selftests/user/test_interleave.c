@@ -58,7 +58,7 @@ static int am_i_del(struct anchormap *m, u64 k)
  * @times[point] times, flip the key: take it out and put it back with
  * another value.  Both steps must succeed; a failure is counted in @errors.
  */
-#define AM_I_POINTS	(ANCHORMAP_TP_REBUILD_GATHERED + 1)
+#define AM_I_POINTS	(ANCHORMAP_TP_CLAIM_TAG + 1)
 
 struct am_i_script {
 	struct anchormap *map;
@@ -1155,6 +1155,83 @@ TEST(arena_taken_over_midway_is_not_skipped)
 	anchormap_destroy(&m);
 }
 
+/*
+ * Two writers on different stripes claim a tag in the same group: writer A
+ * (key 1) stops after loading its group's tags, while every tag is free;
+ * writer B (key 2, another stripe lock) inserts meanwhile and takes the
+ * first free tag, the one A saw first.  A's claim must fail on that tag and
+ * take the next one in the same index (no rebuild), and both keys stay.
+ * A plain store instead of the compare-and-swap would overwrite B's tag.
+ */
+struct am_i_claim {
+	struct anchormap map;
+	struct am_i_stages st;	/* 0 start, 1 A stopped at its claim, 2 B inserted */
+	pthread_t a;
+	int a_ret;
+};
+
+static struct am_i_claim am_i_c;
+
+/* Home group 0 and one tag for every key; the stripe is the key's low bits. */
+static u64 am_i_hash_group0_stripe(const void *key, u32 key_size, u64 seed)
+{
+	u64 k;
+
+	memcpy(&k, key, sizeof(k));
+	return (k & (ANCHORMAP_STRIPES - 1)) << 32;
+}
+
+static void am_i_claim_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map != &am_i_c.map || point != ANCHORMAP_TP_CLAIM_TAG ||
+	    !pthread_equal(pthread_self(), am_i_c.a) || am_i_stage(&am_i_c.st) != 0)
+		return;
+	am_i_stage_set(&am_i_c.st, 1);
+	am_i_stage_wait(&am_i_c.st, 2);
+}
+
+static void *am_i_claim_writer(void *arg)
+{
+	am_i_c.a_ret = am_i_put(&am_i_c.map, 1, 10);
+	return NULL;
+}
+
+TEST(claim_lost_to_another_stripe_takes_next_tag)
+{
+	struct anchormap_stats s;
+	const u64 *v1, *v2;
+	u64 k;
+
+	memset(&am_i_c, 0, sizeof(am_i_c));
+	am_i_stages_init(&am_i_c.st);
+	ASSERT_EQ(am_i_new(&am_i_c.map, am_i_hash_group0_stripe, 8), 0);
+	anchormap_test_hook = am_i_claim_hook;
+	/* A's id is known before it runs: create it stopped at a lock */
+	pthread_mutex_lock(&am_i_c.st.lock);
+	ASSERT_EQ(pthread_create(&am_i_c.a, NULL, am_i_claim_writer, NULL), 0);
+	pthread_mutex_unlock(&am_i_c.st.lock);
+	am_i_stage_wait(&am_i_c.st, 1);
+	EXPECT_EQ(am_i_put(&am_i_c.map, 2, 20), 1);	/* B, while A is stopped */
+	am_i_stage_set(&am_i_c.st, 2);
+	pthread_join(am_i_c.a, NULL);
+	anchormap_test_hook = NULL;
+	EXPECT_EQ(am_i_c.a_ret, 1);
+	k = 1;
+	v1 = anchormap_get(&am_i_c.map, &k);
+	k = 2;
+	v2 = anchormap_get(&am_i_c.map, &k);
+	ASSERT_NOT_NULL(v1);
+	ASSERT_NOT_NULL(v2);
+	EXPECT_EQ(*v1, 10);
+	EXPECT_EQ(*v2, 20);
+	anchormap_stats(&am_i_c.map, &s);
+	EXPECT_EQ(s.len, 2);
+	EXPECT_EQ(s.index_used, 2);	/* two tags of one index... */
+	EXPECT_EQ(s.rebuilds, 0);	/* ...which A did not need rebuilt */
+	anchormap_destroy(&am_i_c.map);
+	am_i_stages_fini(&am_i_c.st);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
@@ -1175,6 +1252,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(writer_waiting_for_counted_rebuild_retries)
 	AM_TEST_ENTRY(rebuild_waits_for_replace_between_remove_and_next)
 	AM_TEST_ENTRY(arena_taken_over_midway_is_not_skipped)
+	AM_TEST_ENTRY(claim_lost_to_another_stripe_takes_next_tag)
 };
 
 int main(void)
