@@ -653,7 +653,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_REPLACE_NEXT,	/* a replace, its old entry REMOVED, before next has it */
 	ANCHORMAP_TP_ARENA_FULL,	/* a writer, its arena used up, before it moves cur on */
 	ANCHORMAP_TP_REBUILD_GATHERED,	/* a rebuild's copy, its first batch hashed, unplaced */
-	ANCHORMAP_TP_CLAIM_TAG,		/* an insert, its group's tags loaded, before it claims one */
+	ANCHORMAP_TP_CLAIM_TAG,		/* an insert, its group's tags loaded, before its claim */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS
