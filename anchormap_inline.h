@@ -386,7 +386,7 @@ static __always_inline u64 __anchormap_group_word(const u8 *tags, size_t byte)
 /*
  * The lowest slot of a mask of both words of a group in the SWAR layout
  * (slot i of the first word at bit 8i, of the second at bit 8i + 7), @m != 0:
- * the SWAR probe's, and the writers' whatever the probe's layout is.
+ * the SWAR layout's __anchormap_group_slot().
  */
 static __always_inline unsigned int __anchormap_word_slot(u64 m)
 {
