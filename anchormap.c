@@ -54,14 +54,16 @@
  * storage is not reused for other bytes while the map is shared.
  *
  * Tags of the index (__ANCHORMAP_TAG_*, anchormap_inline.h)
- *   0x00         EMPTY      never used in this index
- *   0x7e         TOMBSTONE  its entry was removed; free for any insert
+ *   0x00         EMPTY      free, and counted free by the index's credits
+ *   0x7e         TOMBSTONE  its entry was removed from a group that keys
+ *                           passed; free for any insert, not counted back
  *   0x7f         RESERVED   claimed by a writer that is filling the slot
  *   0x80 | fp    FULL       the ref names a live entry, fp = top 7 hash bits
- * A tag moves EMPTY or TOMBSTONE -> RESERVED -> FULL -> TOMBSTONE.  A probe
- * ends at the key's home group unless that group's overflow bit for the
- * key is set (a key of this home was placed further on), so tombstones
- * cost misses nothing.
+ * A tag moves EMPTY or TOMBSTONE -> RESERVED -> FULL -> EMPTY (a group no
+ * key passed) or TOMBSTONE (am_vacate()).  A probe ends at the key's home
+ * group unless that group's overflow bit for the key is set (a key of this
+ * home was placed further on), so tombstones cost misses nothing and a
+ * freed slot may be EMPTY again.
  *
  * Memory-ordering protocol (every __atomic call names its order; these are
  * the pairs that matter):
@@ -77,14 +79,14 @@
  *     loads a group's tags (SSE2: one 16-byte load and an ACQUIRE fence;
  *     SWAR: RELAXED words, then an ACQUIRE load of each candidate's tag),
  *     ACQUIRE-loads the ref, compares the key and loads the tag again.  The
- *     ref's ACQUIRE pairs with its RELEASE: a tombstoned slot can be reused
+ *     ref's ACQUIRE pairs with its RELEASE: a freed slot can be reused
  *     between the reader's tag load and its ref load, and the ref it then
  *     reads names an entry that is published.  The second tag load (after
  *     the ACQUIRE of the ref, so not older than it) must still show the
  *     same FULL tag: a reused slot's entry counts as present only once its
  *     tag is stored, so the reader never returns an insert another reader
- *     cannot see yet.  Removal stores TOMBSTONE (RELAXED: it publishes
- *     nothing) after the header went REMOVED.  The overflow word is set
+ *     cannot see yet.  Removal stores EMPTY or TOMBSTONE (RELAXED: it
+ *     publishes nothing) after the header went REMOVED.  The overflow word is set
  *     with a RELAXED OR before the tag of the entry that passed the group.
  *     A replace (copy-on-write) fills a new entry and RELEASE-stores its
  *     ref into the old entry's slot, whose FULL tag stays (same key): a
@@ -599,7 +601,7 @@ static __always_inline bool am_claim_tag(const struct anchormap *map,
 		__anchormap_group_t grp = __anchormap_group_load(g);
 
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_CLAIM_TAG);
-		/* tombstones first: an EMPTY tag taken is one this index never gets back */
+		/* tombstones first: an EMPTY tag costs a credit (am_take_credit()) */
 		*was = __ANCHORMAP_TAG_TOMB;
 		if (am_claim_in(g, __anchormap_group_match(grp, *was), *was, pl))
 			break;
@@ -649,13 +651,43 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 	}
 }
 
-/* Entry @ref leaves @idx: its tag becomes a TOMBSTONE (protocol 2). */
-static void am_drop_ref(struct anchormap_index *idx, u64 h, u32 ref)
+/*
+ * The slot at @pl leaves @idx: its entry was removed, by a writer holding
+ * the entry's stripe @st or by an exclusive operation.  A probe goes past a
+ * group on the group's overflow bits, never on its tags, so any freed slot
+ * could become EMPTY again.  One in a group that no key passed (overflow
+ * word 0) does, and gives @idx its credit back: churn in groups with room
+ * neither fills the index with tombstones nor needs a rebuild to clear
+ * them.  A group that keys passed keeps a TOMBSTONE, which inserts still
+ * reuse but which is not counted back, so that an index whose keys
+ * overflow is rebuilt in time: only a rebuild clears overflow bits, and
+ * misses slow down as they pile up.  An overflow bit set just after the
+ * test only makes that group's slot EMPTY early.  RELAXED: the tag
+ * publishes nothing (protocol 2); the credit goes to the stripe, under its
+ * lock, or to the index's shared counter (protocol 6).
+ */
+static __always_inline void am_vacate(struct anchormap_index *idx, struct am_stripe *st,
+				      const struct am_place *pl)
+{
+	if (am_load_relaxed(&pl->g->overflow)) {
+		am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_TOMB);
+		return;
+	}
+	am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_EMPTY);
+	/* up to a batch kept, as am_take_credit() keeps: no stripe hoards them */
+	if (st->credit_idx == idx && st->credits < idx->chunk)
+		am_store_relaxed(&st->credits, st->credits + 1);
+	else
+		am_add_relaxed(&idx->avail, 1);
+}
+
+/* Entry @ref leaves @idx, if there: am_vacate(). */
+static void am_drop_ref(struct anchormap_index *idx, struct am_stripe *st, u64 h, u32 ref)
 {
 	struct am_place pl;
 
 	if (am_find_ref(idx, h, ref, &pl))
-		am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_TOMB);
+		am_vacate(idx, st, &pl);
 }
 
 /*
@@ -1638,8 +1670,8 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	ref = am_load_relaxed(&pl.g->ref[pl.i]);
 	am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_REMOVED, AM_STRIPE_OF(h)));
 	if (next && next != idx)
-		am_drop_ref(next, h, ref);	/* next first: protocol 4 */
-	am_store_relaxed(&pl.g->tag[pl.i], __ANCHORMAP_TAG_TOMB);	/* protocol 2 */
+		am_drop_ref(next, st, h, ref);	/* next first: protocol 4 */
+	am_vacate(idx, st, &pl);
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 	am_stripe_unlock(map, st, flags);
@@ -2132,7 +2164,7 @@ static void am_kill(struct anchormap *map, u64 h, const struct am_place *pl)
 	u32 ref = am_load_relaxed(&pl->g->ref[pl->i]);
 
 	am_store_relaxed(am_hdr(map, ref), am_hdr_word(AM_HDR_DEAD, AM_STRIPE_OF(h)));
-	am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_TOMB);
+	am_vacate(am_index(map), st, pl);
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 }

@@ -225,8 +225,8 @@ int anchormap_insert(struct anchormap *map, const void *key, const void *value);
  *
  * Pointers to the removed entry held by other threads stay readable and
  * unchanged; its storage is reclaimed (and @release called) only by an
- * exclusive operation or destroy.  Its index slot becomes a tombstone that
- * a later insert may reuse.
+ * exclusive operation or destroy.  Its index slot is free again for a later
+ * insert.
  *
  * Context: shared, stripe-locked; never sleeps.
  * Return: 1 removed, 0 absent, -EINVAL for NULL @map or @key.

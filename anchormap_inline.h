@@ -75,11 +75,11 @@ struct anchormap_index {
 
 /*
  * Tags (anchormap.c, "Tags of the index").  A tag moves EMPTY or TOMBSTONE
- * -> RESERVED -> FULL -> TOMBSTONE; FULL is __ANCHORMAP_TAG_FULL | the top
- * 7 bits of the hash (__anchormap_tag()).
+ * -> RESERVED -> FULL -> EMPTY or TOMBSTONE; FULL is __ANCHORMAP_TAG_FULL |
+ * the top 7 bits of the hash (__anchormap_tag()).
  */
-#define __ANCHORMAP_TAG_EMPTY	0x00		/* never used in this index */
-#define __ANCHORMAP_TAG_TOMB	0x7e		/* its entry was removed; free again */
+#define __ANCHORMAP_TAG_EMPTY	0x00		/* free, counted as room */
+#define __ANCHORMAP_TAG_TOMB	0x7e		/* free, not counted back */
 #define __ANCHORMAP_TAG_RESERVED 0x7f		/* claimed by a writer filling it */
 #define __ANCHORMAP_TAG_FULL	0x80		/* the bit of every live entry's tag */
 
@@ -549,7 +549,7 @@ static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g,
  * constants.  Returns the entry plus @off.
  *
  * A candidate's reference is ACQUIRE-loaded and its tag read again after
- * the key compare: a tombstoned slot may be reused for another entry
+ * the key compare: a freed slot may be reused for another entry
  * between our tag load and our reference load, and that entry counts only
  * once its tag is stored (protocol 2).
  */

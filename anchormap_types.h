@@ -201,8 +201,8 @@ struct anchormap_entry {
  * @contended:     times a writer found its stripe lock already held.
  * @name:          the map's name.
  * @entries:       storage entries allocated (used or not).
- * @index_used:    tags of the current index that left EMPTY (live entries
- *                 and tombstones).
+ * @index_used:    tags of the current index not counted as room (live
+ *                 entries and tombstones).
  * @index_bytes:   bytes of the current index.
  * @retired_bytes: bytes of replaced indexes kept until an exclusive
  *                 operation (readers may still be probing them).

@@ -10,7 +10,7 @@
  *   grow    the same inserts into a map initialised with capacity 0
  *   remove  SIZE removes of present keys
  *   toggle  SIZE remove + insert pairs of present keys, same value bytes
- *           (each insert a new entry, reusing the tombstone in the index)
+ *           (each insert a new entry, in the index slot just freed)
  *   churn   SIZE remove + insert pairs of present keys with new values
  *           (each insert a new entry)
  */

@@ -533,7 +533,7 @@ TEST_WITH(u64map, reinsert_with_init_function_gets_new_entry)
 
 /*
  * A set member toggled in and out many times: each removal costs its own
- * entry's storage only; the index reuses the tombstones, so it neither
+ * entry's storage only; the index gets each freed slot back, so it neither
  * fills up nor is rebuilt, and stays the size it was.
  */
 TEST(toggled_member_leaves_index_clean)
@@ -564,6 +564,81 @@ TEST(toggled_member_leaves_index_clean)
 	EXPECT_EQ(b.rebuilds, a.rebuilds);
 	EXPECT_LE(b.index_used, a.index_used + 3);
 	EXPECT_EQ(b.retired_bytes, 0);
+	am_t_del(m);
+}
+
+/* Key k's home group is k's low bits: few keys per group, none passed. */
+static u64 am_t_hash_spread(const void *key, u32 key_size, u64 seed)
+{
+	u64 k = am_tu_rd64(key);
+
+	return am_tu_mix64(k) << 32 | (k & 0xffffffff);
+}
+
+/*
+ * Churn far past the index's room (20000 removals, an index of 32 groups):
+ * a removal from a group that no key passed makes its slot EMPTY and gives
+ * its credit back, so the index holds exactly the live keys and is never
+ * rebuilt.  (Tombstones there would fill it every few hundred removals.)
+ */
+TEST(churn_in_groups_with_room_needs_no_rebuild)
+{
+	struct anchormap *m = am_t_new_hashed(am_t_hash_spread, 100);
+	struct anchormap_stats a, b;
+	long bad = 0;
+	u64 k;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 50), 0);
+	anchormap_stats(m, &a);
+	for (k = 0; k < 20000; k++) {
+		bad += anchormap_remove(m, &k) != 1;
+		bad += am_t_put(m, k + 50) != 1;
+	}
+	EXPECT_EQ(bad, 0);
+	anchormap_stats(m, &b);
+	EXPECT_EQ(b.len, 50);
+	EXPECT_EQ(b.index_used, 50);
+	EXPECT_EQ(b.slots, a.slots);
+	EXPECT_EQ(b.rebuilds, a.rebuilds);
+	EXPECT_EQ(b.retired_bytes, 0);
+	EXPECT_EQ(am_t_count_bad(m, 20000, 20050), 0);
+	EXPECT_EQ(am_t_count_present(m, 0, 20000), 0);
+	am_t_del(m);
+}
+
+/*
+ * A removal from a group that a key passed (13 keys homed in a group of
+ * 12) leaves a tombstone that stays counted until an insert reuses it, so
+ * that such churn still brings the rebuild that clears overflow bits; the
+ * key placed further on, in a group nobody passed, gives its slot back.
+ */
+TEST(removal_from_passed_group_keeps_slot_counted)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_0);
+	struct anchormap_stats s;
+	u64 k;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 13), 0);	/* 0..11 in group 0, 12 in group 1 */
+	anchormap_stats(m, &s);
+	EXPECT_EQ(s.index_used, 13);
+	k = 3;				/* group 0: key 12 passed it */
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	anchormap_stats(m, &s);
+	EXPECT_EQ(s.index_used, 13);
+	k = 12;				/* group 1: nobody passed it */
+	EXPECT_EQ(anchormap_remove(m, &k), 1);
+	anchormap_stats(m, &s);
+	EXPECT_EQ(s.index_used, 12);
+	EXPECT_EQ(am_t_put(m, 50), 1);	/* takes key 3's tombstone */
+	anchormap_stats(m, &s);
+	EXPECT_EQ(s.index_used, 12);
+	EXPECT_EQ(s.len, 12);
+	EXPECT_EQ(am_t_count_bad(m, 0, 3), 0);
+	EXPECT_EQ(am_t_count_bad(m, 4, 12), 0);
+	EXPECT_EQ(am_t_count_bad(m, 50, 51), 0);
+	EXPECT_EQ(am_t_count_present(m, 3, 4) + am_t_count_present(m, 12, 13), 0);
 	am_t_del(m);
 }
 
@@ -996,6 +1071,8 @@ static const struct am_test_case am_api_cases[] = {
 	AM_TEST_ENTRY(reinsert_with_release_releases_each_entry)
 	AM_TEST_ENTRY(reinsert_with_init_function_gets_new_entry)
 	AM_TEST_ENTRY(toggled_member_leaves_index_clean)
+	AM_TEST_ENTRY(churn_in_groups_with_room_needs_no_rebuild)
+	AM_TEST_ENTRY(removal_from_passed_group_keeps_slot_counted)
 	AM_TEST_ENTRY(compaction_reclaims_removed_entries)
 	AM_TEST_ENTRY(iter_reinserted_keys_not_twice)
 	AM_TEST_ENTRY(remove_updates_len_and_deleted)

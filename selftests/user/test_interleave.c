@@ -11,7 +11,7 @@
  * this program) reports any access to bytes the other thread wrote.
  *
  * What they aim at: walks meeting keys removed and re-inserted under them,
- * lookups meeting an index slot that is tombstoned and reused between two
+ * lookups meeting an index slot that is freed and reused between two
  * of their loads, and writers meeting a rebuild of the index.
  */
 #include <pthread.h>
@@ -301,7 +301,7 @@ static int am_i_stage(struct am_i_stages *st)
 }
 
 /*
- * A lookup meets a slot that is tombstoned and reused between its load of
+ * A lookup meets a slot that is freed and reused between its load of
  * the slot's tag and its load of the reference: thread R looks K up and
  * stops right after the group load (K's slot FULL); thread W removes K and
  * inserts it again, which takes the same slot, and stops between storing
