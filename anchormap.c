@@ -76,9 +76,10 @@
  *  2. Index publication.  The writer claims a free tag (EMPTY or TOMBSTONE)
  *     with a RELAXED CAS to RESERVED (no data flows through it),
  *     RELEASE-stores the ref, then RELEASE-stores the tag FULL.  A reader
- *     loads a group's tags (SSE2: one 16-byte load and an ACQUIRE fence;
- *     SWAR: RELAXED words, then an ACQUIRE load of each candidate's tag),
- *     ACQUIRE-loads the ref, compares the key and loads the tag again.  The
+ *     loads a group's tags with ACQUIRE (SSE2: one 16-byte load and an
+ *     ACQUIRE fence; SWAR: two ACQUIRE 8-byte words, over the writers'
+ *     byte stores, as x86 and arm64 order them), ACQUIRE-loads the ref,
+ *     compares the key and loads the tag again.  The
  *     ref's ACQUIRE pairs with its RELEASE: a freed slot can be reused
  *     between the reader's tag load and its ref load, and the ref it then
  *     reads names an entry that is published.  The second tag load (after
@@ -202,8 +203,6 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 			unsigned int i = (unsigned int)__anchormap_group_slot(m);
 			u8 *e;
 
-			if (!__anchormap_group_confirm(g, i, tag))
-				continue;
 			__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
 			/* ACQUIRE, and the tag again after the compare: protocol 2 */
 			e = am_entry(map, __anchormap_load_ref(g, i));

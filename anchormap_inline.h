@@ -371,11 +371,11 @@ static __always_inline u64 __anchormap_match(u64 w, u8 tag)
 	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * tag));
 }
 
-/* 8 tags, byte i of memory in bits 8i..8i+7; RELAXED, see anchormap.c */
+/* 8 tags, byte i of memory in bits 8i..8i+7; ACQUIRE, see __anchormap_group_load() */
 static __always_inline u64 __anchormap_group_word(const u8 *tags, size_t byte)
 {
 	typedef u64 __attribute__((__may_alias__)) word_t;
-	u64 w = __atomic_load_n((const word_t *)(tags + byte), __ATOMIC_RELAXED);
+	u64 w = __atomic_load_n((const word_t *)(tags + byte), __ATOMIC_ACQUIRE);
 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	w = __builtin_bswap64(w);
@@ -424,8 +424,7 @@ typedef __m128i __anchormap_group_t;
  * A plain 16-byte load, made an acquire as smp_load_acquire() is on x86
  * (the only place with SSE2): x86 does not reorder loads with loads, so an
  * ACQUIRE fence, which emits no instruction there, keeps the compiler from
- * hoisting the reference loads above it (protocol 2), and the match is
- * exact: candidates need no second look at their tag before the reference.
+ * hoisting the reference loads above it (protocol 2).
  */
 static __always_inline __anchormap_group_t
 __anchormap_group_load(const struct anchormap_group *g)
@@ -434,15 +433,6 @@ __anchormap_group_load(const struct anchormap_group *g)
 
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	return v;
-}
-
-static __always_inline bool
-__anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
-{
-	(void)g;
-	(void)i;
-	(void)tag;
-	return true;
 }
 
 static __always_inline u64
@@ -493,6 +483,13 @@ typedef struct {
 	u64 w0, w1;
 } __anchormap_group_t;
 
+/*
+ * Two ACQUIRE word loads, as smp_load_acquire() (a plain load on x86, ldar
+ * on arm64): a candidate's reference load comes after them (protocol 2).
+ * The match over-reports only a byte of the key's tag ^ 0x01, a FULL tag
+ * too: its reference was published before that tag, so it names an entry,
+ * whose key compare (or the tag's second look) rejects it.
+ */
 static __always_inline __anchormap_group_t
 __anchormap_group_load(const struct anchormap_group *g)
 {
@@ -513,17 +510,6 @@ __anchormap_group_match(__anchormap_group_t v, u8 tag)
 static __always_inline size_t __anchormap_group_slot(u64 m)
 {
 	return __anchormap_word_slot(m);
-}
-
-/*
- * The word loads were RELAXED and the match over-reports: ACQUIRE-load the
- * candidate's own tag; seeing it FULL orders the reference load after it
- * (protocol 2).
- */
-static __always_inline bool
-__anchormap_group_confirm(const struct anchormap_group *g, size_t i, u8 tag)
-{
-	return __atomic_load_n(&g->tag[i], __ATOMIC_ACQUIRE) == tag;
 }
 
 /* A candidate's reference: ACQUIRE, protocol 2. */
@@ -573,8 +559,6 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 	for (m = __anchormap_group_match(grp, tag); m; m &= m - 1) {
 		size_t i = __anchormap_group_slot(m);
 
-		if (__builtin_expect(!__anchormap_group_confirm(g, i, tag), 0))
-			continue;
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_LOOKUP_REF);
 		e = __anchormap_entry(map, __anchormap_load_ref(g, i), size);
 		if (__builtin_expect(equal ? equal(key, e, ks) :
