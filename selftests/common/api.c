@@ -531,6 +531,12 @@ TEST_WITH(u64map, reinsert_with_init_function_gets_new_entry)
 	EXPECT_EQ(am_t_deleted(m), 1);
 }
 
+/* Ways the index at @b is not the one at @a: resized, rebuilt, one retired. */
+static int am_t_index_changes(const struct anchormap_stats *a, const struct anchormap_stats *b)
+{
+	return (b->slots != a->slots) + (b->rebuilds != a->rebuilds) + (b->retired_bytes != 0);
+}
+
 /*
  * A set member toggled in and out many times: each removal costs its own
  * entry's storage only; the index gets each freed slot back, so it neither
@@ -560,10 +566,8 @@ TEST(toggled_member_leaves_index_clean)
 	anchormap_stats(m, &b);
 	EXPECT_EQ(b.len, 100);
 	EXPECT_EQ(b.deleted, 20000);
-	EXPECT_EQ(b.slots, a.slots);
-	EXPECT_EQ(b.rebuilds, a.rebuilds);
+	EXPECT_EQ(am_t_index_changes(&a, &b), 0);
 	EXPECT_LE(b.index_used, a.index_used + 3);
-	EXPECT_EQ(b.retired_bytes, 0);
 	am_t_del(m);
 }
 
@@ -599,9 +603,7 @@ TEST(churn_in_groups_with_room_needs_no_rebuild)
 	anchormap_stats(m, &b);
 	EXPECT_EQ(b.len, 50);
 	EXPECT_EQ(b.index_used, 50);
-	EXPECT_EQ(b.slots, a.slots);
-	EXPECT_EQ(b.rebuilds, a.rebuilds);
-	EXPECT_EQ(b.retired_bytes, 0);
+	EXPECT_EQ(am_t_index_changes(&a, &b), 0);
 	EXPECT_EQ(am_t_count_bad(m, 20000, 20050), 0);
 	EXPECT_EQ(am_t_count_present(m, 0, 20000), 0);
 	am_t_del(m);
