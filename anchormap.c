@@ -20,9 +20,9 @@
  *           the arena
  *   idx     an index: one Swiss table of tags and refs over the live entries
  *   g, i    a group of the index (one cache line) and a slot in it
- *   h       the 64-bit hash of a key: its top 7 bits are the tag, its low
- *           bits pick the home group, bits 32..37 the stripe, bits 40..41
- *           the overflow bit
+ *   h       the 64-bit hash of a key: its top 7 bits are the tag (whose
+ *           low 5 bits pick the key's overflow bit), its low bits the home
+ *           group, bits 32..37 the stripe
  *   st      a writer stripe: lock, storage chunk, credits, counters
  *   ws      the writer state (struct anchormap_writer_state, map->wstate):
  *           stripes, arenas, the rebuild, locks; NULL once destroyed
@@ -1578,8 +1578,9 @@ static size_t am_idx_room_now(const struct anchormap *map)
 /*
  * Inserts the current index takes for certain, whichever stripes they land
  * on: its shared credits less what the stripes may strand of them (a stripe
- * takes a batch of idx->chunk and may keep all but one); the stripes' own
- * credits add to it.  What anchormap_reserve() promises.
+ * takes a batch of idx->chunk and may keep all but one; removals may bring
+ * it back to a whole batch, but never from the shared credits); the
+ * stripes' own credits add to it.  What anchormap_reserve() promises.
  */
 static size_t am_idx_usable_now(const struct anchormap *map)
 {

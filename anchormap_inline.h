@@ -59,12 +59,12 @@ struct anchormap_index {
 	size_t gmask;			/* groups - 1 */
 	/* read by writers and statistics */
 	size_t nslots;
-	size_t limit;			/* tags that may leave EMPTY: 7/8 */
+	size_t limit;			/* tags that may be in use at once: 7/8 */
 	size_t chunk;			/* credits a stripe takes at once */
 	size_t bytes;			/* size of this allocation */
 	struct anchormap_index *older;	/* retired indexes, newest first */
 	void *retire[2];		/* the platform's, once retired (kernel: RCU) */
-	/* non-EMPTY tags not yet handed out; writers touch it once per chunk */
+	/* credits (EMPTY tags) not yet handed out; writers touch it once per chunk */
 	long avail __aligned(64);
 	int broken;			/* a rebuild could not place an entry */
 } __aligned(64);

@@ -316,6 +316,8 @@ struct am_i_aba {
 	struct am_i_stages st;	/* 0 start, 1 R at its ref load, 2 W at its tag store, 3 R done, 4 checked */
 	pthread_t reader;
 	const void *got;	/* what R's lookup returned */
+	u32 ref0;		/* slot 0's reference before the removal */
+	int same_slot;		/* W's re-insert was in slot 0, RESERVED, as R read it */
 	int errors;
 };
 
@@ -359,14 +361,22 @@ static void *am_i_aba_writer(void *arg)
 	return NULL;
 }
 
-/* The miss R must return, checked while W is still stopped: see am_i_aba_hook(). */
+/*
+ * The miss R must return, checked while W is still stopped: see
+ * am_i_aba_hook().  Also that W's re-insert is where R stopped: slot 0,
+ * RESERVED, with a new reference (else R would miss for another reason).
+ */
 static void *am_i_aba_checker(void *arg)
 {
+	const struct anchormap_group *g;
 	u64 k = AM_I_KEY;
 	long *missed = arg;
 
 	am_i_stage_wait(&am_i_a.st, 3);
 	*missed = anchormap_get(&am_i_a.map, &k) == NULL;
+	g = __anchormap_groups(am_i_a.map.index);
+	am_i_a.same_slot = am_load_relaxed(&g->tag[0]) == __ANCHORMAP_TAG_RESERVED &&
+			   am_load_relaxed(&g->ref[0]) != am_i_a.ref0;
 	am_i_stage_set(&am_i_a.st, 4);
 	return NULL;
 }
@@ -380,6 +390,7 @@ TEST(lookup_never_returns_reinsert_before_its_tag)
 	am_i_stages_init(&am_i_a.st);
 	ASSERT_EQ(am_i_new(&am_i_a.map, am_i_hash_one_group, 8), 0);
 	EXPECT_EQ(am_i_put(&am_i_a.map, AM_I_KEY, 1), 1);	/* slot 0 of group 0 */
+	am_i_a.ref0 = __anchormap_groups(am_i_a.map.index)->ref[0];
 	anchormap_test_hook = am_i_aba_hook;
 	/* the reader's id is known before it runs: create it stopped at a lock */
 	pthread_mutex_lock(&am_i_a.st.lock);
@@ -392,6 +403,7 @@ TEST(lookup_never_returns_reinsert_before_its_tag)
 	pthread_join(w, NULL);
 	anchormap_test_hook = NULL;
 	EXPECT_EQ(am_i_stage(&am_i_a.st), 4);	/* the interleaving really happened */
+	EXPECT_EQ(am_i_a.same_slot, 1);	/* W re-inserted into the slot R stopped at */
 	EXPECT_EQ(missed, 1);		/* a lookup after R's misses K... */
 	EXPECT_NULL(am_i_a.got);	/* ...so R must have missed it too */
 	EXPECT_EQ(am_i_a.errors, 0);
