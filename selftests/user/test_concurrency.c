@@ -818,8 +818,29 @@ static void *mix_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Tags of @m's current index that are not EMPTY (live and tombstones),
+ * counted in the index itself: at quiescence what the credits say is in
+ * use (anchormap_stats().index_used), if every claim, refund and rebuild
+ * kept its accounts.
+ */
+static long am_c_tags_in_use(const struct anchormap *m)
+{
+	const struct anchormap_index *idx = m->index;
+	const struct anchormap_group *g = __anchormap_groups(idx);
+	size_t gi;
+	long n = 0;
+	int i;
+
+	for (gi = 0; gi <= idx->gmask; gi++)
+		for (i = 0; i < __ANCHORMAP_GROUP; i++)
+			n += g[gi].tag[i] != __ANCHORMAP_TAG_EMPTY;
+	return n;
+}
+
 TEST(mixed_ops_consistent_oversubscribed)
 {
+	struct anchormap_stats st;
 	struct mix_test *t = am_test_alloc(sizeof(*t));
 	struct am_c_thread th[MIX_THREADS];
 	u8 *seen = am_test_alloc(MIX_KEYS);
@@ -847,6 +868,10 @@ TEST(mixed_ops_consistent_oversubscribed)
 	EXPECT_EQ(extra, live);
 	EXPECT_EQ(bad, 0);
 	EXPECT_EQ(t->c.errors, 0);
+	/* the index's credits add up after rebuilds, refunds and tombstones */
+	anchormap_stats(&t->c.map, &st);
+	EXPECT_GT(st.rebuilds, 1);
+	EXPECT_EQ(st.index_used, am_c_tags_in_use(&t->c.map));
 	EXPECT_EQ(anchormap_shrink_to_fit(&t->c.map), 0);
 	EXPECT_EQ(anchormap_len(&t->c.map), live);
 	am_c_fini_map(&t->c);
