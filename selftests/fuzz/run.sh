@@ -9,7 +9,7 @@ out=$(cd "${2:-build}" && pwd)/fuzz
 results=${2:-build}/results
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # the core's sources (sources.mk), as absolute paths
-core=$(make -s --no-print-directory -C "$root" print-core | head -1)
+core=$(make -s --no-print-directory -C "$root" print-core | sed -n 1p)
 core_src=()
 for f in $core; do core_src+=("$root/$f"); done
 mkdir -p "$out" "$results"
