@@ -916,11 +916,16 @@ static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t 
 
 /*
  * Take and drop every stripe lock; with @born, note each stripe's next ref;
- * without, forget the stripes' credits (for the index just replaced: its
- * memory may come back as another index, which must not inherit them).
+ * without, forget the stripes' credits for any index but the current one
+ * (one just replaced: its memory may come back as another index, which
+ * must not inherit them).  The current index keeps what its stripes hold,
+ * so that its credits still add up to its EMPTY tags: a writer that came
+ * in between the switch and this sweep took its credits from it.  Under
+ * the rebuild lock, or exclusive: the current index does not change.
  */
 static void am_sweep(struct anchormap *map, u32 *born)
 {
+	const struct anchormap_index *cur = am_index(map);
 	unsigned long flags = 0;
 	int s;
 
@@ -930,7 +935,7 @@ static void am_sweep(struct anchormap *map, u32 *born)
 		am_stripe_lock(map, st, &flags);
 		if (born) {	/* marked: writers of this stripe read it */
 			am_store_relaxed(&born[s], st->next_ref);
-		} else {
+		} else if (st->credit_idx != cur) {
 			am_store_relaxed(&st->credit_idx, NULL);
 			am_store_relaxed(&st->credits, 0);
 		}
