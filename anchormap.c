@@ -76,25 +76,24 @@
  *  2. Index publication.  The writer claims a free tag (EMPTY or TOMBSTONE)
  *     with a RELAXED CAS to RESERVED (no data flows through it),
  *     RELEASE-stores the ref, then RELEASE-stores the tag FULL.  A reader
- *     loads a group's tags with ACQUIRE (SSE2: one 16-byte load and an
- *     ACQUIRE fence; SWAR: two ACQUIRE 8-byte words, over the writers'
- *     byte stores, as x86 and arm64 order them), ACQUIRE-loads the ref,
- *     compares the key and loads the tag again.  The
- *     ref's ACQUIRE pairs with its RELEASE: a freed slot can be reused
- *     between the reader's tag load and its ref load, and the ref it then
- *     reads names an entry that is published.  The second tag load (after
- *     the ACQUIRE of the ref, so not older than it) must still show the
- *     same FULL tag: a reused slot's entry counts as present only once its
- *     tag is stored, so the reader never returns an insert another reader
- *     cannot see yet.  Removal stores EMPTY or TOMBSTONE (RELAXED: it
- *     publishes nothing) after the header went REMOVED.  The overflow word is set
- *     with a RELAXED OR before the tag of the entry that passed the group.
- *     A replace (copy-on-write) fills a new entry and RELEASE-stores its
- *     ref into the old entry's slot, whose FULL tag stays (same key): a
- *     reader's ACQUIRE of the ref gets the old entry or the published new
- *     one, both holding the key, so it never misses it.  get_many's
- *     prefetch pass reads refs and arena biases RELAXED as hints only;
- *     its lookups then run as above.
+ *     loads a group's tags with ACQUIRE (SSE2: one 16-byte load and an ACQUIRE
+ *     fence; SWAR: two ACQUIRE 8-byte words, over the writers' byte stores, as
+ *     x86 and arm64 order them), ACQUIRE-loads the ref, compares the key and
+ *     loads the tag again.  The ref's ACQUIRE pairs with its RELEASE: a freed
+ *     slot can be reused between the reader's tag load and its ref load, and
+ *     the ref it then reads names an entry that is published.  The second tag
+ *     load (after the ACQUIRE of the ref, so not older than it) must still
+ *     show the same FULL tag: a reused slot's entry counts as present only
+ *     once its tag is stored, so the reader never returns an insert another
+ *     reader cannot see yet.  Removal stores EMPTY or TOMBSTONE (RELAXED: it
+ *     publishes nothing) after the header went REMOVED.  The overflow word is
+ *     set with a RELAXED OR before the tag of the entry that passed the group.
+ *     A replace (copy-on-write) fills a new entry and RELEASE-stores its ref
+ *     into the old entry's slot, whose FULL tag stays (same key): a reader's
+ *     ACQUIRE of the ref gets the old entry or the published new one, both
+ *     holding the key, so it never misses it.  get_many's prefetch pass reads
+ *     refs and arena biases RELAXED as hints only; its lookups then run as
+ *     above.
  *  3. Storage publication.  Growth allocates a zeroed arena, stores its
  *     bias in map->arena_bias[n] (RELAXED) and RELEASE-stores map->narenas = n + 1 (under
  *     the growth lock).  Writers ACQUIRE-load narenas before they take entries
@@ -651,6 +650,19 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 }
 
 /*
+ * Give back one credit of @idx (an EMPTY tag again) from a writer holding
+ * @st: to the stripe, up to a batch as am_take_credit() keeps (no stripe
+ * hoards them), else to the index's shared counter.
+ */
+static __always_inline void am_give_credit(struct am_stripe *st, struct anchormap_index *idx)
+{
+	if (st->credit_idx == idx && st->credits < idx->chunk)
+		am_store_relaxed(&st->credits, st->credits + 1);
+	else
+		am_add_relaxed(&idx->avail, 1);
+}
+
+/*
  * The slot at @pl leaves @idx: its entry was removed, by a writer holding
  * the entry's stripe @st or by an exclusive operation.  A probe goes past a
  * group on the group's overflow bits, never on its tags, so any freed slot
@@ -673,11 +685,7 @@ static __always_inline void am_vacate(struct anchormap_index *idx, struct am_str
 		return;
 	}
 	am_store_relaxed(&pl->g->tag[pl->i], __ANCHORMAP_TAG_EMPTY);
-	/* up to a batch kept, as am_take_credit() keeps: no stripe hoards them */
-	if (st->credit_idx == idx && st->credits < idx->chunk)
-		am_store_relaxed(&st->credits, st->credits + 1);
-	else
-		am_add_relaxed(&idx->avail, 1);
+	am_give_credit(st, idx);
 }
 
 /* Entry @ref leaves @idx, if there: am_vacate(). */
@@ -1366,7 +1374,7 @@ static u8 *am_insert_locked(struct anchormap *map, struct am_stripe *st,
 		am_counter_add(&st->deleted, 1);
 		am_store_relaxed(&pl.g->tag[pl.i], was);	/* never published */
 		if (was == __ANCHORMAP_TAG_EMPTY)
-			am_store_relaxed(&st->credits, st->credits + 1);
+			am_give_credit(st, idx);
 		return ERR_PTR(err);
 	}
 	am_store_release(am_hdr(map, ref), am_hdr_word(AM_HDR_LIVE, s));	/* protocol 1 */
