@@ -190,11 +190,11 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				    const struct anchormap_index *idx, const void *key,
 				    u64 h, u32 ks, struct am_place *pl)
 {
-	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	size_t hmask = idx->hmask, off = __anchormap_home_off(idx, h), step = 0;
 	u8 tag = __anchormap_tag(h);
 
 	for (;;) {
-		struct anchormap_group *g = am_group(idx, gi);
+		struct anchormap_group *g = am_group_at(idx, off);
 		__anchormap_group_t grp = __anchormap_group_load(g);
 		u64 m;
 
@@ -214,9 +214,10 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				return e;
 			}
 		}
-		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || ++step > gmask)
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) ||
+		    (step += AM_LINE) > hmask)
 			return NULL;
-		gi = (gi + step) & gmask;	/* triangular: visits every group */
+		off = (off + step) & hmask;	/* triangular: am_group_at() */
 	}
 }
 
@@ -531,7 +532,7 @@ static struct anchormap_index *am_idx_alloc(size_t nslots, bool atomic)
 	idx = amp_zalloc(bytes, atomic);	/* zero: every tag EMPTY, no overflow */
 	if (!idx)
 		return NULL;
-	idx->gmask = groups - 1;
+	idx->hmask = (groups - 1) * AM_LINE;
 	idx->nslots = nslots;
 	idx->limit = am_idx_limit(nslots);
 	idx->chunk = idx->limit >> 10 ? idx->limit >> 10 : 1;
@@ -591,11 +592,11 @@ static __always_inline bool am_claim_tag(const struct anchormap *map,
 					 struct anchormap_index *idx, u64 h,
 					 struct am_place *pl, u8 *was, u32 *probes)
 {
-	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	size_t hmask = idx->hmask, off = __anchormap_home_off(idx, h), step = 0;
 	u32 ovf = __anchormap_ovf_bit(__anchormap_tag(h));
 
 	for (;;) {
-		struct anchormap_group *g = am_group(idx, gi);
+		struct anchormap_group *g = am_group_at(idx, off);
 		__anchormap_group_t grp = __anchormap_group_load(g);
 
 		__ANCHORMAP_TEST_POINT(map, ANCHORMAP_TP_CLAIM_TAG);
@@ -608,11 +609,11 @@ static __always_inline bool am_claim_tag(const struct anchormap *map,
 			break;
 		if (!(am_load_relaxed(&g->overflow) & ovf))
 			am_or_relaxed(&g->overflow, ovf);
-		if (++step > gmask)
+		if ((step += AM_LINE) > hmask)
 			return false;
-		gi = (gi + step) & gmask;
+		off = (off + step) & hmask;
 	}
-	*probes = (u32)step + 1;
+	*probes = (u32)(step / AM_LINE) + 1;
 	return true;
 }
 
@@ -628,12 +629,12 @@ static void am_publish_tag(const struct anchormap *map, const struct am_place *p
 /* The place of entry @ref in @idx (a writer of its stripe, or exclusive). */
 static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struct am_place *pl)
 {
-	size_t gmask = idx->gmask, gi = h & gmask, step = 0;
+	size_t hmask = idx->hmask, off = __anchormap_home_off(idx, h), step = 0;
 	u8 tag = __anchormap_tag(h);
 	unsigned int i;
 
 	for (;;) {
-		struct anchormap_group *g = am_group(idx, gi);
+		struct anchormap_group *g = am_group_at(idx, off);
 
 		for (i = 0; i < __ANCHORMAP_GROUP; i++) {
 			if (am_load_relaxed(&g->tag[i]) == tag &&
@@ -643,9 +644,10 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 				return true;
 			}
 		}
-		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || ++step > gmask)
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) ||
+		    (step += AM_LINE) > hmask)
 			return false;
-		gi = (gi + step) & gmask;
+		off = (off + step) & hmask;
 	}
 }
 
@@ -1095,7 +1097,7 @@ static void am_rebuild_gather(struct anchormap *map, struct am_copy_batch *b, si
 			      size_t n, u32 *k)
 {
 	const struct am_rebuild *rb = &map->wstate->rb;
-	size_t gmask = rb->next->gmask, size = map->entry_size, end = 0;
+	size_t size = map->entry_size, end = 0;
 	const u32 *hdr = NULL;
 	const u8 *e = NULL;
 	u32 ref = 0;
@@ -1115,7 +1117,7 @@ static void am_rebuild_gather(struct anchormap *map, struct am_copy_batch *b, si
 		    ref >= am_load_relaxed(&rb->born[am_hdr_stripe(word)]))
 			continue;	/* removed, or its writer added it to next */
 		h = __anchormap_hash_k(map, e, AM_GENERIC);
-		__builtin_prefetch(am_group(rb->next, h & gmask), 1);
+		__builtin_prefetch(__anchormap_home(rb->next, h), 1);
 		b->ref[b->n] = ref;
 		b->hdr[b->n] = hdr;
 		b->h[b->n++] = h;
@@ -2221,7 +2223,7 @@ void am_reset(struct anchormap *map)
 	memset(am_arena_hdrs(&ar), 0, (size_t)ar.claimed * sizeof(u32));	/* FREE */
 	memset(ws->arenas + big, 0, sizeof(ar));	/* kept: am_free_all() skips it */
 	map->index = &am_no_index.idx;			/* kept too */
-	memset((u8 *)idx + __ANCHORMAP_INDEX_HDR, 0, (idx->gmask + 1) * AM_LINE);
+	memset((u8 *)idx + __ANCHORMAP_INDEX_HDR, 0, idx->hmask + AM_LINE);
 	idx->avail = (long)idx->limit;
 	idx->broken = 0;
 	idx->older = NULL;

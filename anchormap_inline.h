@@ -56,7 +56,7 @@ struct anchormap_group {
  */
 struct anchormap_index {
 	/* read by every probe */
-	size_t gmask;			/* groups - 1 */
+	size_t hmask;			/* (groups - 1) * 64: __anchormap_home() */
 	/* read by writers and statistics */
 	size_t nslots;
 	size_t limit;			/* tags that may be in use at once: 7/8 */
@@ -132,6 +132,24 @@ static __always_inline const struct anchormap_group *
 __anchormap_groups(const struct anchormap_index *idx)
 {
 	return (const struct anchormap_group *)((const u8 *)idx + __ANCHORMAP_INDEX_HDR);
+}
+
+/*
+ * Hash @h's home group in @idx: its byte offset among the groups is hash bits
+ * 6 and up, masked by the index's size (ABI 5).  A group is 64 bytes, so
+ * that the lookup reaches its home group with one and, no shift; bits 6..
+ * stay apart from the tag's (57..63) for any index that fits memory.
+ */
+static __always_inline size_t __anchormap_home_off(const struct anchormap_index *idx, u64 h)
+{
+	return (size_t)h & idx->hmask;
+}
+
+static __always_inline const struct anchormap_group *
+__anchormap_home(const struct anchormap_index *idx, u64 h)
+{
+	return (const struct anchormap_group *)((const u8 *)__anchormap_groups(idx) +
+						__anchormap_home_off(idx, h));
 }
 
 /*
@@ -310,10 +328,14 @@ __anchormap_key_eq_k(const struct anchormap *map, const void *a, const void *b, 
 	return __anchormap_bytes_eq(a, b, map->key_size);
 }
 
-/* The tag of a live entry: FULL plus the top 7 bits of the hash. */
-static __always_inline u8 __anchormap_tag(u64 h)
+/*
+ * The tag of a live entry: FULL plus the top 7 bits of the hash.  A u32
+ * (0x80..0xff), as the group match takes it: a u8 there makes GCC widen it
+ * once more before the broadcast (one instruction a lookup).
+ */
+static __always_inline u32 __anchormap_tag(u64 h)
 {
-	return __ANCHORMAP_TAG_FULL | (u8)(h >> 57);
+	return __ANCHORMAP_TAG_FULL | (u32)(h >> 57);
 }
 
 /*
@@ -322,7 +344,7 @@ static __always_inline u8 __anchormap_tag(u64 h)
  * shift by the tag it already holds (x86 masks the count itself: one bt).
  * Any bit pattern may appear there: the group matches mask bytes 12..15.
  */
-static __always_inline u32 __anchormap_ovf_bit(u8 tag)
+static __always_inline u32 __anchormap_ovf_bit(u32 tag)
 {
 	return 1u << (tag & 31);
 }
@@ -333,7 +355,7 @@ static __always_inline u32 __anchormap_ovf_bit(u8 tag)
  * the hash instead and keeps a second copy of it live (one instruction a
  * lookup).
  */
-static __always_inline bool __anchormap_ovf_test(u32 w, u8 tag)
+static __always_inline bool __anchormap_ovf_test(u32 w, u32 tag)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	bool set;
@@ -366,7 +388,7 @@ static __always_inline u64 __anchormap_zero_bytes(u64 w)
 	return (w - __ANCHORMAP_LSB) & ~w & __ANCHORMAP_MSB;
 }
 
-static __always_inline u64 __anchormap_match(u64 w, u8 tag)
+static __always_inline u64 __anchormap_match(u64 w, u32 tag)
 {
 	return __anchormap_zero_bytes(w ^ (__ANCHORMAP_LSB * tag));
 }
@@ -436,7 +458,7 @@ __anchormap_group_load(const struct anchormap_group *g)
 }
 
 static __always_inline u64
-__anchormap_group_match(__anchormap_group_t v, u8 tag)
+__anchormap_group_match(__anchormap_group_t v, u32 tag)
 {
 	/* bytes 12..15 are the overflow word: masked (a constant kept in a register) */
 	__m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi32((int)(tag * 0x01010101u)));
@@ -501,7 +523,7 @@ __anchormap_group_load(const struct anchormap_group *g)
 }
 
 static __always_inline u64
-__anchormap_group_match(__anchormap_group_t v, u8 tag)
+__anchormap_group_match(__anchormap_group_t v, u32 tag)
 {
 	/* the second word's tags are its bytes 0..3 */
 	return __anchormap_match(v.w0, tag) >> 7 | (__anchormap_match(v.w1, tag) & 0x80808080ULL);
@@ -548,13 +570,13 @@ __anchormap_lookup(const struct anchormap *map, const void *key, u64 h,
 	const struct anchormap_group *g;
 	__anchormap_group_t grp;
 	const u8 *e;
-	u8 tag = __anchormap_tag(h);
+	u32 tag = __anchormap_tag(h);
 	u64 m;
 
 	__anchormap_read_lock();	/* the index, not the entry: protocol 4 */
 	/* ACQUIRE pairs with the RELEASE that published the index (protocol 4) */
 	idx = __atomic_load_n(&map->index, __ATOMIC_ACQUIRE);
-	g = __anchormap_groups(idx) + (h & idx->gmask);
+	g = __anchormap_home(idx, h);
 	grp = __anchormap_group_load(g);
 	for (m = __anchormap_group_match(grp, tag); m; m &= m - 1) {
 		size_t i = __anchormap_group_slot(m);
@@ -599,10 +621,8 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 
 	__anchormap_read_lock();
 	for (i = 0; i < n; i += b) {
-		/* ACQUIRE as in __anchormap_lookup(): gmask belongs to this index */
+		/* ACQUIRE as in __anchormap_lookup(): hmask belongs to this index */
 		const struct anchormap_index *idx = __atomic_load_n(&map->index, __ATOMIC_ACQUIRE);
-		const struct anchormap_group *g0 = __anchormap_groups(idx);
-		size_t gmask = idx->gmask;
 
 		b = n - i;
 		if (b > ANCHORMAP_GET_MANY_BATCH)
@@ -612,7 +632,7 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 
 			h[j] = hash ? hash(key, ks, map->seed) :
 			       __anchormap_hash(key, ks, map->seed);
-			__builtin_prefetch(g0 + (h[j] & gmask));
+			__builtin_prefetch(__anchormap_home(idx, h[j]));
 		}
 		/*
 		 * A group with no candidate and the key's overflow bit clear is
@@ -621,8 +641,8 @@ __anchormap_get_many(const struct anchormap *map, const u8 *keys, size_t n, cons
 		 */
 		missed = 0;
 		for (j = 0; j < b; j++) {
-			const struct anchormap_group *g = g0 + (h[j] & gmask);
-			u8 tag = __anchormap_tag(h[j]);
+			const struct anchormap_group *g = __anchormap_home(idx, h[j]);
+			u32 tag = __anchormap_tag(h[j]);
 			u64 m = __anchormap_group_match(__anchormap_group_load(g), tag);
 
 			if (m) {

@@ -199,10 +199,15 @@ static __always_inline unsigned int am_hdr_stripe(u32 hdr)
 	return hdr >> AM_HDR_STRIPE_SHIFT;
 }
 
-static __always_inline struct anchormap_group *am_group(const struct anchormap_index *idx,
-							size_t gi)
+/*
+ * The group at byte offset @off of @idx's groups.  Probes walk in bytes, as
+ * the home group's offset is (__anchormap_home_off()): the home group, then
+ * triangular steps of 1, 2, 3... groups, which visit every group once.
+ */
+static __always_inline struct anchormap_group *am_group_at(const struct anchormap_index *idx,
+							   size_t off)
 {
-	return (struct anchormap_group *)__anchormap_groups(idx) + gi;
+	return (struct anchormap_group *)((u8 *)__anchormap_groups(idx) + off);
 }
 
 /* ---------------------------------------------------------------------

@@ -22,7 +22,7 @@
  * fast_sig carries the library's version; see __anchormap_fast_sig()).
  * 1..127; stays in the same place in struct anchormap for ever.
  */
-#define ANCHORMAP_ABI_VERSION	4
+#define ANCHORMAP_ABI_VERSION	5
 #ifndef __ANCHORMAP_CLIENT_ABI
 /* what this client was built against; only tests of the fallback set it */
 #define __ANCHORMAP_CLIENT_ABI	ANCHORMAP_ABI_VERSION

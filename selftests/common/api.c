@@ -576,7 +576,7 @@ static u64 am_t_hash_spread(const void *key, u32 key_size, u64 seed)
 {
 	u64 k = am_tu_rd64(key);
 
-	return am_tu_mix64(k) << 32 | (k & 0xffffffff);
+	return am_tu_mix64(k) << 32 | AM_T_HOME(k & 0x3ffffff);
 }
 
 /*

@@ -435,14 +435,17 @@ static void am_t_destroy_now(struct anchormap **m)
  * an index of 32 groups of 12; all keys share a stripe).  Keys below 100
  * have home group 0, other keys group 7.
  */
+/* A hash whose home group is @g (its tag 0x80): __anchormap_home(). */
+#define AM_T_HOME(g)	((u64)(g) * sizeof(struct anchormap_group))
+
 static u64 am_t_hash_home_0(const void *key, u32 key_size, u64 seed)
 {
-	return am_tu_rd64(key) < 100 ? 0 : 7;
+	return AM_T_HOME(am_tu_rd64(key) < 100 ? 0 : 7);
 }
 
 static u64 am_t_hash_home_7(const void *key, u32 key_size, u64 seed)
 {
-	return 7;
+	return AM_T_HOME(7);
 }
 
 /* A u64 -> u64 map hashing with @hash. */

@@ -462,6 +462,36 @@ TEST(overflow_word_full_never_matches)
 	am_t_del(m);
 }
 
+/*
+ * The home group is hash bits 6 and up (__anchormap_home()): keys hashed
+ * to AM_T_HOME(7) take slots of group 7 and of no other group.
+ */
+TEST(home_group_is_hash_bits_from_6)
+{
+	struct anchormap *m = am_t_new_homed(am_t_hash_home_7);
+	const struct anchormap_group *g;
+	int i, in7 = 0, elsewhere = 0;
+	size_t gi;
+	u64 k;
+
+	ASSERT_NOT_NULL(m);
+	for (k = 200; k < 205; k++)
+		ASSERT_EQ(am_t_put(m, k), 1);
+	g = __anchormap_groups(m->index);
+	for (gi = 0; gi <= m->index->hmask / sizeof(*g); gi++)
+		for (i = 0; i < __ANCHORMAP_GROUP; i++) {
+			if (g[gi].tag[i] == __ANCHORMAP_TAG_EMPTY)
+				continue;
+			if (gi == 7)
+				in7 += g[gi].tag[i] == __anchormap_tag(AM_T_HOME(7));
+			else
+				elsewhere++;
+		}
+	EXPECT_EQ(in7, 5);
+	EXPECT_EQ(elsewhere, 0);
+	am_t_del(m);
+}
+
 static const struct am_test_case am_inline_cases[] = {
 	AM_TEST_ENTRY(get_fast_presized_agrees_with_get)
 	AM_TEST_ENTRY(get_fast_grown_agrees_with_get)
@@ -480,6 +510,7 @@ static const struct am_test_case am_inline_cases[] = {
 	AM_TEST_ENTRY(get_many_fast_agrees_and_falls_back)
 	AM_TEST_ENTRY(get_many_bad_args)
 	AM_TEST_ENTRY(overflow_word_full_never_matches)
+	AM_TEST_ENTRY(home_group_is_hash_bits_from_6)
 };
 
 static const struct am_test_suite am_inline_suite = AM_TEST_SUITE(inline);

@@ -832,7 +832,7 @@ static long am_c_tags_in_use(const struct anchormap *m)
 	long n = 0;
 	int i;
 
-	for (gi = 0; gi <= idx->gmask; gi++)
+	for (gi = 0; gi <= idx->hmask / sizeof(*g); gi++)
 		for (i = 0; i < __ANCHORMAP_GROUP; i++)
 			n += g[gi].tag[i] != __ANCHORMAP_TAG_EMPTY;
 	return n;
