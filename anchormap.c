@@ -21,8 +21,8 @@
  *   idx     an index: one Swiss table of tags and refs over the live entries
  *   g, i    a group of the index (one cache line) and a slot in it
  *   h       the 64-bit hash of a key: its top 7 bits are the tag (whose
- *           low 5 bits pick the key's overflow bit), its low bits the home
- *           group, bits 32..37 the stripe
+ *           low 5 bits pick the key's overflow bit), bits 6 and up the home
+ *           group (__anchormap_home()), bits 32..37 the stripe
  *   st      a writer stripe: lock, storage chunk, credits, counters
  *   ws      the writer state (struct anchormap_writer_state, map->wstate):
  *           stripes, arenas, the rebuild, locks; NULL once destroyed

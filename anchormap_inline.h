@@ -379,6 +379,25 @@ __anchormap_entry(const struct anchormap *map, u32 ref, size_t size)
 }
 
 /*
+ * The lowest set bit of @m != 0.  On x86 tzcnt by hand: __builtin_ctzll()
+ * is an int, which GCC sign-extends before the index arithmetic, and it
+ * clears the destination first (tzcnt's false dependency): two
+ * instructions a lookup.  Without BMI tzcnt runs as bsf, the same for a
+ * nonzero @m.
+ */
+static __always_inline size_t __anchormap_ctz(u64 m)
+{
+#if defined(__x86_64__)
+	u64 i;
+
+	__asm__("tzcnt %1, %0" : "=r"(i) : "rm"(m) : "cc");
+	return i;
+#else
+	return (size_t)__builtin_ctzll(m);
+#endif
+}
+
+/*
  * SWAR over 8 tags: (w - 0x01..) & ~w & 0x80.. marks every zero byte, and
  * may also mark a 0x01 byte above a zero one: an over-report, which every
  * candidate's own check removes.
@@ -410,9 +429,9 @@ static __always_inline u64 __anchormap_group_word(const u8 *tags, size_t byte)
  * (slot i of the first word at bit 8i, of the second at bit 8i + 7), @m != 0:
  * the SWAR layout's __anchormap_group_slot().
  */
-static __always_inline unsigned int __anchormap_word_slot(u64 m)
+static __always_inline size_t __anchormap_word_slot(u64 m)
 {
-	unsigned int b = (unsigned int)__builtin_ctzll(m);
+	size_t b = __anchormap_ctz(m);
 
 	return (b >> 3) | ((b & 4) << 1);
 }
@@ -487,19 +506,12 @@ static __always_inline u8 __anchormap_tag_again(const struct anchormap_group *g,
 	return *(const volatile u8 *)&g->tag[i];
 }
 
-/*
- * The lowest match, @m != 0.  tzcnt by hand: __builtin_ctzll() is an int,
- * and GCC sign-extends it before the index arithmetic (one instruction per
- * lookup); tzcnt already wrote all 64 bits.  Without BMI it runs as bsf,
- * the same for a nonzero @m.
- */
+/* The lowest match, @m != 0. */
 static __always_inline size_t __anchormap_group_slot(u64 m)
 {
-	u64 i;
-
-	__asm__("tzcnt %1, %0" : "=r"(i) : "rm"(m) : "cc");
-	return i;
+	return __anchormap_ctz(m);
 }
+
 #else
 typedef struct {
 	u64 w0, w1;

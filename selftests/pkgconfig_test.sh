@@ -4,7 +4,8 @@
 # pkgconfig_test.sh BUILD_DIR - build examples/user_example.c the way a
 # user would, with nothing but "pkg-config --cflags --libs anchormap"
 # pointed at BUILD_DIR/anchormap.pc, once against the shared library and
-# once against the static one, run both and check what they print.
+# once against the static one (-Wall -Wextra -Werror: the header must build
+# clean under what users turn on), run both and check what they print.
 # Writes "P F 0" to BUILD_DIR/results/pkgconfig.count.
 #
 # With AM_PC_INSTALLED=NAME it tests the installed library instead (the
@@ -59,7 +60,7 @@ run_case() {
 		return
 	fi
 	# shellcheck disable=SC2046 # pkg-config output is meant to be split
-	if ! $CC -std=gnu11 -Wall -Werror $(pkg-config --cflags anchormap) "${case_src:-$src}" \
+	if ! $CC -std=gnu11 -Wall -Wextra -Werror $(pkg-config --cflags anchormap) "${case_src:-$src}" \
 		"$@" -o "$exe" > "$work/cc.log" 2>&1; then
 		cat "$work/cc.log"
 		echo "not ok pkgconfig_$name # does not build"
