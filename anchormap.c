@@ -214,8 +214,8 @@ static __always_inline u8 *am_probe(const struct anchormap *map,
 				return e;
 			}
 		}
-		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) ||
-		    (step += AM_LINE) > hmask)
+		step += AM_LINE;
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || step > hmask)
 			return NULL;
 		off = (off + step) & hmask;	/* triangular: am_group_at() */
 	}
@@ -609,7 +609,8 @@ static __always_inline bool am_claim_tag(const struct anchormap *map,
 			break;
 		if (!(am_load_relaxed(&g->overflow) & ovf))
 			am_or_relaxed(&g->overflow, ovf);
-		if ((step += AM_LINE) > hmask)
+		step += AM_LINE;
+		if (step > hmask)
 			return false;
 		off = (off + step) & hmask;
 	}
@@ -644,8 +645,8 @@ static bool am_find_ref(const struct anchormap_index *idx, u64 h, u32 ref, struc
 				return true;
 			}
 		}
-		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) ||
-		    (step += AM_LINE) > hmask)
+		step += AM_LINE;
+		if (!__anchormap_ovf_test(am_load_relaxed(&g->overflow), tag) || step > hmask)
 			return false;
 		off = (off + step) & hmask;
 	}
@@ -913,9 +914,11 @@ static size_t am_rebuild_slots(const struct anchormap *map, size_t live, size_t 
 	if (want && cur->nslots > want)
 		want = cur->nslots;	/* never smaller */
 	/*
-	 * Replaced indexes are kept until an exclusive operation: keep their
-	 * sum (this one included) below the new index, by doubling when the
-	 * same size would not be.
+	 * Replaced indexes are kept until an exclusive operation (userspace):
+	 * keep their groups (this one's included) within the new index's, by
+	 * doubling when the same size would not be.  Each has its header
+	 * besides, which the doubled index's groups do not cover: the sum of
+	 * bytes may pass the new index's by one header per replaced index.
 	 */
 	for (old = map->wstate->retired; old; old = old->older)
 		retired += old->bytes;
@@ -1990,11 +1993,12 @@ int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size
 
 	if (!map)
 		return -EINVAL;
+	/* before any check: a failed init, whatever @map held, leaves a map that reads empty */
+	memset(map, 0, sizeof(*map));
+	map->index = &am_no_index.idx;
 	err = am_check_params(p);
 	if (err)
 		return err;
-	memset(map, 0, sizeof(*map));
-	map->index = &am_no_index.idx;	/* a failed init leaves a map that reads empty */
 	am_set_geometry(map, p);
 	map->flags = p->flags;
 	map->hash = p->hash;

@@ -84,7 +84,8 @@ static inline bool IS_ERR_OR_NULL(const void *ptr)
  * large).
  * Return: 0; -EINVAL for NULL or bad params; -ENOMEM when storage or the
  * index cannot be allocated (or @capacity is absurd).  On error nothing
- * is allocated and @map must not be used.
+ * is allocated, and @map (unless NULL), whatever it held, reads as empty
+ * and refuses writes with -EINVAL, as a destroyed map does.
  */
 int anchormap_init(struct anchormap *map, const struct anchormap_params *p, size_t capacity);
 
@@ -162,7 +163,7 @@ bool anchormap_contains_key(const struct anchormap *map, const void *key);
  */
 size_t anchormap_len(const struct anchormap *map);
 
-/** anchormap_is_empty() - anchormap_len() == 0.  Context: shared, lock-free. */
+/** anchormap_is_empty() - anchormap_len() == 0 (true for NULL).  Context: shared, lock-free. */
 bool anchormap_is_empty(const struct anchormap *map);
 
 /**

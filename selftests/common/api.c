@@ -610,6 +610,54 @@ TEST(churn_in_groups_with_room_needs_no_rebuild)
 }
 
 /*
+ * Churn that fills an index with tombstones brings rebuilds.  The indexes
+ * they replace take, in groups, at most what the current one does (each
+ * index has a 128-byte header besides): userspace keeps them until an
+ * exclusive operation, so the first keeps the size and the second doubles
+ * it; the kernel frees them after a grace period, keeps none and never
+ * grows the index for churn.
+ */
+TEST(tombstone_rebuilds_keep_replaced_within_current)
+{
+	struct anchormap *m = am_t_new(1000, NULL);
+	struct anchormap_stats s0, s;
+	size_t slots[3];
+	long bad = 0;
+	u64 k, seen = 0;
+
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(am_t_fill(m, 0, 1000), 0);
+	anchormap_stats(m, &s0);
+	slots[0] = s0.slots;
+	for (k = 0; k < 1000000 && seen < 2; k++) {
+		bad += anchormap_remove(m, &k) != 1;
+		bad += am_t_put(m, k + 1000) != 1;
+		anchormap_stats(m, &s);
+		if (s.rebuilds == s0.rebuilds + seen)
+			continue;
+		seen = s.rebuilds - s0.rebuilds;
+		if (seen <= 2)
+			slots[seen] = s.slots;
+		/* groups: every index, the current one too, has its header */
+		EXPECT_LE(s.retired_bytes - seen * __ANCHORMAP_INDEX_HDR,
+			  s.index_bytes - __ANCHORMAP_INDEX_HDR);
+	}
+	EXPECT_EQ(bad, 0);
+	ASSERT_EQ(seen, 2);
+	EXPECT_EQ(s.len, 1000);
+#ifdef __KERNEL__
+	EXPECT_EQ(s.retired_bytes, 0);
+	EXPECT_EQ(slots[1], slots[0]);
+	EXPECT_EQ(slots[2], slots[0]);
+#else
+	EXPECT_EQ(s.retired_bytes, s0.index_bytes * 2);
+	EXPECT_EQ(slots[1], slots[0]);
+	EXPECT_EQ(slots[2], slots[0] * 2);
+#endif
+	am_t_del(m);
+}
+
+/*
  * A removal from a group that a key passed (13 keys homed in a group of
  * 12) leaves a tombstone that stays counted until an insert reuses it, so
  * that such churn still brings the rebuild that clears overflow bits; the
@@ -1075,6 +1123,7 @@ static const struct am_test_case am_api_cases[] = {
 	AM_TEST_ENTRY(toggled_member_leaves_index_clean)
 	AM_TEST_ENTRY(churn_in_groups_with_room_needs_no_rebuild)
 	AM_TEST_ENTRY(removal_from_passed_group_keeps_slot_counted)
+	AM_TEST_ENTRY(tombstone_rebuilds_keep_replaced_within_current)
 	AM_TEST_ENTRY(compaction_reclaims_removed_entries)
 	AM_TEST_ENTRY(iter_reinserted_keys_not_twice)
 	AM_TEST_ENTRY(remove_updates_len_and_deleted)

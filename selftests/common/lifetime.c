@@ -17,7 +17,7 @@
 static void am_t_expect_dead(struct am_test_ctx *_ctx, struct anchormap *m)
 {
 	struct anchormap_iter it;
-	const void *kp, *vp;
+	const void *kp, *vp, *vals[2];
 	u64 k = 3, v = 4, keys[2] = { 1, 2 };
 	long n = 0;
 
@@ -33,7 +33,19 @@ static void am_t_expect_dead(struct am_test_ctx *_ctx, struct anchormap *m)
 	EXPECT_FALSE(anchormap_modify(m, &k, am_t_add_fn, NULL));
 	EXPECT_NULL(anchormap_get_mut(m, &k));
 	EXPECT_EQ(anchormap_reserve(m, 10), -EINVAL);
+	EXPECT_EQ(anchormap_replace(m, &k, &v), -EINVAL);
+	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), -EINVAL);
+	EXPECT_EQ(anchormap_remove_entry(m, &k, NULL, NULL), -EINVAL);
+	EXPECT_EQ(anchormap_shrink_to_fit(m), -EINVAL);
+	vals[0] = vals[1] = &v;
+	if (m) {	/* a map: every key missed */
+		EXPECT_EQ(anchormap_get_many(m, keys, 2, vals), 0);
+		EXPECT_TRUE(!vals[0] && !vals[1]);
+	} else {	/* no map: an argument error */
+		EXPECT_EQ(anchormap_get_many(m, keys, 2, vals), -EINVAL);
+	}
 	EXPECT_EQ(anchormap_len(m), 0);
+	EXPECT_EQ(anchormap_capacity(m), 0);
 	EXPECT_TRUE(anchormap_is_empty(m));
 	anchormap_for_each(m, &it, &kp, &vp)
 		n++;
@@ -69,6 +81,36 @@ TEST(failed_init_map_reads_empty_and_refuses_writes)
 	EXPECT_EQ(err, -ENOMEM);
 	am_t_expect_dead(_ctx, m);
 	am_test_free(m);
+}
+
+/*
+ * Params init rejects, on memory that held anything: the map reads as
+ * empty and refuses writes as one whose allocation failed does.
+ */
+TEST(rejected_params_map_reads_empty_and_refuses_writes)
+{
+	struct anchormap *m = am_test_alloc(sizeof(*m));
+	struct anchormap_params p;
+
+	ASSERT_NOT_NULL(m);
+	memset(m, 0xaa, sizeof(*m));
+	am_t_params(&p, 0, sizeof(u64));		/* no key */
+	EXPECT_EQ(anchormap_init(m, &p, 100), -EINVAL);
+	am_t_expect_dead(_ctx, m);
+	memset(m, 0xaa, sizeof(*m));
+	am_t_params(&p, sizeof(u64), sizeof(u64));
+	p.value_align = 3;				/* not a power of two */
+	EXPECT_EQ(anchormap_init(m, &p, 100), -EINVAL);
+	am_t_expect_dead(_ctx, m);
+	EXPECT_EQ(anchormap_init(m, NULL, 100), -EINVAL);
+	am_t_expect_dead(_ctx, m);
+	am_test_free(m);
+}
+
+/* A NULL map: every call reads as an empty map and refuses writes. */
+TEST(null_map_reads_empty_and_refuses_writes)
+{
+	am_t_expect_dead(_ctx, NULL);
 }
 
 TEST_WITH(relmap, release_once_on_destroy)
@@ -230,6 +272,8 @@ TEST_WITH(u64map, growth_with_removes_interleaved)
 static const struct am_test_case am_lifetime_cases[] = {
 	AM_TEST_ENTRY(destroyed_map_reads_empty_and_refuses_writes)
 	AM_TEST_ENTRY(failed_init_map_reads_empty_and_refuses_writes)
+	AM_TEST_ENTRY(rejected_params_map_reads_empty_and_refuses_writes)
+	AM_TEST_ENTRY(null_map_reads_empty_and_refuses_writes)
 	AM_TEST_ENTRY(release_once_on_destroy)
 	AM_TEST_ENTRY(release_removed_on_destroy)
 	AM_TEST_ENTRY(release_not_on_duplicate_insert)
