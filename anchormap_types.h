@@ -91,8 +91,9 @@ typedef uint64_t u64;
 
 /**
  * struct anchormap_params - what a map stores and how it hashes, fixed at init
- * @key_size:    bytes of key copied into each slot, > 0.
- * @value_size:  bytes of value copied into each slot; 0 makes the map a set.
+ * @key_size:    bytes of key copied into each slot, > 0, at most 1 MiB.
+ * @value_size:  bytes of value copied into each slot, at most 1 MiB; 0 makes
+ *               the map a set.
  * @value_align: alignment of the value in the slot, a power of two up to
  *               4096; 0 picks the natural one (largest power of two dividing
  *               @value_size, at most 16).

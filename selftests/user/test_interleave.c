@@ -15,6 +15,7 @@
  * of their loads, and writers meeting a rebuild of the index.
  */
 #include <pthread.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "am_snapbuf.h"
@@ -1244,6 +1245,98 @@ TEST(claim_lost_to_another_stripe_takes_next_tag)
 	am_i_stages_fini(&am_i_c.st);
 }
 
+/*
+ * stats.contended counts a writer that found its stripe lock held: writer A
+ * (key 1) stops holding its stripe's lock, between publishing its reference
+ * and its tag; writer B (key 65, the same stripe) starts and is given 100 ms
+ * to reach the lock before A goes on.  The count is taken once the lock is
+ * had, so B's wait cannot be seen while it lasts: a round whose B was kept
+ * off the CPU all that time counts 0, and the test runs up to five rounds.
+ */
+struct am_i_contend {
+	struct anchormap map;
+	struct am_i_stages st;	/* 0 start, 1 A stopped holding the lock, 2 go on */
+	pthread_t a;
+	int a_ret, b_ret;
+};
+
+static struct am_i_contend am_i_ct;
+
+static void am_i_contend_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (map != &am_i_ct.map || point != ANCHORMAP_TP_PUBLISH_TAG ||
+	    !pthread_equal(pthread_self(), am_i_ct.a) || am_i_stage(&am_i_ct.st) != 0)
+		return;
+	am_i_stage_set(&am_i_ct.st, 1);
+	am_i_stage_wait(&am_i_ct.st, 2);
+}
+
+static void *am_i_contend_a(void *arg)
+{
+	am_i_ct.a_ret = am_i_put(&am_i_ct.map, 1, 10);
+	return NULL;
+}
+
+static void *am_i_contend_b(void *arg)
+{
+	am_i_ct.b_ret = am_i_put(&am_i_ct.map, 1 + ANCHORMAP_STRIPES, 20);
+	return NULL;
+}
+
+/* One round: the contended count it ends with (-1: a step failed). */
+static long am_i_contend_round(void)
+{
+	struct anchormap_stats s;
+	pthread_t b;
+	long ret = -1;
+
+	memset(&am_i_ct, 0, sizeof(am_i_ct));
+	am_i_stages_init(&am_i_ct.st);
+	if (am_i_new(&am_i_ct.map, am_i_hash_group0_stripe, 8))
+		goto out;
+	anchormap_test_hook = am_i_contend_hook;
+	pthread_mutex_lock(&am_i_ct.st.lock);	/* A's id is known before it runs */
+	if (pthread_create(&am_i_ct.a, NULL, am_i_contend_a, NULL)) {
+		pthread_mutex_unlock(&am_i_ct.st.lock);
+		goto destroy;
+	}
+	pthread_mutex_unlock(&am_i_ct.st.lock);
+	am_i_stage_wait(&am_i_ct.st, 1);
+	anchormap_stats(&am_i_ct.map, &s);
+	if (s.contended || pthread_create(&b, NULL, am_i_contend_b, NULL)) {
+		am_i_stage_set(&am_i_ct.st, 2);
+		pthread_join(am_i_ct.a, NULL);
+		goto destroy;
+	}
+	usleep(100 * 1000);
+	am_i_stage_set(&am_i_ct.st, 2);
+	pthread_join(am_i_ct.a, NULL);
+	pthread_join(b, NULL);
+	anchormap_stats(&am_i_ct.map, &s);
+	if (am_i_ct.a_ret == 1 && am_i_ct.b_ret == 1 && s.len == 2)
+		ret = (long)s.contended;
+destroy:
+	anchormap_test_hook = NULL;
+	anchormap_destroy(&am_i_ct.map);
+out:
+	am_i_stages_fini(&am_i_ct.st);
+	return ret;
+}
+
+TEST(writer_meeting_held_stripe_lock_counts_contended)
+{
+	long n = 0;
+	int round;
+
+	for (round = 0; round < 5; round++) {
+		n = am_i_contend_round();
+		ASSERT_TRUE(n == 0 || n == 1);	/* one writer waited once, at most */
+		if (n)
+			break;
+	}
+	EXPECT_EQ(n, 1);
+}
+
 static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(walk_under_flips_yields_key_at_most_once)
 	AM_TEST_ENTRY(walk_before_key_flipped_yields_fillers_once)
@@ -1265,6 +1358,7 @@ static const struct am_test_case am_interleave_cases[] = {
 	AM_TEST_ENTRY(rebuild_waits_for_replace_between_remove_and_next)
 	AM_TEST_ENTRY(arena_taken_over_midway_is_not_skipped)
 	AM_TEST_ENTRY(claim_lost_to_another_stripe_takes_next_tag)
+	AM_TEST_ENTRY(writer_meeting_held_stripe_lock_counts_contended)
 };
 
 int main(void)
