@@ -45,19 +45,33 @@ struct am_t_insert_op {
 	struct anchormap *m;
 	const void **ptrs;
 	u64 k;
-	bool use_goi;
 };
 
 static int am_t_run_insert(struct am_test_ctx *_ctx, void *arg)
 {
 	struct am_t_insert_op *o = arg;
 	u64 v = am_tu_val(o->k);
+
+	return anchormap_insert(o->m, &o->k, &v);
+}
+
+static int am_t_run_get_or_insert(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_insert_op *o = arg;
+	u64 v = am_tu_val(o->k);
 	const void *p;
 
-	if (!o->use_goi)
-		return anchormap_insert(o->m, &o->k, &v);
 	p = anchormap_get_or_insert(o->m, &o->k, &v);
 	return IS_ERR(p) ? (int)PTR_ERR(p) : 1;
+}
+
+/* An absent key: insert_or_replace must take the insert path (returns 0). */
+static int am_t_run_insert_or_replace(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_insert_op *o = arg;
+	u64 v = am_tu_val(o->k);
+
+	return anchormap_insert_or_replace(o->m, &o->k, &v);
 }
 
 /* @k absent, every key below it where it was, with its value. */
@@ -71,20 +85,20 @@ static void am_t_insert_unchanged(struct am_test_ctx *_ctx, void *arg)
 }
 
 /*
- * Each insert of keys 0..n-1 is retried with the 1st, 2nd... allocation
- * failing until it goes through; every failure must leave the map exactly
- * as it was.  @use_goi: go through get_or_insert instead of insert.
+ * Each insert of keys 0..n-1 (by @run, which returns @ok on success) is
+ * retried with the 1st, 2nd... allocation failing until it goes through;
+ * every failure must leave the map exactly as it was.
  */
-static void am_t_fail_inserts(struct am_test_ctx *_ctx, u64 n, bool use_goi)
+static void am_t_fail_inserts(struct am_test_ctx *_ctx, u64 n,
+			      int (*run)(struct am_test_ctx *_ctx, void *arg), int ok)
 {
 	struct am_t_insert_op o = {
 		.m = am_t_new(0, NULL),
 		.ptrs = am_test_alloc(n * sizeof(*o.ptrs)),
-		.use_goi = use_goi,
 	};
 	struct am_t_fail f = {
-		.run = am_t_run_insert, .unchanged = am_t_insert_unchanged,
-		.arg = &o, .ok = 1,
+		.run = run, .unchanged = am_t_insert_unchanged,
+		.arg = &o, .ok = ok,
 	};
 
 	if (!o.m || !o.ptrs) {
@@ -92,7 +106,7 @@ static void am_t_fail_inserts(struct am_test_ctx *_ctx, u64 n, bool use_goi)
 		goto out;
 	}
 	for (o.k = 0; o.k < n; o.k++) {
-		if (am_t_fail_each(_ctx, &f) != 1)
+		if (am_t_fail_each(_ctx, &f) != ok)
 			goto out;
 		o.ptrs[o.k] = anchormap_get(o.m, &o.k);
 	}
@@ -106,12 +120,167 @@ out:
 
 TEST(fail_insert_growth)
 {
-	am_t_fail_inserts(_ctx, 600, false);
+	am_t_fail_inserts(_ctx, 600, am_t_run_insert, 1);
 }
 
 TEST(fail_get_or_insert_growth)
 {
-	am_t_fail_inserts(_ctx, 300, true);
+	am_t_fail_inserts(_ctx, 300, am_t_run_get_or_insert, 1);
+}
+
+TEST(fail_insert_or_replace_absent_key_stays_absent)
+{
+	am_t_fail_inserts(_ctx, 600, am_t_run_insert_or_replace, 0);
+}
+
+/*
+ * Keys 0..n-1 in @m, each given a new value in turn by insert_or_replace;
+ * @ptrs hold the old values.  A replace takes a new entry, so replacing
+ * them all outgrows the storage the inserts left.
+ */
+struct am_t_replace_op {
+	struct anchormap *m;
+	const void **ptrs;
+	u64 n, k;
+};
+
+static int am_t_run_replace_present(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_replace_op *o = arg;
+	u64 v = am_tu_val(o->k) + 1;
+
+	return anchormap_insert_or_replace(o->m, &o->k, &v);
+}
+
+/* @k still at its old entry with its old value; no key gained or lost. */
+static void am_t_replace_unchanged(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_replace_op *o = arg;
+
+	EXPECT_EQ(anchormap_get(o->m, &o->k), o->ptrs[o->k]);
+	EXPECT_EQ(am_tu_rd64(o->ptrs[o->k]), am_tu_val(o->k));
+	EXPECT_EQ(anchormap_len(o->m), o->n);
+	/* only the replaces that went through left an old entry behind */
+	EXPECT_EQ(am_t_deleted(o->m), o->k);
+}
+
+TEST(fail_insert_or_replace_present_key_keeps_old_value)
+{
+	struct am_t_replace_op o = { .m = am_t_new(0, NULL), .n = 600 };
+	struct am_t_fail f = {
+		.run = am_t_run_replace_present, .unchanged = am_t_replace_unchanged,
+		.arg = &o, .ok = 1,
+	};
+	long bad = 0;
+	u64 k;
+
+	ASSERT_NOT_NULL(o.m);
+	EXPECT_EQ(am_t_fill(o.m, 0, o.n), 0);
+	o.ptrs = am_t_grab(o.m, o.n);
+	if (!o.ptrs) {
+		EXPECT_TRUE(false);	/* out of memory */
+		goto out;
+	}
+	for (o.k = 0; o.k < o.n; o.k++)
+		if (am_t_fail_each(_ctx, &f) != 1)
+			goto out;
+	EXPECT_GT(f.failures, 0);
+	for (k = 0; k < o.n; k++) {
+		const void *v = anchormap_get(o.m, &k);
+
+		bad += !v || am_tu_rd64(v) != am_tu_val(k) + 1;
+	}
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(anchormap_len(o.m), o.n);
+out:
+	am_test_free(o.ptrs);
+	am_t_del(o.m);
+}
+
+/* Key @k going into @m by one of the _with calls, built by am_t_init_fn(). */
+struct am_t_with_op {
+	struct anchormap *m;
+	struct am_t_init_arg a;
+	u64 k;
+};
+
+static int am_t_with_ret(const void *p)
+{
+	if (IS_ERR(p))
+		return (int)PTR_ERR(p);
+	return p ? 1 : -EINVAL;
+}
+
+static int am_t_run_get_or_insert_with(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_with_op *o = arg;
+
+	o->a.fill = am_tu_val(o->k);
+	return am_t_with_ret(anchormap_get_or_insert_with(o->m, &o->k, am_t_init_fn, &o->a));
+}
+
+static int am_t_run_get_or_try_insert_with(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_with_op *o = arg;
+
+	o->a.fill = am_tu_val(o->k);
+	return am_t_with_ret(anchormap_get_or_try_insert_with(o->m, &o->k,
+							      am_t_try_init_fn, &o->a));
+}
+
+static int am_t_run_entry_or_insert_with(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_with_op *o = arg;
+	struct anchormap_entry e;
+
+	if (!anchormap_entry(o->m, &o->k, &e))
+		return -EINVAL;
+	o->a.fill = am_tu_val(o->k);
+	return am_t_with_ret(anchormap_entry_or_insert_with(&e, am_t_init_fn, &o->a));
+}
+
+/* @k absent, and init ran once for each key before it, not for @k. */
+static void am_t_with_unchanged(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_with_op *o = arg;
+
+	EXPECT_FALSE(anchormap_contains_key(o->m, &o->k));
+	EXPECT_EQ(anchormap_len(o->m), o->k);
+	EXPECT_EQ(o->a.calls, o->k);
+}
+
+/* Keys 0..n-1 by @run, each retried with the 1st, 2nd... allocation failing. */
+static void am_t_fail_with(struct am_test_ctx *_ctx, u64 n,
+			   int (*run)(struct am_test_ctx *_ctx, void *arg))
+{
+	struct am_t_with_op o = { .m = am_t_new(0, NULL) };
+	struct am_t_fail f = {
+		.run = run, .unchanged = am_t_with_unchanged, .arg = &o, .ok = 1,
+	};
+
+	ASSERT_NOT_NULL(o.m);
+	for (o.k = 0; o.k < n; o.k++)
+		if (am_t_fail_each(_ctx, &f) != 1)
+			break;
+	EXPECT_GT(f.failures, 0);
+	EXPECT_EQ(o.a.calls, n);
+	EXPECT_EQ(am_t_count_bad(o.m, 0, n), 0);
+	am_t_del(o.m);
+}
+
+TEST(fail_get_or_insert_with_skips_init)
+{
+	am_t_fail_with(_ctx, 300, am_t_run_get_or_insert_with);
+}
+
+TEST(fail_get_or_try_insert_with_skips_init)
+{
+	am_t_fail_with(_ctx, 300, am_t_run_get_or_try_insert_with);
+}
+
+TEST(fail_entry_or_insert_with_skips_init)
+{
+	am_t_fail_with(_ctx, 300, am_t_run_entry_or_insert_with);
 }
 
 /* The entry of key k, looked up afresh each run (a lookup allocates nothing). */
@@ -258,6 +427,50 @@ out:
 	am_t_del(o.m);
 }
 
+/* A clone of @src into @dst; its source releases into @r. */
+struct am_t_clone_op {
+	struct anchormap *src;
+	struct anchormap *dst;
+	struct am_t_rel *r;
+};
+
+static int am_t_run_clone_rel(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_clone_op *o = arg;
+
+	return anchormap_clone(o->dst, o->src);
+}
+
+/* The half-made copy shares @release and its resources with the source. */
+static void am_t_clone_released_nothing(struct am_test_ctx *_ctx, void *arg)
+{
+	struct am_t_clone_op *o = arg;
+
+	EXPECT_EQ(o->r->calls, 0);
+}
+
+TEST_WITH(relmap, fail_clone_releases_nothing)
+{
+	struct am_t_clone_op o = {
+		.src = self->m, .dst = am_test_alloc(sizeof(*o.dst)), .r = self->r,
+	};
+	struct am_t_fail f = {
+		.run = am_t_run_clone_rel, .unchanged = am_t_clone_released_nothing,
+		.arg = &o, .ok = 0,
+	};
+
+	ASSERT_NOT_NULL(o.dst);
+	EXPECT_EQ(am_t_fill(o.src, 0, 1500), 0);
+	/* removed entries too: the source owns them, a failed clone must not */
+	EXPECT_EQ(am_t_remove_step(o.src, 0, 1500, 7), 0);
+	if (am_t_fail_each(_ctx, &f) == 0) {
+		EXPECT_EQ(self->r->calls, 0);
+		anchormap_destroy(o.dst);
+	}
+	EXPECT_GT(f.failures, 0);
+	am_test_free(o.dst);
+}
+
 /* A failed compaction has dropped the replaced indexes, nothing else. */
 static void am_t_shrink_unchanged(struct am_test_ctx *_ctx, void *arg)
 {
@@ -375,9 +588,15 @@ static const struct am_test_case am_alloc_fail_cases[] = {
 	AM_TEST_ENTRY(fail_init)
 	AM_TEST_ENTRY(fail_insert_growth)
 	AM_TEST_ENTRY(fail_get_or_insert_growth)
+	AM_TEST_ENTRY(fail_insert_or_replace_absent_key_stays_absent)
+	AM_TEST_ENTRY(fail_insert_or_replace_present_key_keeps_old_value)
+	AM_TEST_ENTRY(fail_get_or_insert_with_skips_init)
+	AM_TEST_ENTRY(fail_get_or_try_insert_with_skips_init)
+	AM_TEST_ENTRY(fail_entry_or_insert_with_skips_init)
 	AM_TEST_ENTRY(fail_entry_or_insert_growth)
 	AM_TEST_ENTRY(fail_reserve)
 	AM_TEST_ENTRY(fail_clone)
+	AM_TEST_ENTRY(fail_clone_releases_nothing)
 	AM_TEST_ENTRY(fail_shrink_to_fit)
 	AM_TEST_ENTRY(fail_extend_keeps_prefix)
 	AM_TEST_ENTRY(fail_retain_compaction_keeps_map_correct)

@@ -292,6 +292,47 @@ TEST_F(snap, load_rejects_non_empty_target)
 	EXPECT_EQ(anchormap_len(self->f.dst), 1);
 }
 
+/*
+ * A load that fails part-way, into a map holding removed entries of its
+ * own (keys 0..49, not yet reclaimed): the error releases those, each
+ * once, and none of the entries it had read (of keys 100..199, already in
+ * the map when the cut shows).  Cut within the entries, the count and the
+ * checksum (the layout: see the snap fixture).
+ */
+TEST_WITH(relmap, load_error_releases_only_entries_from_before)
+{
+	struct am_t_snap *b = am_t_snap_new();
+	struct anchormap *src = am_t_new(0, NULL);
+	struct am_t_rel *r = self->r;
+	size_t cuts[3];
+	unsigned int i;
+
+	if (!b || !src) {
+		EXPECT_TRUE(false);	/* out of memory */
+		goto out;
+	}
+	EXPECT_EQ(am_t_fill(src, 100, 200), 0);
+	EXPECT_EQ(anchormap_save(src, am_t_snap_write, b), 0);
+	cuts[0] = 32 + 4 + 16 * 50 + 5;
+	cuts[1] = b->len - 12;
+	cuts[2] = b->len - 1;
+	for (i = 0; i < ARRAY_SIZE(cuts); i++) {
+		EXPECT_EQ(am_t_fill(self->m, 0, 50), 0);
+		EXPECT_EQ(am_t_remove_step(self->m, 0, 50, 1), 0);
+		am_t_snap_rewind(b, cuts[i], 4096);
+		EXPECT_EQ(anchormap_load(self->m, am_t_snap_read, b), -ENODATA);
+		EXPECT_TRUE(anchormap_is_empty(self->m));
+		EXPECT_EQ(r->calls, 50 * (i + 1));
+	}
+	EXPECT_EQ(am_t_rel_count_not(r, 0, 50, ARRAY_SIZE(cuts)), 0);
+	EXPECT_EQ(am_t_rel_count_not(r, 100, 200, 0), 0);
+	am_t_destroy_now(&self->m);
+	EXPECT_EQ(r->calls, 50 * ARRAY_SIZE(cuts));
+out:
+	am_t_del(src);
+	am_t_snap_del(b);
+}
+
 /* Each run reads the snapshot from its start; a failed one leaves dst empty. */
 static int am_t_run_snap_load(struct am_test_ctx *_ctx, void *arg)
 {
@@ -359,6 +400,7 @@ static const struct am_test_case am_snapshot_cases[] = {
 	AM_TEST_ENTRY(snap_load_passes_read_error)
 	AM_TEST_ENTRY(snap_load_rejects_overclaiming_reader)
 	AM_TEST_ENTRY(snap_load_rejects_non_empty_target)
+	AM_TEST_ENTRY(load_error_releases_only_entries_from_before)
 	AM_TEST_ENTRY(snap_load_survives_every_allocation_failure)
 	AM_TEST_ENTRY(snap_save_passes_write_error)
 	AM_TEST_ENTRY(snap_save_survives_allocation_failure)

@@ -46,6 +46,68 @@ TEST_WITH(u64map, clear_keeps_one_segment)
 	EXPECT_EQ(am_t_segments(m), 1);
 }
 
+/*
+ * The arena that the call since @st (the stats then, updated here) added,
+ * seen as the step in allocated entries: into @biggest if bigger, and
+ * @last.  Returns 1 when the step was not of one segment.
+ */
+static long am_t_track_arena(const struct anchormap *m, struct anchormap_stats *st,
+			     size_t *biggest, size_t *last)
+{
+	struct anchormap_stats now;
+	long bad;
+
+	anchormap_stats(m, &now);
+	if (now.segments == st->segments)
+		return 0;
+	bad = now.segments != st->segments + 1;
+	*last = now.entries - st->entries;
+	if (*last > *biggest)
+		*biggest = *last;
+	*st = now;
+	return bad;
+}
+
+/*
+ * A reserve makes one big arena and the growth after it a smaller one, so
+ * the biggest is neither the first nor the last, and the index has grown:
+ * keeping another arena, or a fresh index, would show.
+ */
+TEST_WITH(u64map, clear_keeps_biggest_arena_and_index)
+{
+	struct anchormap *m = self->m;
+	struct anchormap_stats first, st, after;
+	size_t biggest, last;
+	long bad = 0;
+	u64 k;
+
+	anchormap_stats(m, &first);
+	st = first;
+	biggest = first.entries;
+	last = first.entries;
+	for (k = 0; k < 100; k++) {
+		bad += am_t_put(m, k) != 1;
+		bad += am_t_track_arena(m, &st, &biggest, &last);
+	}
+	EXPECT_EQ(anchormap_reserve(m, 3000), 0);
+	bad += am_t_track_arena(m, &st, &biggest, &last);
+	for (k = 100; k < 3200; k++) {
+		bad += am_t_put(m, k) != 1;
+		bad += am_t_track_arena(m, &st, &biggest, &last);
+	}
+	ASSERT_EQ(bad, 0);
+	ASSERT_GE(st.segments, 3);
+	ASSERT_GT(biggest, first.entries);
+	ASSERT_GT(biggest, last);
+	ASSERT_GT(st.slots, first.slots);
+	anchormap_clear(m);
+	anchormap_stats(m, &after);
+	EXPECT_EQ(after.segments, 1);
+	EXPECT_EQ(after.entries, biggest);
+	EXPECT_EQ(after.slots, st.slots);
+	EXPECT_EQ(after.index_bytes, st.index_bytes);
+}
+
 TEST_WITH(u64map, clear_then_reuse)
 {
 	struct anchormap *m = self->m;
@@ -128,6 +190,23 @@ TEST_WITH(relmap, drain_releases_removed_entries)
 	am_t_destroy_now(&self->m);
 	EXPECT_EQ(r->calls, 100);
 	am_test_free(d.seen);
+}
+
+/* Nobody takes the entries: the map still owns them all, removed ones too. */
+TEST_WITH(relmap, drain_null_fn_releases_every_entry_once)
+{
+	struct am_t_rel *r = self->r;
+	struct anchormap *m = self->m;
+
+	EXPECT_EQ(am_t_fill(m, 0, 300), 0);
+	EXPECT_EQ(am_t_remove_step(m, 0, 300, 3), 0);
+	anchormap_drain(m, NULL, NULL);
+	EXPECT_EQ(r->calls, 300);
+	EXPECT_EQ(am_t_rel_count_not(r, 0, 300, 1), 0);
+	EXPECT_EQ(r->bad_value, 0);
+	EXPECT_EQ(anchormap_len(m), 0);
+	am_t_destroy_now(&self->m);
+	EXPECT_EQ(r->calls, 300);
 }
 
 TEST_WITH(u64map, drain_null_fn_empties)
@@ -430,6 +509,78 @@ TEST(clone_empty_map)
 	am_t_del(src);
 }
 
+/*
+ * The copies are the clone's: destroying it releases each live one through
+ * the source's @release and @priv, and none of the source's removed ones.
+ */
+TEST_WITH(relmap, clone_destroy_releases_through_source_release)
+{
+	struct anchormap *dst = am_test_alloc(sizeof(*dst));
+	struct am_t_rel *r = self->r;
+	long bad = 0;
+	u64 k;
+
+	ASSERT_NOT_NULL(dst);
+	EXPECT_EQ(am_t_fill(self->m, 0, 500), 0);
+	EXPECT_EQ(am_t_remove_step(self->m, 0, 500, 5), 0);
+	if (anchormap_clone(dst, self->m)) {
+		EXPECT_TRUE(false);
+		am_test_free(dst);
+		return;
+	}
+	EXPECT_EQ(r->calls, 0);
+	am_t_del(dst);
+	EXPECT_EQ(r->calls, 400);
+	for (k = 0; k < 500; k++)
+		bad += r->seen[k] != (k % 5 != 0);
+	EXPECT_EQ(bad, 0);
+	EXPECT_EQ(r->bad_value, 0);
+}
+
+TEST(clone_copies_name)
+{
+	static const char name[] = "clone-name-test";
+	struct anchormap_params p;
+	struct anchormap_stats st;
+	struct anchormap *src, *dst = am_test_alloc(sizeof(*dst));
+
+	ASSERT_NOT_NULL(dst);
+	am_t_params(&p, 8, 8);
+	p.name = name;
+	src = am_t_new_params(&p, 0);
+	if (!src || anchormap_clone(dst, src)) {
+		EXPECT_TRUE(false);
+		am_test_free(dst);
+		am_t_del(src);
+		return;
+	}
+	anchormap_stats(dst, &st);
+	EXPECT_TRUE(am_t_streq(st.name, name));
+	am_t_del(dst);
+	am_t_del(src);
+}
+
+/* Nothing in the API reads the flags back, so this reads the (private) field. */
+TEST(clone_copies_flags)
+{
+	struct anchormap_params p;
+	struct anchormap *src, *dst = am_test_alloc(sizeof(*dst));
+
+	ASSERT_NOT_NULL(dst);
+	am_t_params(&p, 8, 8);
+	p.flags = ANCHORMAP_F_ATOMIC;
+	src = am_t_new_params(&p, 0);
+	if (!src || anchormap_clone(dst, src)) {
+		EXPECT_TRUE(false);
+		am_test_free(dst);
+		am_t_del(src);
+		return;
+	}
+	EXPECT_EQ(dst->flags, ANCHORMAP_F_ATOMIC);
+	am_t_del(dst);
+	am_t_del(src);
+}
+
 /* Two maps with the same entries, built in opposite orders. */
 static int am_t_twins(struct anchormap **a, struct anchormap **b, u64 n)
 {
@@ -584,9 +735,11 @@ static const struct am_test_case am_whole_map_cases[] = {
 	AM_TEST_ENTRY(clear_empties_map)
 	AM_TEST_ENTRY(clear_releases_each_once)
 	AM_TEST_ENTRY(clear_keeps_one_segment)
+	AM_TEST_ENTRY(clear_keeps_biggest_arena_and_index)
 	AM_TEST_ENTRY(clear_then_reuse)
 	AM_TEST_ENTRY(drain_hands_every_live_entry)
 	AM_TEST_ENTRY(drain_releases_removed_entries)
+	AM_TEST_ENTRY(drain_null_fn_releases_every_entry_once)
 	AM_TEST_ENTRY(drain_null_fn_empties)
 	AM_TEST_ENTRY(drain_empty_map)
 	AM_TEST_ENTRY(retain_keeps_selected)
@@ -601,6 +754,9 @@ static const struct am_test_case am_whole_map_cases[] = {
 	AM_TEST_ENTRY(clone_is_independent)
 	AM_TEST_ENTRY(clone_skips_removed)
 	AM_TEST_ENTRY(clone_empty_map)
+	AM_TEST_ENTRY(clone_destroy_releases_through_source_release)
+	AM_TEST_ENTRY(clone_copies_name)
+	AM_TEST_ENTRY(clone_copies_flags)
 	AM_TEST_ENTRY(equal_same_contents)
 	AM_TEST_ENTRY(equal_empty_maps)
 	AM_TEST_ENTRY(equal_differs_on_value_byte)
