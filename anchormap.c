@@ -897,9 +897,10 @@ static int am_grow(struct anchormap *map, u32 seen, size_t min_entries, bool may
  * copied in chunks of AM_REBUILD_CHUNK entries, each under the locks of its
  * entries' stripes, one stripe at a time: a writer waits at most for one
  * chunk, at any map size.  Every writer that meets a rebuild copies one
- * chunk after its own operation; one that cannot insert without it copies
- * the rest.  The writer that completes the last chunk makes the new index
- * current (protocol 4).
+ * chunk after its own operation (a removal only on an ANCHORMAP_F_ATOMIC
+ * map: elsewhere the rebuild lock is a mutex, and a removal never sleeps);
+ * one that cannot insert without it copies the rest.  The writer that
+ * completes the last chunk makes the new index current (protocol 4).
  */
 
 /* Slots for the index a rebuild makes room for @extra more entries in. */
@@ -1693,7 +1694,12 @@ int anchormap_remove(struct anchormap *map, const void *key)
 	am_counter_add(&st->live, -1);
 	am_counter_add(&st->deleted, 1);
 	am_stripe_unlock(map, st, flags);
-	if (next)
+	/*
+	 * Help a rebuild only where that cannot sleep: a removal never does,
+	 * and the rebuild lock of a map that is not ANCHORMAP_F_ATOMIC is a
+	 * mutex (a rebuild's start allocates under it).  Inserts finish it.
+	 */
+	if (next && am_atomic(map))
 		am_rebuild_help(map, false);
 	return 1;
 }
@@ -1950,8 +1956,8 @@ static void am_free_all(struct anchormap *map)
 }
 
 /*
- * Finish a rebuild writers left unfinished (every writer copies one chunk,
- * so one stays pending when writes stop): for an exclusive operation that
+ * Finish a rebuild writers left unfinished (a writer copies one chunk, so
+ * one stays pending when writes stop): for an exclusive operation that
  * changes the index in place, which must not leave the new one behind.
  */
 static void am_rebuild_settle(struct anchormap *map)

@@ -975,6 +975,54 @@ TEST(k_glue_atomic_map_lives_under_a_spinlock)
 	EXPECT_TRUE(len_ok);
 }
 
+static DEFINE_SPINLOCK(kt6_remove_lock);
+#define KT_REBUILD_BIG	4096	/* entries: a rebuild of several chunks */
+
+/*
+ * anchormap_remove() never sleeps, on a map that is not ANCHORMAP_F_ATOMIC
+ * too, also while a rebuild is pending (helping one takes the rebuild lock,
+ * a mutex on such a map): removals under a spinlock, with a rebuild of
+ * several chunks under way.  The debug kernels' might_sleep() reports a
+ * sleep there; every kernel checks that the removals left the rebuild to
+ * the inserts, which may sleep.
+ */
+TEST(k_glue_remove_during_rebuild_never_sleeps)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	const struct anchormap_index *pending = NULL, *after;
+	u64 key, n, end, removed = 0;
+	int bad = 0;
+
+	ASSERT_NOT_NULL(map);
+	if (kt_map_init(map, "test_remove_rebuild", sizeof(u64), 0, 0)) {
+		am_test_free(map);
+		ASSERT_TRUE(false);
+	}
+	/* grow until an insert leaves a rebuild of KT_REBUILD_BIG entries or more pending */
+	for (n = 0; n < 200000 && !pending; n++) {
+		bad += anchormap_insert(map, &n, &n) != 1;
+		if (n >= KT_REBUILD_BIG)
+			pending = READ_ONCE(map->next);
+	}
+	EXPECT_NOT_NULL(pending);
+	spin_lock(&kt6_remove_lock);
+	for (key = 0; pending && key < n; key += 7)
+		removed += anchormap_remove(map, &key) == 1;
+	spin_unlock(&kt6_remove_lock);
+	EXPECT_EQ(removed, (n + 6) / 7);
+	after = READ_ONCE(map->next);
+	EXPECT_TRUE(after == pending);	/* not one chunk copied by a removal */
+	/* inserts finish it (each copies a chunk) */
+	for (end = n; end < n + 100000 && READ_ONCE(map->next); end++)
+		bad += anchormap_insert(map, &end, &end) != 1;
+	EXPECT_NULL(READ_ONCE(map->next));
+	for (key = 0; key < end; key++)
+		bad += (anchormap_get(map, &key) != NULL) != (key >= n || key % 7);
+	EXPECT_EQ(bad, 0);
+	anchormap_destroy(map);
+	am_test_free(map);
+}
+
 /*
  * In the kernel a replaced index is freed after an RCU grace period, not
  * kept until an exclusive operation: a map grown from 0 through many
@@ -1405,6 +1453,7 @@ static const struct am_test_case kt_kernel_cases[] = {
 	AM_TEST_ENTRY(k_glue_failure_injection_and_live_count)
 	AM_TEST_ENTRY(k_glue_value_alignment_64)
 	AM_TEST_ENTRY(k_glue_atomic_map_lives_under_a_spinlock)
+	AM_TEST_ENTRY(k_glue_remove_during_rebuild_never_sleeps)
 	AM_TEST_ENTRY(k_glue_replaced_indexes_freed_after_grace_period)
 	AM_TEST_ENTRY(k_glue_atomic_map_with_vmalloc_segment_destroyed_under_spinlock)
 	AM_TEST_ENTRY(k_glue_atomic_map_written_under_a_raw_spinlock_after_reserve)
