@@ -148,6 +148,7 @@
 
 #ifdef ANCHORMAP_TEST_HOOKS
 void (*anchormap_test_hook)(const struct anchormap *map, enum anchormap_test_point point);
+AMP_EXPORT(anchormap_test_hook);	/* the in-kernel tests set it */
 #endif
 
 /*

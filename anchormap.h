@@ -501,8 +501,10 @@ void *anchormap_entry_or_insert_with(struct anchormap_entry *e,
  * values can be released twice, or set no @release).
  *
  * Context: @src shared (lock-free walk: entries changed meanwhile may or
- * may not be copied); may sleep unless ANCHORMAP_F_ATOMIC.
- * Return: 0, -EINVAL, or -ENOMEM with @dst left uninitialised.
+ * may not be copied); process context, may sleep, for ANCHORMAP_F_ATOMIC
+ * maps too (it initialises @dst as anchormap_init() does).
+ * Return: 0; -EINVAL for a NULL or dead @src, or @dst == @src (@dst
+ * untouched); -ENOMEM, @dst reading as empty as a destroyed map does.
  */
 int anchormap_clone(struct anchormap *dst, const struct anchormap *src);
 
@@ -655,6 +657,7 @@ enum anchormap_test_point {
 	ANCHORMAP_TP_ARENA_FULL,	/* a writer, its arena used up, before it moves cur on */
 	ANCHORMAP_TP_REBUILD_GATHERED,	/* a rebuild's copy, its first batch hashed, unplaced */
 	ANCHORMAP_TP_CLAIM_TAG,		/* an insert, its group's tags loaded, before its claim */
+	ANCHORMAP_TP_PROC_LINE,		/* /proc/anchormap, a map's line taken, before printing */
 };
 
 #ifdef ANCHORMAP_TEST_HOOKS

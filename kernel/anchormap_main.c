@@ -420,6 +420,8 @@ static int amp_proc_show(struct seq_file *m, void *v)
 	struct amp_registry_node cursor = { .map = NULL };
 	struct amp_registry_node *node;
 	struct anchormap_stats st;
+	char name[64];			/* a name is shown up to 63 bytes */
+	const struct anchormap *seen = NULL;
 	unsigned long flags;
 	bool more;
 
@@ -443,6 +445,9 @@ static int amp_proc_show(struct seq_file *m, void *v)
 		if (more) {
 			memset(&st, 0, sizeof(st));
 			anchormap_stats(node->map, &st);
+			/* the name too: its string need only outlive the map */
+			strscpy(name, st.name ? st.name : "anchormap", sizeof(name));
+			seen = node->map;
 			list_move(&cursor.list, &node->list);
 		}
 		if (!more)
@@ -450,8 +455,10 @@ static int amp_proc_show(struct seq_file *m, void *v)
 		raw_spin_unlock_irqrestore(&amp_maps_lock, flags);
 		if (!more)
 			break;
+		/* the map may be gone from here on: @seen only names it */
+		__ANCHORMAP_TEST_POINT(seen, ANCHORMAP_TP_PROC_LINE);
 		seq_printf(m, "%-24s %10zu %10zu %8zu %10zu %10zu %12zu %13u %10llu %10zu %10zu %12zu %13zu %8llu\n",
-			   st.name ? st.name : "anchormap", st.len, st.capacity,
+			   name, st.len, st.capacity,
 			   st.segments, st.slots, st.deleted, st.bytes,
 			   st.longest_probe, (unsigned long long)st.contended,
 			   st.entries, st.index_used, st.index_bytes, st.retired_bytes,

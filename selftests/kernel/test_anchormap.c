@@ -16,8 +16,9 @@
  *
  * Results are kselftest/TAP lines ("ok N name", "not ok N name"), then
  * "# anchormap selftests: P passed, F failed" and "P passed, F failed".
- * Loading always succeeds so that the runner can go on to unload it; a few
- * maps stay alive while the module is loaded to show in /proc/anchormap.
+ * Loading succeeds when every test passed (a failed run returns -EINVAL,
+ * so that the module does not stay loaded); a few maps stay alive while it
+ * is loaded to show in /proc/anchormap.
  *
  * Only anchormap.h is used: this is a client like any other.
  */
@@ -1286,6 +1287,8 @@ TEST(k_get_fast_of_a_client_built_for_another_abi_takes_the_exported_path)
 
 /* ==== 7. /proc/anchormap read while maps come, change shape and go ==== */
 
+#define KT7_FREED	"freed_name_read"	/* as long as the churners' names */
+
 struct kt7 {
 	atomic_t churners_left;
 	long reads, lines, cycles;
@@ -1316,6 +1319,8 @@ static void kt7_reader(struct kt_worker *w, struct kt7 *t)
 			buf[got] = 0;
 			if (first && strncmp(buf, head, sizeof(head) - 1))
 				w->errors++;
+			if (strnstr(buf, KT7_FREED, got))	/* a name read after its map */
+				w->errors++;
 			first = false;
 			t->lines += strnlen(buf, got) ? 1 : 0;
 		}
@@ -1328,9 +1333,16 @@ static void kt7_reader(struct kt_worker *w, struct kt7 *t)
 	kfree(buf);
 }
 
+/*
+ * A map's name need only outlive the map: each lifetime's name is its own
+ * allocation, overwritten with KT7_FREED and freed once the map is
+ * destroyed, so a /proc reader still printing it shows (or, under KASAN,
+ * reports) the use after free.
+ */
 static void kt7_churner(struct kt_worker *w, struct kt7 *t)
 {
 	struct anchormap *map = kmalloc(sizeof(*map), GFP_KERNEL);
+	char *name;
 	long cycle;
 	u64 key;
 
@@ -1339,7 +1351,9 @@ static void kt7_churner(struct kt_worker *w, struct kt7 *t)
 		goto out;
 	}
 	for (cycle = 0; kt_time_left(w->run) && cycle < 2000; cycle++) {
-		if (kt_map_init(map, "test_proc_churn", sizeof(u64), 0, cycle % 3 ? 0 : 300)) {
+		name = kstrdup("test_proc_churn", GFP_KERNEL);
+		if (!name || kt_map_init(map, name, sizeof(u64), 0, cycle % 3 ? 0 : 300)) {
+			kfree(name);
 			w->errors++;
 			break;
 		}
@@ -1353,6 +1367,8 @@ static void kt7_churner(struct kt_worker *w, struct kt7 *t)
 		else
 			anchormap_clear(map);
 		anchormap_destroy(map);
+		strscpy(name, KT7_FREED, strlen(name) + 1);
+		kfree(name);
 		w->ops++;
 		cond_resched();
 	}
@@ -1387,6 +1403,61 @@ TEST(k_proc_reads_while_maps_come_reshape_and_go)
 	EXPECT_GT(t->reads, 0);
 	kt_run_free(&run);
 	am_test_free(t);
+}
+
+/*
+ * The reader takes a map's line under the registry lock and prints it after
+ * dropping it: stopped exactly there, the test destroys the map and
+ * overwrites its name (a name need only outlive its map).  The line printed
+ * must still show the name the map had, never the bytes written after.
+ */
+static struct anchormap *kt7_named_map;
+static char *kt7_named_name;
+
+static void kt7_named_hook(const struct anchormap *map, enum anchormap_test_point point)
+{
+	if (point != ANCHORMAP_TP_PROC_LINE || map != kt7_named_map)
+		return;
+	kt7_named_map = NULL;
+	anchormap_destroy((struct anchormap *)map);
+	strscpy(kt7_named_name, KT7_FREED, strlen(kt7_named_name) + 1);
+}
+
+TEST(k_proc_line_keeps_name_of_map_destroyed_meanwhile)
+{
+	struct anchormap *map = am_test_alloc(sizeof(*map));
+	char *buf = kzalloc(4 * PAGE_SIZE, GFP_KERNEL);
+	char *name = kstrdup("test_proc_gone_1", GFP_KERNEL);
+	size_t len = 0;
+	struct file *f;
+	loff_t pos = 0;
+	ssize_t got;
+
+	if (!map || !buf || !name || kt_map_init(map, name, sizeof(u64), 0, 0)) {
+		EXPECT_TRUE(false);
+		goto out;
+	}
+	kt7_named_map = map;
+	kt7_named_name = name;
+	anchormap_test_hook = kt7_named_hook;
+	f = filp_open("/proc/anchormap", O_RDONLY, 0);
+	if (!IS_ERR(f)) {
+		while (len < 4 * PAGE_SIZE - 1 &&
+		       (got = kernel_read(f, buf + len, 4 * PAGE_SIZE - 1 - len, &pos)) > 0)
+			len += got;
+		filp_close(f, NULL);
+	}
+	anchormap_test_hook = NULL;
+	EXPECT_FALSE(IS_ERR(f));
+	EXPECT_NULL(kt7_named_map);		/* the hook ran: the map was destroyed midway */
+	EXPECT_NOT_NULL(strnstr(buf, "test_proc_gone_1", len));
+	EXPECT_NULL(strnstr(buf, KT7_FREED, len));
+	if (kt7_named_map)
+		anchormap_destroy(map);
+out:
+	kfree(name);
+	kfree(buf);
+	am_test_free(map);
 }
 
 /* ==== 8. snapshots through a kernel buffer (am_snapbuf.h's) ==== */
@@ -1467,6 +1538,7 @@ static const struct am_test_case kt_kernel_cases[] = {
 	AM_TEST_ENTRY(k_atomic_map_inserts_from_timer_and_hrtimer_after_reserve)
 	AM_TEST_ENTRY(k_iteration_during_writes_sees_no_key_twice)
 	AM_TEST_ENTRY(k_proc_reads_while_maps_come_reshape_and_go)
+	AM_TEST_ENTRY(k_proc_line_keeps_name_of_map_destroyed_meanwhile)
 };
 
 /* ---- maps kept while loaded, for /proc/anchormap ---- */

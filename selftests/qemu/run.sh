@@ -160,6 +160,8 @@ bad+='|KASAN|possible circular locking dependency|inconsistent lock state|possib
 bad+='|sleeping function called from invalid context|scheduling while atomic|suspicious RCU usage'
 bad+='|lock inversion|DEBUG_LOCKS_WARN_ON|trying to register non-static key|ODEBUG:|spinlock (bad magic|lockup|already unlocked)'
 bad+='|KCSAN: |Invalid wait context'
+# anchormap.ko's own reports at unload: maps a client did not destroy, memory not freed
+bad+='|maps still registered at unload|blocks still allocated at unload'
 nbad=$(grep -Ec "$bad" "$checked")
 if [ "$nbad" -gt 0 ]; then
 	problems+=("kernel reported ($nbad lines): $(grep -Em1 "$bad" "$checked" | sed 's/^\[[ 0-9.]*\] //')")
