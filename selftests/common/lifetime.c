@@ -37,7 +37,8 @@ static void am_t_expect_dead(struct am_test_ctx *_ctx, struct anchormap *m)
 	EXPECT_EQ(anchormap_insert_or_replace(m, &k, &v), -EINVAL);
 	EXPECT_EQ(anchormap_remove_entry(m, &k, NULL, NULL), -EINVAL);
 	EXPECT_EQ(anchormap_shrink_to_fit(m), -EINVAL);
-	vals[0] = vals[1] = &v;
+	vals[0] = &v;
+	vals[1] = &v;
 	if (m) {	/* a map: every key missed */
 		EXPECT_EQ(anchormap_get_many(m, keys, 2, vals), 0);
 		EXPECT_TRUE(!vals[0] && !vals[1]);
