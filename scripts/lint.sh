@@ -6,7 +6,8 @@
 # BUILD_DIR/lint/src-VERSION):
 #
 #   checkpatch   scripts/checkpatch.pl --strict on every file Kbuild reads
-#   kernel-doc   scripts/kernel-doc -none -Wall on the core (sources.mk)
+#   kernel-doc   scripts/kernel-doc -none -Wall on the core (sources.mk) and
+#                the module glue (kernel/)
 #   coccicheck   make coccicheck MODE=report M=<a copy of those files>
 #
 # A checkpatch or coccinelle finding passes only if scripts/lint-allow.txt
@@ -132,7 +133,7 @@ result checkpatch "$n"
 
 # ---- kernel-doc ----
 kd_out=$build/lint/kernel-doc.txt
-"$src/scripts/kernel-doc" -none -Wall "${core[@]}" > "$kd_out" 2>&1
+"$src/scripts/kernel-doc" -none -Wall "${core[@]}" kernel/*.c kernel/*.h > "$kd_out" 2>&1
 kd_rc=$?
 cat "$kd_out"
 n=$(grep -c . "$kd_out")
