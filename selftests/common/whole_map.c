@@ -537,48 +537,48 @@ TEST_WITH(relmap, clone_destroy_releases_through_source_release)
 	EXPECT_EQ(r->bad_value, 0);
 }
 
+/* A clone of an empty map made with @p, its source gone again; NULL on failure. */
+static struct anchormap *am_t_clone_of_params(const struct anchormap_params *p)
+{
+	struct anchormap *src = am_t_new_params(p, 0), *dst = am_test_alloc(sizeof(*dst));
+
+	if (src && dst && !anchormap_clone(dst, src)) {
+		am_t_del(src);
+		return dst;
+	}
+	am_test_free(dst);
+	am_t_del(src);
+	return NULL;
+}
+
 TEST(clone_copies_name)
 {
 	static const char name[] = "clone-name-test";
 	struct anchormap_params p;
 	struct anchormap_stats st;
-	struct anchormap *src, *dst = am_test_alloc(sizeof(*dst));
+	struct anchormap *dst;
 
-	ASSERT_NOT_NULL(dst);
 	am_t_params(&p, 8, 8);
 	p.name = name;
-	src = am_t_new_params(&p, 0);
-	if (!src || anchormap_clone(dst, src)) {
-		EXPECT_TRUE(false);
-		am_test_free(dst);
-		am_t_del(src);
-		return;
-	}
+	dst = am_t_clone_of_params(&p);
+	ASSERT_NOT_NULL(dst);
 	anchormap_stats(dst, &st);
 	EXPECT_TRUE(am_t_streq(st.name, name));
 	am_t_del(dst);
-	am_t_del(src);
 }
 
 /* Nothing in the API reads the flags back, so this reads the (private) field. */
 TEST(clone_copies_flags)
 {
 	struct anchormap_params p;
-	struct anchormap *src, *dst = am_test_alloc(sizeof(*dst));
+	struct anchormap *dst;
 
-	ASSERT_NOT_NULL(dst);
 	am_t_params(&p, 8, 8);
 	p.flags = ANCHORMAP_F_ATOMIC;
-	src = am_t_new_params(&p, 0);
-	if (!src || anchormap_clone(dst, src)) {
-		EXPECT_TRUE(false);
-		am_test_free(dst);
-		am_t_del(src);
-		return;
-	}
+	dst = am_t_clone_of_params(&p);
+	ASSERT_NOT_NULL(dst);
 	EXPECT_EQ(dst->flags, ANCHORMAP_F_ATOMIC);
 	am_t_del(dst);
-	am_t_del(src);
 }
 
 /* Two maps with the same entries, built in opposite orders. */
